@@ -1,0 +1,63 @@
+/**
+ * Every limit of the service, named once. The HTTP schemas, the TypeScript checks and the Lua
+ * scripts (the loader substitutes `{{NAME}}`) all read from here, and the README's limits table is
+ * checked against this module by test/limits.test.ts. Units are last in each name.
+ */
+export const limits = {
+  /** API.md: ids are 1–128 characters; a UUID (36) fits with room for prefixed ids. */
+  ID_LENGTH_MAX: 128,
+  /** API.md: ISO 4217 codes are 3 characters; asset codes such as `LOYALTY_POINTS` need more. */
+  CURRENCY_LENGTH_MAX: 16,
+  /** 2^128−1 has 39 decimal digits (TigerBeetle's u128 range). */
+  AMOUNT_DIGITS_MAX: 39,
+  /** Metadata is for correlation (order ids, references), not documents: small and flat. */
+  METADATA_KEYS_MAX: 16,
+  METADATA_KEY_LENGTH_MAX: 64,
+  METADATA_VALUE_LENGTH_MAX: 256,
+  /**
+   * Bound on the stored (canonical JSON, UTF-8) metadata of one record, so that a record stays a
+   * few hundred bytes and every script's work is bounded. Checked in TypeScript and again in Lua.
+   */
+  METADATA_JSON_BYTES_MAX: 4096,
+  /** Entries page size: 1000 entries is ~150 KB of JSON, one Redis call of well under 1 ms. */
+  ENTRIES_PAGE_LIMIT_MAX: 1000,
+  ENTRIES_PAGE_LIMIT_DEFAULT: 100,
+  /** Largest request body. The largest valid body (metadata at its limits) is well below this. */
+  BODY_BYTES_MAX: 32 * 1024,
+  /**
+   * A Redis command that has not answered by then is an unknown outcome: the client gets 503 and
+   * retries with the same id. Our scripts take tens of microseconds; 2 s means Redis is unwell.
+   */
+  REDIS_COMMAND_TIMEOUT_MS: 2000,
+  /** Connecting (TCP + handshake) to a healthy Redis on a LAN takes milliseconds. */
+  REDIS_CONNECT_TIMEOUT_MS: 2000,
+  /** Reconnect backoff cap: a restarted Redis is found again within this. */
+  REDIS_RECONNECT_DELAY_MAX_MS: 500,
+  /** Whole-request budget; above the Redis timeout so that a stuck Redis answers 503, not a reset. */
+  HTTP_REQUEST_TIMEOUT_MS: 10_000,
+  /** Idle keep-alive sockets are closed after this (above typical client pools' 4–5 s). */
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: 72_000,
+  /** What 503 UNAVAILABLE tells clients to wait before retrying with the same id. */
+  RETRY_AFTER_SECONDS: 1,
+  /** Time the embedded redis-server gets to start (AOF load included) before we give up. */
+  EMBEDDED_REDIS_START_TIMEOUT_MS: 30_000,
+  /** Graceful shutdown budget: in-flight requests finish, then Redis closes. */
+  SHUTDOWN_GRACE_MS: 10_000,
+} as const;
+
+export type LimitName = keyof typeof limits;
+
+/** 2^128 − 1: the largest amount, and the largest magnitude of any balance or total. */
+export const AMOUNT_MAX = (1n << 128n) - 1n;
+export const AMOUNT_MAX_STRING = AMOUNT_MAX.toString();
+
+// Startup assertions on how limits relate (programmer errors, never user input).
+if (AMOUNT_MAX_STRING.length !== limits.AMOUNT_DIGITS_MAX) {
+  throw new Error('limits: AMOUNT_DIGITS_MAX must be the digit count of 2^128-1');
+}
+if (limits.HTTP_REQUEST_TIMEOUT_MS <= limits.REDIS_COMMAND_TIMEOUT_MS) {
+  throw new Error('limits: the HTTP request timeout must exceed the Redis command timeout');
+}
+if (limits.ENTRIES_PAGE_LIMIT_DEFAULT > limits.ENTRIES_PAGE_LIMIT_MAX) {
+  throw new Error('limits: default page size above the maximum');
+}

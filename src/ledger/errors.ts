@@ -1,0 +1,39 @@
+/**
+ * Which Redis failures are an *unknown outcome* (the client must retry with the same id) and
+ * which are bugs. A timeout or dropped connection never proves a script did not run; ioredis may
+ * even re-send it after reconnecting. Only idempotent scripts make that safe.
+ */
+import { ReplyError } from 'ioredis';
+
+/** Error replies Redis gives when it cannot take writes now; nothing ran, a retry may succeed. */
+const TRANSIENT_REPLY_PREFIXES = [
+  'BUSY', // another script is running past busy-reply-threshold
+  'LOADING', // loading the AOF after a restart
+  'MISCONF', // cannot persist (disk full, AOF write error): writes refused
+  'OOM', // maxmemory reached with noeviction
+  'READONLY', // we reached a replica (failover in progress)
+  'MASTERDOWN',
+  'NOREPLICAS',
+  'TRYAGAIN',
+  'CLUSTERDOWN',
+];
+
+export function isUnavailableError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error instanceof ReplyError || error.name === 'ReplyError') {
+    return TRANSIENT_REPLY_PREFIXES.some((p) => error.message.startsWith(p));
+  }
+  // Connection closed, command timed out, offline queue disabled, retries exhausted: all come
+  // from ioredis itself, not from a Redis reply.
+  return (
+    error.name === 'MaxRetriesPerRequestError' ||
+    /Connection is closed|Command timed out|enableOfflineQueue|Stream isn't writeable|ECONNREFUSED|ECONNRESET|EPIPE/.test(
+      error.message,
+    )
+  );
+}
+
+/** A script reply that breaks its contract, or stored data that breaks ours: never user input. */
+export class LedgerInvariantError extends Error {
+  override name = 'LedgerInvariantError';
+}

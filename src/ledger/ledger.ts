@@ -1,0 +1,302 @@
+/**
+ * The ledger core: accounts, transfers and entries over Redis. It knows nothing of HTTP; it
+ * returns outcomes as values, and throws only for Redis failures (see errors.ts) and bugs.
+ */
+import type { Redis } from 'ioredis';
+import { limits } from '../config/limits.js';
+import { readStoredSigned } from './amount.js';
+import { LedgerInvariantError } from './errors.js';
+import { uuidv7 } from './ids.js';
+import type { LedgerKeys } from './keys.js';
+import { ensureScriptsLoaded, loadScripts, runScript, type Script } from './scripts.js';
+import { isRejection, type RejectionReason, statusCode, statusName } from './status.js';
+
+export type Metadata = Record<string, string>;
+
+export interface AccountInput {
+  id?: string;
+  currency: string;
+  /** Canonical decimal or 'unlimited'. */
+  overdraftLimit: string;
+  metadata: Metadata;
+}
+
+export interface Account {
+  id: string;
+  currency: string;
+  balance: string;
+  debits: string;
+  credits: string;
+  overdraftLimit: string;
+  metadata: Metadata;
+  createdAt: string;
+}
+
+export interface TransferInput {
+  id: string;
+  from: string;
+  to: string;
+  /** Canonical decimal 1 .. 2^128−1. */
+  amount: string;
+  currency?: string;
+  metadata: Metadata;
+}
+
+export interface Transfer {
+  id: string;
+  from: string;
+  to: string;
+  amount: string;
+  /** Absent only on a rejection where neither the client nor an account named one. */
+  currency?: string;
+  status: 'committed' | 'rejected';
+  reason?: RejectionReason;
+  seq?: string;
+  fromBalanceAfter?: string;
+  toBalanceAfter?: string;
+  metadata: Metadata;
+  createdAt: string;
+}
+
+export interface Entry {
+  transferId: string;
+  seq: string;
+  amount: string;
+  balanceAfter: string;
+  counterparty: string;
+  createdAt: string;
+}
+
+export type CreateAccountOutcome =
+  | { kind: 'created'; account: Account }
+  | { kind: 'replayed'; account: Account }
+  | { kind: 'conflict'; fields: string[] };
+
+export type TransferOutcome =
+  /** Decided now (committed or rejected) or, when `replayed`, decided before. */
+  | { kind: 'decided'; transfer: Transfer; replayed: boolean }
+  | { kind: 'conflict'; fields: string[] };
+
+export interface EntriesPage {
+  entries: Entry[];
+  /** Seq of the last entry returned when older entries exist. */
+  nextBeforeSeq: string | null;
+}
+
+export interface LedgerOptions {
+  redis: Redis;
+  keys: LedgerKeys;
+  /** Milliseconds since the epoch; injectable so tests control time. */
+  now?: () => number;
+}
+
+/** Canonical JSON of metadata: sorted keys, so equal metadata compares equal as a string. */
+export function canonicalMetadata(metadata: Metadata): string {
+  const sorted: Metadata = {};
+  for (const key of Object.keys(metadata).sort()) sorted[key] = metadata[key] as string;
+  return JSON.stringify(sorted);
+}
+
+export class Ledger {
+  readonly scripts: Map<string, Script>;
+  private readonly redis: Redis;
+  private readonly keys: LedgerKeys;
+  private readonly now: () => number;
+
+  constructor(options: LedgerOptions) {
+    this.redis = options.redis;
+    this.keys = options.keys;
+    this.now = options.now ?? Date.now;
+    this.scripts = loadScripts();
+  }
+
+  private script(name: string): Script {
+    const script = this.scripts.get(name);
+    if (!script) throw new Error(`no script ${name}`);
+    return script;
+  }
+
+  /** Puts every script into Redis's cache; used at start-up and by the readiness check. */
+  ensureScripts(): Promise<boolean> {
+    return ensureScriptsLoaded(this.redis, this.scripts.values());
+  }
+
+  async createAccount(input: AccountInput): Promise<CreateAccountOutcome> {
+    const nowMs = this.now();
+    const id = input.id ?? uuidv7(nowMs);
+    const metadata = canonicalMetadata(input.metadata);
+    const reply = await runScript(
+      this.redis,
+      this.script('create-account'),
+      [this.keys.meta(), this.keys.account(id)],
+      [id, input.currency, input.overdraftLimit, metadata, String(nowMs)],
+    );
+    const [status, stored] = replyStatus(reply);
+    if (status === 'OK') {
+      return { kind: 'created', account: accountView(id, { cur: input.currency, dr: '0', cr: '0',
+        od: input.overdraftLimit, m: metadata, at: String(nowMs) }) };
+    }
+    if (status !== 'EXISTS') throw new LedgerInvariantError(`create-account returned ${status}`);
+    const record = hashReply(stored);
+    const fields: string[] = [];
+    if (record.cur !== input.currency) fields.push('currency');
+    if (record.od !== input.overdraftLimit) fields.push('overdraftLimit');
+    if (record.m !== metadata) fields.push('metadata');
+    if (fields.length > 0) return { kind: 'conflict', fields };
+    return { kind: 'replayed', account: accountView(id, record) };
+  }
+
+  async transfer(input: TransferInput): Promise<TransferOutcome> {
+    const nowMs = String(this.now());
+    const metadata = canonicalMetadata(input.metadata);
+    const k = this.keys;
+    const reply = await runScript(
+      this.redis,
+      this.script('transfer'),
+      [k.meta(), k.transfer(input.id), k.account(input.from), k.account(input.to),
+        k.entries(input.from), k.entries(input.to)],
+      [input.id, input.from, input.to, input.amount, input.currency ?? '', metadata, nowMs],
+    );
+    const [status, ...rest] = replyStatus(reply);
+    if (status === 'EXISTS') return compareWithRecord(input, metadata, hashReply(rest[0]));
+    if (status !== 'OK' && !isRejection(status)) {
+      throw new LedgerInvariantError(`transfer returned ${status}`);
+    }
+    // Built through the same view as a stored record, so a replay's body is byte-identical.
+    const [accountsCurrency, q, fb, tb] = rest.map(String);
+    const record: Record_ = { s: String(statusCode[status]), f: input.from, t: input.to,
+      a: input.amount, c: input.currency ?? '', k: accountsCurrency ?? '', m: metadata, at: nowMs };
+    if (status === 'OK') Object.assign(record, { q, fb, tb });
+    return { kind: 'decided', transfer: transferView(input.id, record), replayed: false };
+  }
+
+  async getAccount(id: string): Promise<Account | undefined> {
+    const record = await this.redis.hgetall(this.keys.account(id));
+    return Object.keys(record).length === 0 ? undefined : accountView(id, record);
+  }
+
+  async getTransfer(id: string): Promise<Transfer | undefined> {
+    const record = await this.redis.hgetall(this.keys.transfer(id));
+    return Object.keys(record).length === 0 ? undefined : transferView(id, record);
+  }
+
+  /** Newest first; `beforeSeq` (exclusive) continues a previous page. */
+  async listEntries(
+    accountId: string,
+    limit: number,
+    beforeSeq?: string,
+  ): Promise<EntriesPage | undefined> {
+    if (!Number.isInteger(limit) || limit < 1 || limit > limits.ENTRIES_PAGE_LIMIT_MAX) {
+      throw new Error(`listEntries: limit ${limit} out of range`);
+    }
+    const end = beforeSeq === undefined ? '+' : `(${beforeSeq}-0`;
+    const [exists, range] = await Promise.all([
+      this.redis.exists(this.keys.account(accountId)),
+      this.redis.xrevrange(this.keys.entries(accountId), end, '-', 'COUNT', limit + 1),
+    ]);
+    if (exists !== 1) return undefined;
+    const entries = range.slice(0, limit).map(([streamId, fields]) => entryView(streamId, fields));
+    const last = entries[entries.length - 1];
+    return { entries, nextBeforeSeq: range.length > limit && last ? last.seq : null };
+  }
+}
+
+type Record_ = Record<string, string>;
+
+function replyStatus(reply: unknown): [ReturnType<typeof statusName>, ...unknown[]] {
+  if (!Array.isArray(reply) || typeof reply[0] !== 'number') {
+    throw new LedgerInvariantError(`script reply is not { status, ... }: ${String(reply)}`);
+  }
+  return [statusName(reply[0]), ...reply.slice(1)];
+}
+
+function hashReply(value: unknown): Record_ {
+  if (!Array.isArray(value) || value.length % 2 !== 0) {
+    throw new LedgerInvariantError('script reply: expected a flat field/value list');
+  }
+  const record: Record_ = {};
+  for (let i = 0; i < value.length; i += 2) record[String(value[i])] = String(value[i + 1]);
+  return record;
+}
+
+function field(record: Record_, name: string): string {
+  const value = record[name];
+  if (value === undefined) throw new LedgerInvariantError(`stored record lacks '${name}'`);
+  return value;
+}
+
+function parseMetadata(text: string): Metadata {
+  const parsed: unknown = JSON.parse(text);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new LedgerInvariantError('stored metadata is not an object');
+  }
+  return parsed as Metadata;
+}
+
+function iso(ms: string): string {
+  return new Date(Number(ms)).toISOString();
+}
+
+function accountView(id: string, record: Record_): Account {
+  const debits = readStoredSigned(field(record, 'dr'), 'debits');
+  const credits = readStoredSigned(field(record, 'cr'), 'credits');
+  return {
+    id,
+    currency: field(record, 'cur'),
+    balance: (credits - debits).toString(),
+    debits: debits.toString(),
+    credits: credits.toString(),
+    overdraftLimit: field(record, 'od'),
+    metadata: parseMetadata(field(record, 'm')),
+    createdAt: iso(field(record, 'at')),
+  };
+}
+
+function transferView(id: string, record: Record_): Transfer {
+  const status = statusName(Number(field(record, 's')));
+  const currency = record.c || record.k || undefined;
+  const base = {
+    id,
+    from: field(record, 'f'),
+    to: field(record, 't'),
+    amount: field(record, 'a'),
+    ...(currency === undefined ? {} : { currency }),
+    metadata: parseMetadata(field(record, 'm')),
+    createdAt: iso(field(record, 'at')),
+  };
+  if (status === 'OK') {
+    return { ...base, status: 'committed', seq: field(record, 'q'),
+      fromBalanceAfter: field(record, 'fb'), toBalanceAfter: field(record, 'tb') };
+  }
+  if (!isRejection(status)) throw new LedgerInvariantError(`stored transfer status ${status}`);
+  return { ...base, status: 'rejected', reason: status };
+}
+
+function entryView(streamId: string, fields: string[]): Entry {
+  const record = hashReply(fields);
+  return {
+    transferId: field(record, 't'),
+    seq: streamId.slice(0, streamId.indexOf('-')),
+    amount: field(record, 'a'),
+    balanceAfter: field(record, 'b'),
+    counterparty: field(record, 'c'),
+    createdAt: iso(field(record, 'at')),
+  };
+}
+
+/**
+ * A decided id is final: the same fields replay the original outcome, any other field is a
+ * conflict naming the fields. An omitted currency means the accounts' currency (`k`).
+ */
+function compareWithRecord(input: TransferInput, metadata: string, record: Record_): TransferOutcome {
+  const fields: string[] = [];
+  if (field(record, 'f') !== input.from) fields.push('from');
+  if (field(record, 't') !== input.to) fields.push('to');
+  if (field(record, 'a') !== input.amount) fields.push('amount');
+  const accountsCurrency = record.k ?? '';
+  const original = record.c || accountsCurrency;
+  if ((input.currency ?? accountsCurrency) !== original) fields.push('currency');
+  if (field(record, 'm') !== metadata) fields.push('metadata');
+  if (fields.length > 0) return { kind: 'conflict', fields };
+  return { kind: 'decided', transfer: transferView(input.id, record), replayed: true };
+}

@@ -1,0 +1,114 @@
+/**
+ * Loads the Lua scripts in `lua/` as contracts (BullMQ's convention, stricter):
+ * - the file is `<name>-<N>.lua`, N being the number of KEYS it declares;
+ * - the first line is a `#!lua` shebang with flags, so Redis checks OOM, disk errors and
+ *   read-only replicas before the script runs, not halfway through;
+ * - the header documents KEYS[1..N] and no other KEYS;
+ * - `--- @include <name>` lines inline `lua/includes/<name>.lua`;
+ * - `{{L_<LIMIT>}}`, `{{S_<STATUS>}}`, `{{AMOUNT_MAX}}` and `{{FORMAT_VERSION}}` are replaced
+ *   from the TypeScript modules, so limits and status codes have one home.
+ */
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
+import { AMOUNT_MAX_STRING, limits } from '../config/limits.js';
+import { statusCode } from './status.js';
+
+/** Version of the stored data layout; scripts refuse a ledger written in another format. */
+export const DATA_FORMAT_VERSION = '1';
+
+export const LUA_DIR = fileURLToPath(new URL('../../lua/', import.meta.url));
+
+export interface Script {
+  readonly name: string;
+  readonly numberOfKeys: number;
+  readonly source: string;
+  readonly sha: string;
+}
+
+const FILE_PATTERN = /^([a-z][a-z-]*[a-z])-(\d+)\.lua$/;
+
+function substitutions(): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const [name, value] of Object.entries(limits)) map.set(`L_${name}`, String(value));
+  for (const [name, code] of Object.entries(statusCode)) map.set(`S_${name}`, String(code));
+  map.set('AMOUNT_MAX', AMOUNT_MAX_STRING);
+  map.set('FORMAT_VERSION', DATA_FORMAT_VERSION);
+  return map;
+}
+
+export function compileScript(file: string, text: string, dir = LUA_DIR): Script {
+  const match = FILE_PATTERN.exec(file);
+  if (!match) throw new Error(`lua/${file}: name must be <name>-<numberOfKeys>.lua`);
+  const name = match[1] as string;
+  const numberOfKeys = Number(match[2]);
+  if (!/^#!lua flags=[a-z-,]*\n/.test(text)) {
+    throw new Error(`lua/${file}: the first line must be '#!lua flags=...'`);
+  }
+  const declared = new Set([...text.matchAll(/^KEYS\[(\d+)\]/gm)].map((m) => Number(m[1])));
+  for (let i = 1; i <= numberOfKeys + 1; i++) {
+    if ((i <= numberOfKeys) !== declared.has(i)) {
+      throw new Error(`lua/${file}: the header must document exactly KEYS[1..${numberOfKeys}]`);
+    }
+  }
+  const inlined = text.replace(/^--- @include ([a-z0-9-]+)$/gm, (_line, include: string) =>
+    readFileSync(`${dir}includes/${include}.lua`, 'utf8'),
+  );
+  const values = substitutions();
+  const source = inlined.replace(/\{\{([A-Z0-9_]+)\}\}/g, (_token, key: string) => {
+    const value = values.get(key);
+    if (value === undefined) throw new Error(`lua/${file}: unknown placeholder {{${key}}}`);
+    return value;
+  });
+  const sha = createHash('sha1').update(source).digest('hex');
+  return { name, numberOfKeys, source, sha };
+}
+
+export function loadScripts(dir = LUA_DIR): Map<string, Script> {
+  const scripts = new Map<string, Script>();
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.lua')).sort()) {
+    const script = compileScript(file, readFileSync(`${dir}${file}`, 'utf8'), dir);
+    if (scripts.has(script.name)) throw new Error(`lua/${file}: duplicate script name`);
+    scripts.set(script.name, script);
+  }
+  return scripts;
+}
+
+/** EVALSHA, falling back to EVAL when Redis lost its script cache (restart, SCRIPT FLUSH). */
+export async function runScript(
+  redis: Redis,
+  script: Script,
+  keys: readonly string[],
+  args: readonly string[],
+): Promise<unknown> {
+  if (keys.length !== script.numberOfKeys) {
+    throw new Error(`${script.name}: expected ${script.numberOfKeys} keys, got ${keys.length}`);
+  }
+  try {
+    return await redis.evalsha(script.sha, script.numberOfKeys, ...keys, ...args);
+  } catch (error) {
+    // NOSCRIPT means the script did not run, so sending the source is safe.
+    if (error instanceof Error && error.message.startsWith('NOSCRIPT')) {
+      return await redis.eval(script.source, script.numberOfKeys, ...keys, ...args);
+    }
+    throw error;
+  }
+}
+
+/** Loads every script into Redis's cache; true when all were already there. */
+export async function ensureScriptsLoaded(
+  redis: Redis,
+  scripts: Iterable<Script>,
+): Promise<boolean> {
+  const list = [...scripts];
+  const present = (await redis.script('EXISTS', ...list.map((s) => s.sha))) as number[];
+  let all = true;
+  for (const [i, script] of list.entries()) {
+    if (present[i] === 1) continue;
+    all = false;
+    const sha = await redis.script('LOAD', script.source);
+    if (sha !== script.sha) throw new Error(`${script.name}: Redis computed sha ${String(sha)}`);
+  }
+  return all;
+}

@@ -1,0 +1,30 @@
+/**
+ * The service's Redis connection, every option explicit. A write whose reply we did not get is
+ * an unknown outcome: we answer 503 and the client retries with the same id. ioredis re-sends
+ * in-flight commands after a reconnect; our scripts are idempotent, so that is safe too.
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+import { limits } from '../config/limits.js';
+
+export function redisOptions(): RedisOptions {
+  return {
+    lazyConnect: true,
+    // Fail fast while disconnected instead of queueing without bound: callers get 503 at once.
+    enableOfflineQueue: false,
+    // Commands in flight when the connection drops are retried once on the new connection,
+    // then rejected; the HTTP client sees 503 and decides with its own retry.
+    maxRetriesPerRequest: 1,
+    autoResendUnfulfilledCommands: true,
+    commandTimeout: limits.REDIS_COMMAND_TIMEOUT_MS,
+    connectTimeout: limits.REDIS_CONNECT_TIMEOUT_MS,
+    retryStrategy: (attempt) => Math.min(attempt * 50, limits.REDIS_RECONNECT_DELAY_MAX_MS),
+    // A failover turns our primary into a replica: reconnect so DNS/sentinel can move us.
+    reconnectOnError: (error) => error.message.startsWith('READONLY'),
+    enableReadyCheck: true,
+    connectionName: 'atomic-ledger',
+  };
+}
+
+export function createRedis(url: string): Redis {
+  return new Redis(url, redisOptions());
+}

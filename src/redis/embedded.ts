@@ -1,0 +1,136 @@
+/**
+ * The embedded Redis: with no REDIS_URL the service runs its own `redis-server` child with AOF,
+ * bound to loopback, its files under the data dir. The tests start theirs the same way.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { limits } from '../config/limits.js';
+
+export const REDIS_INSTALL_HINT =
+  'redis-server was not found on PATH. Install it (Debian/Ubuntu: `sudo apt-get install -y ' +
+  'redis-server`; macOS: `brew install redis`) or set REDIS_URL to a Redis you run.';
+
+export interface EmbeddedRedisOptions {
+  dataDir: string;
+  /** Default: a free loopback port. */
+  port?: number;
+  appendfsync?: 'always' | 'everysec';
+  binary?: string;
+}
+
+export interface EmbeddedRedis {
+  readonly url: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly child: ChildProcess;
+  /** Graceful: Redis flushes and fsyncs its AOF, then exits. */
+  stop(): Promise<void>;
+  /** `kill -9`: what a crash looks like to the AOF. */
+  kill(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? ok(address.port) : fail()));
+    });
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A redis-server left running by a service that died (kill -9) still owns the AOF: stop it,
+ * because two servers appending to one AOF would corrupt it.
+ */
+async function stopOrphan(pidFile: string): Promise<void> {
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return;
+  let cmdline = '';
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return; // not Linux, or gone: nothing we can safely identify
+  }
+  if (!cmdline.includes('redis-server')) return;
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 200 && alive(pid); i++) await sleep(50);
+}
+
+function exitOf(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((ok) => child.once('exit', () => ok()));
+}
+
+export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise<EmbeddedRedis> {
+  const dataDir = resolve(options.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const pidFile = join(dataDir, 'redis.pid');
+  await stopOrphan(pidFile);
+  const port = options.port ?? (await freePort());
+  const args = [
+    '--port', String(port), '--bind', '127.0.0.1', '--protected-mode', 'yes',
+    '--dir', dataDir, '--pidfile', pidFile, '--logfile', join(dataDir, 'redis.log'),
+    '--daemonize', 'no', '--save', '',
+    '--appendonly', 'yes', '--appendfsync', options.appendfsync ?? 'always',
+    '--maxmemory-policy', 'noeviction',
+  ];
+  const child = spawn(options.binary ?? 'redis-server', args, { stdio: 'ignore' });
+  const spawnError = new Promise<Error>((ok) => child.once('error', ok));
+  const url = `redis://127.0.0.1:${port}`;
+  const deadline = Date.now() + limits.EMBEDDED_REDIS_START_TIMEOUT_MS;
+  for (;;) {
+    const failed = await Promise.race([spawnError, sleep(50).then(() => undefined)]);
+    if (failed) {
+      throw (failed as NodeJS.ErrnoException).code === 'ENOENT' ? new Error(REDIS_INSTALL_HINT) : failed;
+    }
+    if (child.exitCode !== null) {
+      throw new Error(`redis-server exited with ${child.exitCode}; see ${join(dataDir, 'redis.log')}`);
+    }
+    if (await answersPing(url)) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`redis-server did not become ready; see ${join(dataDir, 'redis.log')}`);
+    }
+  }
+  return {
+    url, port, dataDir, child,
+    async stop() {
+      child.kill('SIGTERM');
+      await exitOf(child);
+    },
+    async kill() {
+      child.kill('SIGKILL');
+      await exitOf(child);
+    },
+  };
+}
+
+async function answersPing(url: string): Promise<boolean> {
+  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0,
+    retryStrategy: () => null, connectTimeout: 500, enableOfflineQueue: false });
+  probe.on('error', () => {});
+  try {
+    await probe.connect();
+    return (await probe.ping()) === 'PONG'; // LOADING (AOF replay) rejects, so we wait on
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+}
