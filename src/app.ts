@@ -1,0 +1,64 @@
+/**
+ * Builds the Fastify app from plugins and routes. No process handling here (server.ts owns it),
+ * so tests build the same app around their own Redis.
+ */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Ajv from 'ajv';
+import addFormats from 'ajv-formats';
+import Fastify, { type FastifyServerOptions } from 'fastify';
+import type { Redis } from 'ioredis';
+import { limits } from './config/limits.js';
+import type { Ledger } from './ledger/ledger.js';
+import errors from './plugins/errors.js';
+import ledgerPlugin from './plugins/ledger.js';
+import swagger from './plugins/swagger.js';
+import accounts from './routes/accounts.js';
+import health from './routes/health.js';
+import transfers from './routes/transfers.js';
+
+export interface AppOptions {
+  ledger: Ledger;
+  redis: Redis;
+  logger?: FastifyServerOptions['logger'];
+}
+
+/**
+ * Bodies: no coercion ("5" is not 5), no silent removal of unknown fields (they are errors).
+ * Query strings and params are text by nature, so there numbers are coerced from strings.
+ */
+function validators() {
+  const common = { removeAdditional: false, useDefaults: true, allErrors: false, strict: false } as const;
+  const body = new Ajv.default({ ...common, coerceTypes: false });
+  const text = new Ajv.default({ ...common, coerceTypes: true });
+  for (const ajv of [body, text]) addFormats.default(ajv);
+  return { body, text };
+}
+
+export async function buildApp(options: AppOptions) {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: limits.BODY_BYTES_MAX,
+    requestTimeout: limits.HTTP_REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: limits.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+    connectionTimeout: limits.HTTP_REQUEST_TIMEOUT_MS,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const ajv = validators();
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    (httpPart === 'body' ? ajv.body : ajv.text).compile(schema));
+  // Only JSON bodies: Fastify's default text/plain parser would turn a 415 into a 400.
+  app.removeContentTypeParser('text/plain');
+
+  await app.register(errors);
+  await app.register(ledgerPlugin, { ledger: options.ledger, redis: options.redis });
+  await app.register(swagger);
+  await app.register(health);
+  await app.register(accounts);
+  await app.register(transfers);
+  return app;
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>;

@@ -1,0 +1,56 @@
+/**
+ * Configuration from the environment (API.md's table), checked once at start-up: a bad value
+ * stops the service with a message naming the variable, instead of surfacing later.
+ */
+export interface Config {
+  port: number;
+  host: string;
+  /** Unset: start an embedded redis-server under `dataDir`. */
+  redisUrl: string | undefined;
+  dataDir: string;
+  keyPrefix: string;
+  ledgerName: string;
+  logLevel: string;
+}
+
+const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  const problems: string[] = [];
+  const port = Number(env.PORT ?? '3000');
+  if (!Number.isInteger(port) || port < 0 || port > 65535) problems.push(`PORT=${env.PORT} is not a port`);
+  const redisUrl = env.REDIS_URL || undefined;
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+    problems.push('REDIS_URL must start with redis:// or rediss://');
+  }
+  const keyPrefix = env.LEDGER_KEY_PREFIX ?? 'ledger';
+  if (!NAME.test(keyPrefix)) problems.push('LEDGER_KEY_PREFIX must be 1-64 of A-Z a-z 0-9 _ - .');
+  const ledgerName = env.LEDGER_NAME ?? 'main';
+  if (!NAME.test(ledgerName)) problems.push('LEDGER_NAME must be 1-64 of A-Z a-z 0-9 _ - .');
+  const logLevel = env.LOG_LEVEL ?? 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    problems.push(`LOG_LEVEL=${logLevel} is not a pino level`);
+  }
+  if (problems.length > 0) throw new Error(`invalid configuration: ${problems.join('; ')}`);
+  return {
+    port,
+    host: env.HOST ?? '127.0.0.1',
+    redisUrl,
+    dataDir: env.LEDGER_DATA_DIR ?? './data',
+    keyPrefix,
+    ledgerName,
+    logLevel,
+  };
+}
+
+/** The configuration table of the README, generated from here (test/readme.test.ts checks). */
+export const CONFIG_DOC: ReadonlyArray<[string, string, string]> = [
+  ['PORT', 'HTTP port', '`3000`'],
+  ['HOST', 'bind address', '`127.0.0.1`'],
+  ['REDIS_URL', 'Redis to use (`redis://` or `rediss://`)',
+    'unset: the service starts its own `redis-server` with AOF under `LEDGER_DATA_DIR`'],
+  ['LEDGER_DATA_DIR', 'where the embedded Redis keeps its files', '`./data`'],
+  ['LEDGER_KEY_PREFIX', 'first part of every Redis key', '`ledger`'],
+  ['LEDGER_NAME', 'the ledger; its keys share the hash tag `{LEDGER_NAME}` (one Cluster slot)', '`main`'],
+  ['LOG_LEVEL', 'pino log level', '`info`'],
+];

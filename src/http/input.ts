@@ -1,0 +1,52 @@
+/**
+ * Checks the schema cannot express (exact u128 range, metadata byte size, distinct accounts),
+ * turning a validated body into ledger input or a 400 problem.
+ */
+import { limits } from '../config/limits.js';
+import { parseUnsigned } from '../ledger/amount.js';
+import { type AccountInput, canonicalMetadata, type TransferInput } from '../ledger/ledger.js';
+import { type Problem, problem } from './problem.js';
+import type { CreateAccountBody, TransferBody } from './schemas.js';
+
+type Checked<T> = { ok: true; value: T } | { ok: false; problem: Problem };
+
+const invalid = (detail: string): { ok: false; problem: Problem } => ({
+  ok: false,
+  problem: problem(400, 'VALIDATION_ERROR', detail),
+});
+
+function metadataProblem(metadata: Record<string, string>): Problem | undefined {
+  const bytes = Buffer.byteLength(canonicalMetadata(metadata));
+  if (bytes <= limits.METADATA_JSON_BYTES_MAX) return undefined;
+  return problem(400, 'VALIDATION_ERROR',
+    `metadata is ${bytes} bytes of JSON; at most ${limits.METADATA_JSON_BYTES_MAX} allowed`);
+}
+
+export function accountInput(body: CreateAccountBody): Checked<AccountInput> {
+  const metadata = body.metadata ?? {};
+  const tooBig = metadataProblem(metadata);
+  if (tooBig) return { ok: false, problem: tooBig };
+  let overdraftLimit = 'unlimited';
+  if (body.overdraftLimit !== 'unlimited') {
+    const parsed = parseUnsigned(body.overdraftLimit ?? '0', 0n);
+    if (parsed === undefined) return invalid('overdraftLimit must be 0 … 2^128-1 or "unlimited"');
+    overdraftLimit = parsed.toString();
+  }
+  return { ok: true, value: { id: body.id, currency: body.currency, overdraftLimit, metadata } };
+}
+
+export function transferInput(body: TransferBody): Checked<TransferInput> {
+  if (body.from === body.to) {
+    return { ok: false, problem: problem(400, 'SAME_ACCOUNT', `from and to are both "${body.from}"`) };
+  }
+  const amount = parseUnsigned(body.amount, 1n);
+  if (amount === undefined) return invalid('amount must be 1 … 2^128-1');
+  const metadata = body.metadata ?? {};
+  const tooBig = metadataProblem(metadata);
+  if (tooBig) return { ok: false, problem: tooBig };
+  return {
+    ok: true,
+    value: { id: body.id, from: body.from, to: body.to, amount: amount.toString(),
+      currency: body.currency, metadata },
+  };
+}

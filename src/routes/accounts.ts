@@ -1,0 +1,81 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { limits } from '../config/limits.js';
+import { accountInput } from '../http/input.js';
+import { problem, sendProblem } from '../http/problem.js';
+import { Account, CreateAccountBody, EntriesPage, EntriesQuery, IdParams, Problem } from '../http/schemas.js';
+
+const P = Type.Ref(Problem);
+
+/** Cursors are opaque to clients; inside, a versioned "before this seq". */
+export function encodeCursor(beforeSeq: string): string {
+  return Buffer.from(`e1:${beforeSeq}`).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): string | undefined {
+  const match = /^e1:([1-9][0-9]{0,15})$/.exec(Buffer.from(cursor, 'base64url').toString());
+  return match?.[1];
+}
+
+const accounts: FastifyPluginAsyncTypebox = async (app) => {
+  app.post('/accounts', {
+    schema: {
+      summary: 'Create an account (idempotent when an id is given)',
+      tags: ['accounts'],
+      body: CreateAccountBody,
+      response: { 200: Type.Ref(Account), 201: Type.Ref(Account), 400: P, 409: P, 413: P, 415: P,
+        503: P },
+    },
+  }, async (request, reply) => {
+    const input = accountInput(request.body);
+    if (!input.ok) return sendProblem(reply, input.problem);
+    const outcome = await app.ledger.createAccount(input.value);
+    if (outcome.kind === 'conflict') {
+      return sendProblem(reply, problem(409, 'ACCOUNT_EXISTS_WITH_DIFFERENT_FIELDS',
+        `account "${input.value.id}" exists with different ${outcome.fields.join(', ')}`));
+    }
+    if (outcome.kind === 'replayed') reply.header('idempotent-replayed', 'true');
+    return reply.code(outcome.kind === 'created' ? 201 : 200).send(outcome.account);
+  });
+
+  app.get('/accounts/:id', {
+    schema: {
+      summary: 'Read an account and its balance',
+      tags: ['accounts'],
+      params: IdParams,
+      response: { 200: Type.Ref(Account), 400: P, 404: P, 503: P },
+    },
+  }, async (request, reply) => {
+    const account = await app.ledger.getAccount(request.params.id);
+    if (!account) {
+      return sendProblem(reply, problem(404, 'ACCOUNT_NOT_FOUND', `no account "${request.params.id}"`));
+    }
+    return account;
+  });
+
+  app.get('/accounts/:id/entries', {
+    schema: {
+      summary: "An account's entries, newest first",
+      tags: ['accounts'],
+      params: IdParams,
+      querystring: EntriesQuery,
+      response: { 200: Type.Ref(EntriesPage), 400: P, 404: P, 503: P },
+    },
+  }, async (request, reply) => {
+    const { limit = limits.ENTRIES_PAGE_LIMIT_DEFAULT, cursor } = request.query;
+    const beforeSeq = cursor === undefined ? undefined : decodeCursor(cursor);
+    if (cursor !== undefined && beforeSeq === undefined) {
+      return sendProblem(reply, problem(400, 'VALIDATION_ERROR', 'cursor is not one this service issued'));
+    }
+    const page = await app.ledger.listEntries(request.params.id, limit, beforeSeq);
+    if (!page) {
+      return sendProblem(reply, problem(404, 'ACCOUNT_NOT_FOUND', `no account "${request.params.id}"`));
+    }
+    return {
+      entries: page.entries,
+      nextCursor: page.nextBeforeSeq === null ? null : encodeCursor(page.nextBeforeSeq),
+    };
+  });
+};
+
+export default accounts;

@@ -1,0 +1,27 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { problem, sendProblem } from '../http/problem.js';
+import { Health, Problem, Readiness } from '../http/schemas.js';
+import { checkReadiness } from '../ledger/readiness.js';
+
+const health: FastifyPluginAsyncTypebox = async (app) => {
+  app.get('/healthz', {
+    schema: { summary: 'Liveness: the process runs', tags: ['operations'], response: { 200: Health } },
+  }, async () => ({ status: 'ok' }));
+
+  app.get('/readyz', {
+    schema: {
+      summary: 'Readiness: Redis answers, scripts loaded, persistence as a ledger needs',
+      tags: ['operations'],
+      response: { 200: Readiness, 503: Type.Ref(Problem) },
+    },
+  }, async (_request, reply) => {
+    const result = await checkReadiness(app.redis, app.ledger);
+    if (result.ready) return { status: 'ready', checks: result.checks };
+    const failing = Object.entries(result.checks).filter(([, v]) => v !== 'ok');
+    return sendProblem(reply, problem(503, 'NOT_READY',
+      failing.map(([name, why]) => `${name}: ${why}`).join('; ')));
+  });
+};
+
+export default health;

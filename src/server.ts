@@ -1,0 +1,45 @@
+/**
+ * The process: configuration, the embedded Redis when REDIS_URL is unset, listening, signals
+ * and graceful shutdown (in-flight requests finish, then Redis closes). The only file that
+ * touches `process`.
+ */
+import closeWithGrace from 'close-with-grace';
+import { buildApp } from './app.js';
+import { loadConfig } from './config/env.js';
+import { limits } from './config/limits.js';
+import { ledgerKeys } from './ledger/keys.js';
+import { Ledger } from './ledger/ledger.js';
+import { createRedis } from './redis/client.js';
+import { type EmbeddedRedis, startEmbeddedRedis } from './redis/embedded.js';
+
+let embedded: EmbeddedRedis | undefined;
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.env);
+  if (config.redisUrl === undefined) {
+    embedded = await startEmbeddedRedis({ dataDir: config.dataDir });
+    console.log(`embedded redis-server on ${embedded.url}, AOF under ${embedded.dataDir}`);
+  }
+  const redis = createRedis(config.redisUrl ?? (embedded as EmbeddedRedis).url);
+  redis.on('error', () => {}); // each failed command reports its own error; avoid log floods
+  await redis.connect();
+  const ledger = new Ledger({ redis, keys: ledgerKeys(config.keyPrefix, config.ledgerName) });
+  await ledger.ensureScripts();
+  const app = await buildApp({ ledger, redis, logger: { level: config.logLevel } });
+
+  closeWithGrace({ delay: limits.SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'shutting down after an error');
+    else app.log.info({ signal }, 'shutting down');
+    await app.close(); // stops accepting, lets in-flight requests finish
+    await redis.quit().catch(() => redis.disconnect());
+    await embedded?.stop();
+  });
+
+  await app.listen({ port: config.port, host: config.host });
+}
+
+main().catch(async (error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  await embedded?.stop(); // never leave our redis-server running without us
+  process.exit(1);
+});
