@@ -81,7 +81,7 @@ end
 local fromType = redis.call('TYPE', KEYS[5])['ok']
 local toType = redis.call('TYPE', KEYS[6])['ok']
 if (fromType ~= 'none' and fromType ~= 'stream') or (toType ~= 'none' and toType ~= 'stream') then
-  return redis.error_reply('WRONGTYPE entries key of ' .. from .. ' or ' .. to .. ' is not a stream')
+  return redis.error_reply('WRONGTYPE the entries of ' .. from .. ' or ' .. to .. ' not a stream')
 end
 local seqText = meta[2] or '0'
 if not string.find(seqText, '^%d+$') then return redis.error_reply('ERR corrupt ledger seq') end

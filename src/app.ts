@@ -8,6 +8,7 @@ import addFormats from 'ajv-formats';
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import type { Redis } from 'ioredis';
 import { limits } from './config/limits.js';
+import { problem, sendProblem } from './http/problem.js';
 import type { Ledger } from './ledger/ledger.js';
 import errors from './plugins/errors.js';
 import ledgerPlugin from './plugins/ledger.js';
@@ -44,6 +45,10 @@ export async function buildApp(options: AppOptions) {
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
+    // Path parameters are ids; a longer one is a validation error (400), not a router 414.
+    routerOptions: { maxParamLength: limits.ID_LENGTH_MAX },
+    frameworkErrors: (error, _request, reply) =>
+      sendProblem(reply, problem(400, 'VALIDATION_ERROR', error.message)),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const ajv = validators();

@@ -63,3 +63,13 @@ export async function dumpLedger(redis: Redis, keys: LedgerKeys): Promise<string
 }
 
 export const json = { 'content-type': 'application/json' };
+
+/** Serves the fixture's app on a free loopback port, for tests that need real HTTP. */
+export async function listen(f: Fixture): Promise<string> {
+  return f.app.listen({ port: 0, host: '127.0.0.1' });
+}
+
+export async function postJson(base: string, path: string, body: unknown) {
+  const res = await fetch(`${base}${path}`, { method: 'POST', headers: json, body: JSON.stringify(body) });
+  return { status: res.status, headers: res.headers, text: await res.text() };
+}
