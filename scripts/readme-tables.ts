@@ -1,0 +1,87 @@
+/**
+ * The README's generated tables: limits (from src/config/limits.ts) and configuration (from
+ * CONFIG_DOC in src/config/env.ts). `npm run docs` rewrites them in place; test/readme.test.ts
+ * fails when the README differs from what this generates.
+ */
+import { CONFIG_DOC } from '../src/config/env.js';
+import { AMOUNT_MAX_STRING, type LimitName, limits } from '../src/config/limits.js';
+
+/**
+ * One line per limit for readers of the README; the why of each number is in limits.ts.
+ * Typed by LimitName, so a limit added there without a line here fails the type check too.
+ */
+export const LIMIT_DOCS: Record<LimitName, string> = {
+  ID_LENGTH_MAX: 'characters of an account or transfer id (a UUID is 36)',
+  CURRENCY_LENGTH_MAX: 'characters of a currency or asset code',
+  AMOUNT_DIGITS_MAX: 'decimal digits of an amount (2^128−1 has 39)',
+  METADATA_KEYS_MAX: 'metadata keys per account or transfer',
+  METADATA_KEY_LENGTH_MAX: 'characters of a metadata key',
+  METADATA_VALUE_LENGTH_MAX: 'characters of a metadata value',
+  METADATA_JSON_BYTES_MAX: "bytes of one record's metadata as canonical JSON (UTF-8)",
+  ENTRIES_PAGE_LIMIT_MAX: 'largest `limit` of `GET /accounts/{id}/entries`',
+  ENTRIES_PAGE_LIMIT_DEFAULT: '`limit` of `GET /accounts/{id}/entries` when omitted',
+  BODY_BYTES_MAX: 'largest request body; above it, 413 `PAYLOAD_TOO_LARGE`',
+  REDIS_COMMAND_TIMEOUT_MS: 'a Redis command unanswered by then is 503 `UNAVAILABLE` (outcome unknown)',
+  REDIS_CONNECT_TIMEOUT_MS: 'connecting to Redis',
+  REDIS_RECONNECT_DELAY_MAX_MS: 'longest wait between reconnection attempts',
+  HTTP_REQUEST_TIMEOUT_MS: 'whole-request budget (above the Redis timeout, so a stuck Redis is a 503)',
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: 'idle keep-alive connections are closed after this',
+  RETRY_AFTER_SECONDS: '`Retry-After` sent with a 503',
+  EMBEDDED_REDIS_START_TIMEOUT_MS: 'time the embedded redis-server gets to start (AOF load included)',
+  SHUTDOWN_GRACE_MS: 'graceful-shutdown budget on SIGTERM/SIGINT: in-flight requests, then Redis',
+};
+
+const cell = (text: string) => text.replaceAll('|', '\\|');
+
+function table(header: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.map(cell).join(' | ')} |`;
+  return [line(header), `|${header.map(() => '---').join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+/** Throws when a limit has no line in `docs`, or `docs` names a limit that does not exist. */
+export function limitsTable(
+  source: Readonly<Record<string, number>> = limits,
+  docs: Readonly<Record<string, string>> = LIMIT_DOCS,
+): string {
+  const undocumented = Object.keys(source).filter((name) => docs[name] === undefined);
+  const unknown = Object.keys(docs).filter((name) => source[name] === undefined);
+  if (undocumented.length > 0 || unknown.length > 0) {
+    throw new Error(`scripts/readme-tables.ts LIMIT_DOCS: add ${undocumented.join(', ') || '-'}; ` +
+      `remove ${unknown.join(', ') || '-'}`);
+  }
+  const rows = Object.entries(source).map(([name, value]) =>
+    [`\`${name}\``, `\`${value}\``, docs[name] as string]);
+  rows.unshift(['`AMOUNT_MAX`', `\`${AMOUNT_MAX_STRING}\``,
+    'largest amount (2^128−1), and largest magnitude of a balance, debits or credits']);
+  return table(['limit', 'value', 'what it bounds'], rows);
+}
+
+export function configTable(doc: ReadonlyArray<readonly [string, string, string]> = CONFIG_DOC): string {
+  return table(['variable', 'meaning', 'default'],
+    doc.map(([name, meaning, fallback]) => [`\`${name}\``, meaning, fallback]));
+}
+
+export const TABLES = { limits: limitsTable, config: configTable } as const;
+export type TableName = keyof typeof TABLES;
+
+function markers(name: TableName): [string, string] {
+  return [`<!-- ${name}:start -->`, `<!-- ${name}:end -->`];
+}
+
+/** The text between the markers, without the newlines that frame it. */
+export function readSection(text: string, name: TableName): string {
+  const [start, end] = markers(name);
+  const from = text.indexOf(start);
+  const to = text.indexOf(end);
+  if (from < 0 || to < from || text.indexOf(start, from + 1) >= 0) {
+    throw new Error(`README.md: expected one ${start} … ${end} section`);
+  }
+  return text.slice(from + start.length, to).trim();
+}
+
+export function writeSection(text: string, name: TableName, body: string): string {
+  readSection(text, name); // same checks on the markers
+  const [start, end] = markers(name);
+  const from = text.indexOf(start) + start.length;
+  return `${text.slice(0, from)}\n${body}\n${text.slice(text.indexOf(end))}`;
+}

@@ -1,0 +1,79 @@
+// Set-up for a fresh machine, run by npm before `start` and `test` (prestart/pretest).
+// Plain Node with no dependencies: it runs before node_modules exists.
+//   1. npm dependencies: `npm ci` when node_modules is missing or older than package-lock.json.
+//   2. redis-server on PATH (the embedded Redis and the tests start their own): installed with
+//      apt-get when we are root on Debian/Ubuntu, else one instruction and exit 1. Not needed
+//      for `npm start` with REDIS_URL set. Nothing is started here.
+// Quiet when everything is present.
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+function run(command, args, env = process.env) {
+  console.log(`setup: ${command} ${args.join(' ')}`);
+  const result = spawnSync(command, args, {
+    cwd: root, stdio: 'inherit', env, shell: process.platform === 'win32',
+  });
+  if (result.error) throw result.error;
+  if (result.status !== 0) {
+    console.error(`setup: \`${command} ${args.join(' ')}\` failed (exit ${result.status})`);
+    process.exit(result.status ?? 1);
+  }
+}
+
+function mtime(path) {
+  return existsSync(path) ? statSync(path).mtimeMs : undefined;
+}
+
+/** npm ci when node_modules is missing or package-lock.json changed since the last install. */
+function ensureDependencies() {
+  const lock = mtime(join(root, 'package-lock.json'));
+  const installed = mtime(join(root, 'node_modules', '.package-lock.json'));
+  if (installed !== undefined && (lock === undefined || lock <= installed)) return false;
+  const quiet = ['--no-audit', '--no-fund'];
+  if (lock === undefined) run('npm', ['install', ...quiet]);
+  else run('npm', ['ci', ...quiet]);
+  return true;
+}
+
+function onPath(name) {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir === '') continue;
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return true;
+    } catch {
+      // not in this directory
+    }
+  }
+  return false;
+}
+
+function redisNeeded() {
+  // `npm start` with REDIS_URL uses that Redis; everything else (tests, embedded) needs the binary.
+  return !(process.env.REDIS_URL && process.env.npm_lifecycle_event === 'prestart');
+}
+
+function ensureRedisServer() {
+  if (!redisNeeded() || onPath('redis-server')) return false;
+  const root_ = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (root_ && onPath('apt-get')) {
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    run('apt-get', ['update'], env);
+    run('apt-get', ['install', '-y', 'redis-server'], env);
+    if (onPath('redis-server')) return true;
+    console.error('setup: apt-get installed redis-server but it is not on PATH');
+    process.exit(1);
+  }
+  const hint = process.platform === 'darwin'
+    ? 'brew install redis'
+    : 'sudo apt-get install -y redis-server';
+  console.error(`setup: redis-server is not on PATH. Install it: ${hint}`);
+  process.exit(1);
+}
+
+const changed = [ensureDependencies(), ensureRedisServer()];
+if (changed.some(Boolean)) console.log('setup: done');
