@@ -1,0 +1,97 @@
+/**
+ * The process as a user runs it (`npm start` runs src/server.ts): embedded Redis with AOF under
+ * LEDGER_DATA_DIR, graceful shutdown that stops its redis-server, data kept across restarts,
+ * REDIS_URL honoured, and a one-line hint when redis-server is missing.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, expect, inject, test } from 'vitest';
+import { freePort } from '../src/redis/embedded.js';
+
+const dirs: string[] = [];
+afterAll(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+
+interface Running { child: ChildProcess; base: string; output: () => string; exit: Promise<number | null> }
+
+async function start(env: Record<string, string>): Promise<Running> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (d) => { output += d; });
+  child.stderr?.on('data', (d) => { output += d; });
+  const exit = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)));
+  return { child, base: `http://127.0.0.1:${port}`, output: () => output, exit };
+}
+
+async function ready(r: Running): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if (r.child.exitCode !== null) throw new Error(`server exited: ${r.output()}`);
+    try {
+      if ((await fetch(`${r.base}/readyz`)).status === 200) return;
+    } catch { /* not listening yet */ }
+    await sleep(100);
+  }
+  throw new Error(`server never became ready: ${r.output()}`);
+}
+
+const post = (base: string, path: string, body: unknown) =>
+  fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+test('embedded Redis: serves, shuts down gracefully with its redis-server, keeps data', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ledger-server-'));
+  dirs.push(dir);
+  const first = await start({ LEDGER_DATA_DIR: dir, REDIS_URL: '' });
+  await ready(first);
+  expect((await post(first.base, '/accounts', { id: 'cash', currency: 'USD', overdraftLimit: 'unlimited' })).status).toBe(201);
+  expect((await post(first.base, '/accounts', { id: 'alice', currency: 'USD' })).status).toBe(201);
+  expect((await post(first.base, '/transfers', { id: 't1', from: 'cash', to: 'alice', amount: '42' })).status).toBe(201);
+  expect(existsSync(join(dir, 'appendonlydir'))).toBe(true);
+  const redisPid = Number(readFileSync(join(dir, 'redis.pid'), 'utf8'));
+  first.child.kill('SIGTERM');
+  expect(await first.exit).toBe(0);
+  expect(alive(redisPid)).toBe(false);
+
+  const second = await start({ LEDGER_DATA_DIR: dir, REDIS_URL: '' });
+  await ready(second);
+  expect(await (await fetch(`${second.base}/accounts/alice`)).json()).toMatchObject({ balance: '42' });
+  // Kill the service hard: its redis-server is orphaned; the next start must stop it first.
+  const orphan = Number(readFileSync(join(dir, 'redis.pid'), 'utf8'));
+  second.child.kill('SIGKILL');
+  await second.exit;
+  expect(alive(orphan)).toBe(true);
+  const third = await start({ LEDGER_DATA_DIR: dir, REDIS_URL: '' });
+  await ready(third);
+  expect(alive(orphan)).toBe(false);
+  expect(await (await fetch(`${third.base}/transfers/t1`)).json()).toMatchObject({ status: 'committed' });
+  third.child.kill('SIGTERM');
+  expect(await third.exit).toBe(0);
+});
+
+test('REDIS_URL: uses that Redis and starts none', async () => {
+  const dir = join(mkdtempSync(join(tmpdir(), 'ledger-server-')), 'unused');
+  dirs.push(dirname(dir));
+  const r = await start({ LEDGER_DATA_DIR: dir, REDIS_URL: inject('redisUrl'), LEDGER_NAME: `srv-${Date.now()}` });
+  await ready(r);
+  expect(existsSync(dir)).toBe(false);
+  r.child.kill('SIGTERM');
+  expect(await r.exit).toBe(0);
+});
+
+test('no redis-server on PATH: one line saying how to install it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ledger-server-'));
+  dirs.push(dir);
+  // An empty directory as PATH: the service itself is started by absolute path.
+  const r = await start({ LEDGER_DATA_DIR: join(dir, 'data'), REDIS_URL: '', PATH: dir });
+  expect(await r.exit).toBe(1);
+  expect(r.output().trim()).toMatch(/^redis-server was not found on PATH\. Install it .*apt-get install -y redis-server/);
+});
