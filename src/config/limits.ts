@@ -1,7 +1,7 @@
 /**
  * Every limit of the service, named once. The HTTP schemas, the TypeScript checks and the Lua
  * scripts (the loader substitutes `{{NAME}}`) all read from here, and the README's limits table is
- * checked against this module by test/limits.test.ts. Units are last in each name.
+ * checked against this module by test/readme.test.ts. Units are last in each name.
  */
 export const limits = {
   /** API.md: ids are 1–128 characters; a UUID (36) fits with room for prefixed ids. */

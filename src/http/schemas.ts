@@ -122,8 +122,8 @@ export const Problem = Type.Object({
   detail: Type.String(),
 }, { $id: 'Problem', description: 'RFC 9457 problem details (application/problem+json)' });
 
-export const Health = Type.Object({ status: Type.String() });
+export const Health = Type.Object({ status: Type.String() }, { $id: 'Health' });
 export const Readiness = Type.Object({
   status: Type.String(),
   checks: Type.Record(Type.String(), Type.String()),
-});
+}, { $id: 'Readiness' });

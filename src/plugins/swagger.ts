@@ -2,7 +2,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { Account, EntriesPage, Problem, Transfer } from '../http/schemas.js';
+import { Account, EntriesPage, Health, Problem, Readiness, Transfer } from '../http/schemas.js';
 
 export const OPENAPI_INFO = {
   title: 'Atomic Ledger',
@@ -12,7 +12,7 @@ export const OPENAPI_INFO = {
 };
 
 export default fp(async (app: FastifyInstance) => {
-  for (const schema of [Account, Transfer, EntriesPage, Problem]) app.addSchema(schema);
+  for (const schema of [Account, Transfer, EntriesPage, Problem, Health, Readiness]) app.addSchema(schema);
   await app.register(swagger, {
     openapi: { openapi: '3.1.0', info: OPENAPI_INFO },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },

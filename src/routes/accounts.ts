@@ -1,11 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from '@sinclair/typebox';
 import { limits } from '../config/limits.js';
 import { accountInput } from '../http/input.js';
 import { problem, sendProblem } from '../http/problem.js';
-import { Account, CreateAccountBody, EntriesPage, EntriesQuery, IdParams, Problem } from '../http/schemas.js';
-
-const P = Type.Ref(Problem);
+import { described, problems } from '../http/responses.js';
+import { Account, CreateAccountBody, EntriesPage, EntriesQuery, IdParams } from '../http/schemas.js';
 
 /** Cursors are opaque to clients; inside, a versioned "before this seq". */
 export function encodeCursor(beforeSeq: string): string {
@@ -23,8 +21,8 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Create an account (idempotent when an id is given)',
       tags: ['accounts'],
       body: CreateAccountBody,
-      response: { 200: Type.Ref(Account), 201: Type.Ref(Account), 400: P, 409: P, 413: P, 415: P,
-        503: P },
+      response: { 200: described(Account, 'The id existed with the same fields (replayed)'),
+        201: described(Account, 'Created'), ...problems(400, 409, 413, 415, 503) },
     },
   }, async (request, reply) => {
     const input = accountInput(request.body);
@@ -43,7 +41,7 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Read an account and its balance',
       tags: ['accounts'],
       params: IdParams,
-      response: { 200: Type.Ref(Account), 400: P, 404: P, 503: P },
+      response: { 200: described(Account, 'The account'), ...problems(400, 404, 503) },
     },
   }, async (request, reply) => {
     const account = await app.ledger.getAccount(request.params.id);
@@ -59,7 +57,8 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['accounts'],
       params: IdParams,
       querystring: EntriesQuery,
-      response: { 200: Type.Ref(EntriesPage), 400: P, 404: P, 503: P },
+      response: { 200: described(EntriesPage, 'A page of entries, newest first'),
+        ...problems(400, 404, 503) },
     },
   }, async (request, reply) => {
     const { limit = limits.ENTRIES_PAGE_LIMIT_DEFAULT, cursor } = request.query;

@@ -1,19 +1,19 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from '@sinclair/typebox';
 import { problem, sendProblem } from '../http/problem.js';
-import { Health, Problem, Readiness } from '../http/schemas.js';
+import { described, problems } from '../http/responses.js';
+import { Health, Readiness } from '../http/schemas.js';
 import { checkReadiness } from '../ledger/readiness.js';
 
 const health: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/healthz', {
-    schema: { summary: 'Liveness: the process runs', tags: ['operations'], response: { 200: Health } },
+    schema: { summary: 'Liveness: the process runs', tags: ['operations'], response: { 200: described(Health, 'Alive') } },
   }, async () => ({ status: 'ok' }));
 
   app.get('/readyz', {
     schema: {
       summary: 'Readiness: Redis answers, scripts loaded, persistence as a ledger needs',
       tags: ['operations'],
-      response: { 200: Readiness, 503: Type.Ref(Problem) },
+      response: { 200: described(Readiness, 'Ready'), ...problems(503) },
     },
   }, async (_request, reply) => {
     const result = await checkReadiness(app.redis, app.ledger);

@@ -1,11 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from '@sinclair/typebox';
 import { transferInput } from '../http/input.js';
 import { type Problem as ProblemBody, problem, sendProblem } from '../http/problem.js';
-import { IdParams, Problem, Transfer, TransferBody } from '../http/schemas.js';
+import { described, problems } from '../http/responses.js';
+import { IdParams, Transfer, TransferBody } from '../http/schemas.js';
 import type { Transfer as TransferView } from '../ledger/ledger.js';
-
-const P = Type.Ref(Problem);
 
 /** The 422 body of a rejection: built only from the record, so a replay is the same JSON. */
 export function rejectionProblem(t: TransferView): ProblemBody {
@@ -32,7 +30,8 @@ const transfers: FastifyPluginAsyncTypebox = async (app) => {
         'original status and body with `Idempotent-Replayed: true`; different fields → 409.',
       tags: ['transfers'],
       body: TransferBody,
-      response: { 201: Type.Ref(Transfer), 400: P, 409: P, 413: P, 415: P, 422: P, 503: P },
+      response: { 201: described(Transfer, 'Committed (or its replay)'),
+        ...problems(400, 409, 413, 415, 422, 503) },
     },
   }, async (request, reply) => {
     const input = transferInput(request.body);
@@ -53,7 +52,8 @@ const transfers: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Read a decided transfer (committed or rejected)',
       tags: ['transfers'],
       params: IdParams,
-      response: { 200: Type.Ref(Transfer), 400: P, 404: P, 503: P },
+      response: { 200: described(Transfer, 'The transfer, committed or rejected'),
+        ...problems(400, 404, 503) },
     },
   }, async (request, reply) => {
     const transfer = await app.ledger.getTransfer(request.params.id);
