@@ -10,6 +10,7 @@ import type { Redis } from 'ioredis';
 import { limits } from './config/limits.js';
 import { problem, sendProblem } from './http/problem.js';
 import type { Ledger } from './ledger/ledger.js';
+import drain from './plugins/drain.js';
 import errors from './plugins/errors.js';
 import ledgerPlugin from './plugins/ledger.js';
 import swagger from './plugins/swagger.js';
@@ -57,6 +58,7 @@ export async function buildApp(options: AppOptions) {
   // Only JSON bodies: Fastify's default text/plain parser would turn a 415 into a 400.
   app.removeContentTypeParser('text/plain');
 
+  await app.register(drain);
   await app.register(errors);
   await app.register(ledgerPlugin, { ledger: options.ledger, redis: options.redis });
   await app.register(swagger);
