@@ -10,6 +10,7 @@ import type { Redis } from 'ioredis';
 import { limits } from './config/limits.js';
 import { problem, sendProblem } from './http/problem.js';
 import type { Ledger } from './ledger/ledger.js';
+import { DEFAULT_PERSISTENCE_POLICY, type PersistencePolicy } from './ledger/readiness.js';
 import drain from './plugins/drain.js';
 import errors from './plugins/errors.js';
 import ledgerPlugin from './plugins/ledger.js';
@@ -22,6 +23,8 @@ export interface AppOptions {
   ledger: Ledger;
   redis: Redis;
   logger?: FastifyServerOptions['logger'];
+  /** What readiness demands of Redis's persistence; default: strict, appendfsync always. */
+  persistence?: PersistencePolicy;
 }
 
 /**
@@ -60,7 +63,8 @@ export async function buildApp(options: AppOptions) {
 
   await app.register(drain);
   await app.register(errors);
-  await app.register(ledgerPlugin, { ledger: options.ledger, redis: options.redis });
+  await app.register(ledgerPlugin, { ledger: options.ledger, redis: options.redis,
+    persistence: options.persistence ?? DEFAULT_PERSISTENCE_POLICY });
   await app.register(swagger);
   await app.register(health);
   await app.register(accounts);

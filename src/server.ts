@@ -17,15 +17,22 @@ let embedded: EmbeddedRedis | undefined;
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   if (config.redisUrl === undefined) {
-    embedded = await startEmbeddedRedis({ dataDir: config.dataDir });
-    console.log(`embedded redis-server on ${embedded.url}, AOF under ${embedded.dataDir}`);
+    embedded = await startEmbeddedRedis({ dataDir: config.dataDir, appendfsync: config.appendfsync });
+    for (const line of embedded.repairs) console.warn(`torn AOF tail repaired: ${line}`);
+    console.log(`embedded redis-server on ${embedded.url}, AOF (appendfsync ${config.appendfsync}) ` +
+      `under ${embedded.dataDir}`);
   }
   const redis = createRedis(config.redisUrl ?? (embedded as EmbeddedRedis).url);
   redis.on('error', () => {}); // each failed command reports its own error; avoid log floods
   await redis.connect();
   const ledger = new Ledger({ redis, keys: ledgerKeys(config.keyPrefix, config.ledgerName) });
   await ledger.ensureScripts();
-  const app = await buildApp({ ledger, redis, logger: { level: config.logLevel } });
+  const persistence = { appendfsync: config.appendfsync, check: config.persistenceCheck };
+  const app = await buildApp({ ledger, redis, persistence, logger: { level: config.logLevel } });
+  if (persistence.check === 'off') {
+    app.log.warn('LEDGER_PERSISTENCE_CHECK=off: Redis settings that can lose acknowledged ' +
+      'transfers are not reported by /readyz');
+  }
 
   closeWithGrace({ delay: limits.SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error');

@@ -11,6 +11,10 @@ export interface Config {
   keyPrefix: string;
   ledgerName: string;
   logLevel: string;
+  /** fsync policy of the embedded Redis, and the weakest one readiness accepts of any Redis. */
+  appendfsync: 'always' | 'everysec';
+  /** `off`: readiness does not judge Redis's persistence settings (warned at start). */
+  persistenceCheck: 'strict' | 'off';
 }
 
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -31,6 +35,14 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     problems.push(`LOG_LEVEL=${logLevel} is not a pino level`);
   }
+  const appendfsync = env.LEDGER_APPENDFSYNC ?? 'always';
+  if (appendfsync !== 'always' && appendfsync !== 'everysec') {
+    problems.push('LEDGER_APPENDFSYNC must be always or everysec');
+  }
+  const persistenceCheck = env.LEDGER_PERSISTENCE_CHECK ?? 'strict';
+  if (persistenceCheck !== 'strict' && persistenceCheck !== 'off') {
+    problems.push('LEDGER_PERSISTENCE_CHECK must be strict or off');
+  }
   if (problems.length > 0) throw new Error(`invalid configuration: ${problems.join('; ')}`);
   return {
     port,
@@ -40,6 +52,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     keyPrefix,
     ledgerName,
     logLevel,
+    appendfsync: appendfsync as Config['appendfsync'],
+    persistenceCheck: persistenceCheck as Config['persistenceCheck'],
   };
 }
 
@@ -53,4 +67,8 @@ export const CONFIG_DOC: ReadonlyArray<[string, string, string]> = [
   ['LEDGER_KEY_PREFIX', 'first part of every Redis key', '`ledger`'],
   ['LEDGER_NAME', 'the ledger; its keys share the hash tag `{LEDGER_NAME}` (one Cluster slot)', '`main`'],
   ['LOG_LEVEL', 'pino log level', '`info`'],
+  ['LEDGER_APPENDFSYNC', '`always` or `everysec`: the embedded Redis\'s fsync policy, and the weakest ' +
+    'one `/readyz` accepts of any Redis (see Guarantees)', '`always`'],
+  ['LEDGER_PERSISTENCE_CHECK', '`strict`: `/readyz` is 503 while Redis\'s settings can lose ' +
+    'acknowledged transfers; `off`: not checked (warned at every start)', '`strict`'],
 ];

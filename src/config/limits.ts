@@ -41,6 +41,12 @@ export const limits = {
   RETRY_AFTER_SECONDS: 1,
   /** Time the embedded redis-server gets to start (AOF load included) before we give up. */
   EMBEDDED_REDIS_START_TIMEOUT_MS: 30_000,
+  /**
+   * Largest torn AOF tail cut automatically at start. One transfer's MULTI block is at most a
+   * few KB (metadata ≤ 4 KB); a crash tears at most the writes in flight, so more damage than
+   * this means something other than a torn tail, for a human to inspect.
+   */
+  AOF_TORN_TAIL_BYTES_MAX: 1024 * 1024,
   /** Graceful shutdown budget: in-flight requests finish, then Redis closes. */
   SHUTDOWN_GRACE_MS: 10_000,
 } as const;

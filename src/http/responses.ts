@@ -12,7 +12,8 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   413: 'Body larger than the limit',
   415: 'Body is not application/json',
   422: 'Business rejection, recorded under the transfer id and replayed',
-  503: 'Redis unavailable: the outcome of a write is unknown; retry with the same id',
+  503: 'UNAVAILABLE: Redis unreachable or busy, the outcome of a write is unknown; ' +
+    'PERSISTENCE_FAILED: Redis cannot persist, nothing applied. Either way retry with the same id',
 };
 
 export function problems<const S extends readonly number[]>(...statuses: S) {

@@ -9,7 +9,6 @@ import { ReplyError } from 'ioredis';
 const TRANSIENT_REPLY_PREFIXES = [
   'BUSY', // another script is running past busy-reply-threshold
   'LOADING', // loading the AOF after a restart
-  'MISCONF', // cannot persist (disk full, AOF write error): writes refused
   'OOM', // maxmemory reached with noeviction
   'READONLY', // we reached a replica (failover in progress)
   'MASTERDOWN',
@@ -31,6 +30,14 @@ export function isUnavailableError(error: unknown): boolean {
       error.message,
     )
   );
+}
+
+/**
+ * Redis refused the command because it cannot persist (disk full, AOF write error). The `#!lua`
+ * flags make Redis check this before a script starts, so this attempt wrote nothing.
+ */
+export function isPersistenceError(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ReplyError' && error.message.startsWith('MISCONF');
 }
 
 /** A script reply that breaks its contract, or stored data that breaks ours: never user input. */

@@ -1,10 +1,21 @@
 /**
- * Readiness: Redis answers, our scripts are in its cache, and it persists the way a ledger
- * needs (AOF on, no eviction, last AOF write succeeded). Reads INFO only, so it works under a
- * least-privilege ACL that forbids CONFIG.
+ * Readiness: Redis answers, our scripts are in its cache, its last AOF write succeeded, and —
+ * unless the operator turned the check off — it persists the way a ledger needs:
+ * - AOF on, with an fsync policy at least as strong as the one required (LEDGER_APPENDFSYNC);
+ * - `aof-load-truncated no`, so a torn tail is refused rather than loaded as half a transfer;
+ * - `maxmemory-policy noeviction`, so Redis never drops a balance to make room.
+ * INFO gives most of it; the two settings INFO lacks come from CONFIG GET (a least-privilege
+ * ACL grants `+config|get` only).
  */
 import type { Redis } from 'ioredis';
 import type { Ledger } from './ledger.js';
+
+export interface PersistencePolicy {
+  appendfsync: 'always' | 'everysec';
+  check: 'strict' | 'off';
+}
+
+export const DEFAULT_PERSISTENCE_POLICY: PersistencePolicy = { appendfsync: 'always', check: 'strict' };
 
 export interface Readiness {
   ready: boolean;
@@ -20,18 +31,44 @@ export function parseInfo(text: string): Map<string, string> {
   return map;
 }
 
-export async function checkReadiness(redis: Redis, ledger: Ledger): Promise<Readiness> {
+async function configValue(redis: Redis, name: string): Promise<string> {
+  try {
+    const reply = (await redis.config('GET', name)) as string[];
+    return reply[1] ?? '?';
+  } catch (error) {
+    return `unreadable (${error instanceof Error ? error.message.split('\n')[0] : String(error)})`;
+  }
+}
+
+async function persistenceChecks(redis: Redis, info: Map<string, string>, policy: PersistencePolicy,
+  checks: Record<string, string>): Promise<void> {
+  const aof = info.get('aof_enabled');
+  checks.aof = aof === '1' ? 'ok' : `appendonly is off (aof_enabled:${aof ?? '?'})`;
+  const fsync = await configValue(redis, 'appendfsync');
+  const accepted = policy.appendfsync === 'always' ? ['always'] : ['always', 'everysec'];
+  checks.appendfsync = accepted.includes(fsync) ? 'ok'
+    : `appendfsync is ${fsync}; LEDGER_APPENDFSYNC=${policy.appendfsync} requires ${accepted.join(' or ')}`;
+  const truncated = await configValue(redis, 'aof-load-truncated');
+  checks.aofLoadTruncated = truncated === 'no' ? 'ok'
+    : `aof-load-truncated is ${truncated}: a torn AOF tail would load half a transfer ` +
+      '(run Redis with aof-load-truncated no and a torn-tail repair, see the README)';
+  const policyName = info.get('maxmemory_policy');
+  checks.maxmemoryPolicy = policyName === 'noeviction' ? 'ok'
+    : `maxmemory-policy is ${policyName ?? '?'}, not noeviction`;
+}
+
+export async function checkReadiness(redis: Redis, ledger: Ledger,
+  policy: PersistencePolicy = DEFAULT_PERSISTENCE_POLICY): Promise<Readiness> {
   const checks: Record<string, string> = {};
   try {
     await ledger.ensureScripts();
     checks.scripts = 'ok';
     const info = parseInfo(`${await redis.info('persistence')}\r\n${await redis.info('memory')}`);
-    const aof = info.get('aof_enabled');
-    checks.aof = aof === '1' ? 'ok' : `appendonly is off (aof_enabled:${aof ?? '?'})`;
-    const policy = info.get('maxmemory_policy');
-    checks.maxmemoryPolicy = policy === 'noeviction' ? 'ok' : `maxmemory-policy is ${policy ?? '?'}, not noeviction`;
     const write = info.get('aof_last_write_status');
-    checks.aofLastWrite = write === 'ok' ? 'ok' : `aof_last_write_status is ${write ?? '?'}`;
+    // Checked even with the policy off: a failing disk refuses every write (MISCONF).
+    checks.aofLastWrite = write === 'ok' ? 'ok'
+      : `aof_last_write_status is ${write ?? '?'} (disk full or I/O error?): writes are refused`;
+    if (policy.check === 'strict') await persistenceChecks(redis, info, policy, checks);
   } catch (error) {
     checks.redis = `unreachable: ${error instanceof Error ? error.message : String(error)}`;
   }

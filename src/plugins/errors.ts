@@ -6,7 +6,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { problem, sendProblem } from '../http/problem.js';
-import { isUnavailableError } from '../ledger/errors.js';
+import { isPersistenceError, isUnavailableError } from '../ledger/errors.js';
 
 /** "body/amount must match pattern …", naming an unknown field where there is one. */
 function describeValidation(error: FastifyError): string {
@@ -38,6 +38,12 @@ export default fp(async (app: FastifyInstance) => {
     if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
       // Malformed JSON, empty JSON body, prototype poisoning and the like.
       return sendProblem(reply, problem(400, 'VALIDATION_ERROR', error.message));
+    }
+    if (isPersistenceError(error)) {
+      request.log.error({ err: error }, 'redis cannot persist: writes refused');
+      return sendProblem(reply, problem(503, 'PERSISTENCE_FAILED',
+        'Redis cannot persist writes (disk full or AOF write error), so it refused this one: ' +
+        'it was not applied. Retry later with the same id.'));
     }
     if (isUnavailableError(error)) {
       request.log.warn({ err: error }, 'redis unavailable: outcome unknown');

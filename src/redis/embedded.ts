@@ -3,12 +3,13 @@
  * bound to loopback, its files under the data dir. The tests start theirs the same way.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { limits } from '../config/limits.js';
+import { AOF_DIR_NAME, AOF_FILE_NAME, repairTornTail } from './aof-repair.js';
 
 export const REDIS_INSTALL_HINT =
   'redis-server was not found on PATH. Install it (Debian/Ubuntu: `sudo apt-get install -y ' +
@@ -24,6 +25,8 @@ export interface EmbeddedRedisOptions {
 
 export interface EmbeddedRedis {
   readonly url: string;
+  /** What a torn-tail repair cut at this start (empty when the AOF loaded as it was). */
+  readonly repairs: readonly string[];
   readonly port: number;
   readonly dataDir: string;
   readonly child: ChildProcess;
@@ -83,33 +86,34 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
   const pidFile = join(dataDir, 'redis.pid');
   await stopOrphan(pidFile);
   const port = options.port ?? (await freePort());
+  const logFile = join(dataDir, 'redis.log');
   const args = [
     '--port', String(port), '--bind', '127.0.0.1', '--protected-mode', 'yes',
-    '--dir', dataDir, '--pidfile', pidFile, '--logfile', join(dataDir, 'redis.log'),
+    '--dir', dataDir, '--pidfile', pidFile, '--logfile', logFile,
     '--daemonize', 'no', '--save', '',
     '--appendonly', 'yes', '--appendfsync', options.appendfsync ?? 'always',
+    '--appenddirname', AOF_DIR_NAME, '--appendfilename', AOF_FILE_NAME,
+    // Refuse a torn AOF instead of loading half of a script's MULTI block (aof-repair.ts).
+    '--aof-load-truncated', 'no',
     '--maxmemory-policy', 'noeviction',
   ];
-  const child = spawn(options.binary ?? 'redis-server', args, { stdio: 'ignore' });
-  const spawnError = new Promise<Error>((ok) => child.once('error', ok));
   const url = `redis://127.0.0.1:${port}`;
-  const deadline = Date.now() + limits.EMBEDDED_REDIS_START_TIMEOUT_MS;
-  for (;;) {
-    const failed = await Promise.race([spawnError, sleep(50).then(() => undefined)]);
-    if (failed) {
-      throw (failed as NodeJS.ErrnoException).code === 'ENOENT' ? new Error(REDIS_INSTALL_HINT) : failed;
-    }
-    if (child.exitCode !== null) {
-      throw new Error(`redis-server exited with ${child.exitCode}; see ${join(dataDir, 'redis.log')}`);
-    }
-    if (await answersPing(url)) break;
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`redis-server did not become ready; see ${join(dataDir, 'redis.log')}`);
-    }
+  const logStart = existsSync(logFile) ? statSync(logFile).size : 0;
+  let child = await launch(options.binary ?? 'redis-server', args, url, logFile);
+  const repairs: string[] = [];
+  const refusal = child.exitCode === null ? ''
+    : /Unexpected end of file|Bad file format/.exec(logSince(logFile, logStart))?.[0];
+  if (refusal) {
+    const damage = refusal === 'Unexpected end of file' ? 'truncated' : 'bad-format';
+    const repair = repairTornTail(dataDir, damage, new Date());
+    repairs.push(...repair.cut, `original AOF files kept in ${repair.backupDir}`);
+    child = await launch(options.binary ?? 'redis-server', args, url, logFile);
+  }
+  if (child.exitCode !== null) {
+    throw new Error(`redis-server exited with ${child.exitCode}; see ${logFile}`);
   }
   return {
-    url, port, dataDir, child,
+    url, port, dataDir, child, repairs,
     async stop() {
       child.kill('SIGTERM');
       await exitOf(child);
@@ -119,6 +123,29 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
       await exitOf(child);
     },
   };
+}
+
+function logSince(logFile: string, offset: number): string {
+  return existsSync(logFile) ? readFileSync(logFile).subarray(offset).toString() : '';
+}
+
+/** Starts redis-server and waits until it answers PING, or until it exits (caller checks). */
+async function launch(binary: string, args: string[], url: string, logFile: string): Promise<ChildProcess> {
+  const child = spawn(binary, args, { stdio: 'ignore' });
+  const spawnError = new Promise<Error>((ok) => child.once('error', ok));
+  const deadline = Date.now() + limits.EMBEDDED_REDIS_START_TIMEOUT_MS;
+  for (;;) {
+    const failed = await Promise.race([spawnError, sleep(50).then(() => undefined)]);
+    if (failed) {
+      throw (failed as NodeJS.ErrnoException).code === 'ENOENT' ? new Error(REDIS_INSTALL_HINT) : failed;
+    }
+    if (child.exitCode !== null) return child;
+    if (await answersPing(url)) return child;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`redis-server did not become ready; see ${logFile}`);
+    }
+  }
 }
 
 async function answersPing(url: string): Promise<boolean> {

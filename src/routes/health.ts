@@ -16,7 +16,7 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: described(Readiness, 'Ready'), ...problems(503) },
     },
   }, async (_request, reply) => {
-    const result = await checkReadiness(app.redis, app.ledger);
+    const result = await checkReadiness(app.redis, app.ledger, app.persistence);
     if (result.ready) return { status: 'ready', checks: result.checks };
     const failing = Object.entries(result.checks).filter(([, v]) => v !== 'ok');
     return sendProblem(reply, problem(503, 'NOT_READY',

@@ -8,6 +8,7 @@ import { inject } from 'vitest';
 import { type App, buildApp } from '../../src/app.js';
 import { type LedgerKeys, ledgerKeys } from '../../src/ledger/keys.js';
 import { Ledger } from '../../src/ledger/ledger.js';
+import type { PersistencePolicy } from '../../src/ledger/readiness.js';
 import { createRedis } from '../../src/redis/client.js';
 
 export interface Fixture {
@@ -22,14 +23,22 @@ export function uniqueLedgerName(): string {
   return `t-${randomUUID().slice(0, 8)}`;
 }
 
-export async function fixture(options: { url?: string; now?: () => number } = {}): Promise<Fixture> {
+export interface FixtureOptions {
+  url?: string;
+  now?: () => number;
+  /** Reuse a ledger (e.g. after a Redis restart); default: a fresh name. */
+  ledgerName?: string;
+  persistence?: PersistencePolicy;
+}
+
+export async function fixture(options: FixtureOptions = {}): Promise<Fixture> {
   const redis = createRedis(options.url ?? inject('redisUrl'));
   redis.on('error', () => {});
   await redis.connect();
-  const keys = ledgerKeys('test', uniqueLedgerName());
+  const keys = ledgerKeys('test', options.ledgerName ?? uniqueLedgerName());
   const ledger = new Ledger({ redis, keys, now: options.now });
   await ledger.ensureScripts();
-  const app = await buildApp({ ledger, redis });
+  const app = await buildApp({ ledger, redis, persistence: options.persistence });
   await app.ready();
   return {
     redis, keys, ledger, app,
