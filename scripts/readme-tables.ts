@@ -28,6 +28,7 @@ export const LIMIT_DOCS: Record<LimitName, string> = {
   HTTP_KEEP_ALIVE_TIMEOUT_MS: 'idle keep-alive connections are closed after this',
   RETRY_AFTER_SECONDS: '`Retry-After` sent with a 503',
   EMBEDDED_REDIS_START_TIMEOUT_MS: 'time the embedded redis-server gets to start (AOF load included)',
+  EMBEDDED_REDIS_RESTART_DELAY_MS: 'pause before restarting an embedded redis-server that exited on its own (full disk under `always`)',
   AOF_TORN_TAIL_BYTES_MAX: 'largest torn AOF tail the embedded Redis / entrypoint cuts automatically at start',
   SHUTDOWN_GRACE_MS: 'graceful-shutdown budget on SIGTERM/SIGINT: in-flight requests, then Redis',
 };

@@ -10,19 +10,20 @@ import { limits } from './config/limits.js';
 import { ledgerKeys } from './ledger/keys.js';
 import { Ledger } from './ledger/ledger.js';
 import { createRedis } from './redis/client.js';
-import { type EmbeddedRedis, startEmbeddedRedis } from './redis/embedded.js';
+import { type SupervisedRedis, superviseEmbeddedRedis } from './redis/embedded.js';
 
-let embedded: EmbeddedRedis | undefined;
+let embedded: SupervisedRedis | undefined;
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   if (config.redisUrl === undefined) {
-    embedded = await startEmbeddedRedis({ dataDir: config.dataDir, appendfsync: config.appendfsync });
-    for (const line of embedded.repairs) console.warn(`torn AOF tail repaired: ${line}`);
+    embedded = await superviseEmbeddedRedis({ dataDir: config.dataDir, appendfsync: config.appendfsync },
+      (message) => console.warn(`embedded redis: ${message}`));
+    for (const line of embedded.current().repairs) console.warn(`torn AOF tail repaired: ${line}`);
     console.log(`embedded redis-server on ${embedded.url}, AOF (appendfsync ${config.appendfsync}) ` +
-      `under ${embedded.dataDir}`);
+      `under ${config.dataDir}`);
   }
-  const redis = createRedis(config.redisUrl ?? (embedded as EmbeddedRedis).url);
+  const redis = createRedis(config.redisUrl ?? (embedded as SupervisedRedis).url);
   redis.on('error', () => {}); // each failed command reports its own error; avoid log floods
   await redis.connect();
   const ledger = new Ledger({ redis, keys: ledgerKeys(config.keyPrefix, config.ledgerName) });
@@ -38,7 +39,9 @@ async function main(): Promise<void> {
     if (err) app.log.error({ err }, 'shutting down after an error');
     else app.log.info({ signal }, 'shutting down');
     await app.close(); // stops accepting, lets in-flight requests finish
-    await redis.quit().catch(() => redis.disconnect());
+    // QUIT needs a live connection; with Redis gone, just drop the socket.
+    if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
+    else redis.disconnect();
     await embedded?.stop();
   });
 

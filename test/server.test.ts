@@ -77,6 +77,24 @@ test('embedded Redis: serves, shuts down gracefully with its redis-server, keeps
   expect(await third.exit).toBe(0);
 });
 
+test('the embedded redis-server dying on its own is restarted; the service recovers', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ledger-server-'));
+  dirs.push(dir);
+  const r = await start({ LEDGER_DATA_DIR: dir, REDIS_URL: '' });
+  await ready(r);
+  expect((await post(r.base, '/accounts', { id: 'cash', currency: 'USD', overdraftLimit: 'unlimited' })).status).toBe(201);
+  const first = Number(readFileSync(join(dir, 'redis.pid'), 'utf8'));
+  process.kill(first, 'SIGKILL');
+  await sleep(100);
+  expect((await fetch(`${r.base}/readyz`)).status).toBe(503);
+  await ready(r);
+  expect(Number(readFileSync(join(dir, 'redis.pid'), 'utf8'))).not.toBe(first);
+  expect(await (await fetch(`${r.base}/accounts/cash`)).json()).toMatchObject({ id: 'cash' });
+  expect(r.output()).toMatch(/embedded redis: redis-server exited \(SIGKILL\).*restarting it/);
+  r.child.kill('SIGTERM');
+  expect(await r.exit).toBe(0);
+});
+
 test('REDIS_URL: uses that Redis and starts none', async () => {
   const dir = join(mkdtempSync(join(tmpdir(), 'ledger-server-')), 'unused');
   dirs.push(dirname(dir));

@@ -42,6 +42,11 @@ export const limits = {
   /** Time the embedded redis-server gets to start (AOF load included) before we give up. */
   EMBEDDED_REDIS_START_TIMEOUT_MS: 30_000,
   /**
+   * Pause before restarting an embedded Redis that exited on its own (e.g. a full disk under
+   * appendfsync always): short enough to be back soon after space returns, long enough not to spin.
+   */
+  EMBEDDED_REDIS_RESTART_DELAY_MS: 1000,
+  /**
    * Largest torn AOF tail cut automatically at start. One transfer's MULTI block is at most a
    * few KB (metadata ≤ 4 KB); a crash tears at most the writes in flight, so more damage than
    * this means something other than a torn tail, for a human to inspect.

@@ -18,7 +18,7 @@ export const PROBLEM_TITLES = {
   INSUFFICIENT_FUNDS: 'Insufficient funds',
   BALANCE_OVERFLOW: 'A balance would exceed 2^128-1',
   UNAVAILABLE: 'The ledger is unavailable; the outcome of a write is unknown',
-  PERSISTENCE_FAILED: 'Redis cannot persist writes; this one was not applied',
+  PERSISTENCE_FAILED: 'Redis cannot persist writes; this attempt changed nothing',
   NOT_READY: 'The service is not ready',
   INTERNAL: 'Internal error',
 } as const;

@@ -40,13 +40,14 @@ export default fp(async (app: FastifyInstance) => {
       return sendProblem(reply, problem(400, 'VALIDATION_ERROR', error.message));
     }
     if (isPersistenceError(error)) {
-      request.log.error({ err: error }, 'redis cannot persist: writes refused');
+      request.log.error({ reason: error.message }, 'redis cannot persist: writes refused');
       return sendProblem(reply, problem(503, 'PERSISTENCE_FAILED',
-        'Redis cannot persist writes (disk full or AOF write error), so it refused this one: ' +
-        'it was not applied. Retry later with the same id.'));
+        'Redis cannot persist writes (disk full or AOF write error) and refused this attempt, ' +
+        'which changed nothing. Retry later with the same id.'));
     }
     if (isUnavailableError(error)) {
-      request.log.warn({ err: error }, 'redis unavailable: outcome unknown');
+      // One line per request, no stack: during an outage these come by the thousand.
+      request.log.warn({ reason: error.message }, 'redis unavailable: outcome unknown');
       return sendProblem(reply, problem(503, 'UNAVAILABLE',
         'Redis did not answer; the write may or may not have happened. Retry with the same id.'));
     }

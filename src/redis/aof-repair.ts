@@ -103,6 +103,7 @@ export function repairTornTail(dataDir: string, damage: AofDamage, now: Date): R
     throw new Error(`redis-check-aof --fix failed; the original files are in ${backupDir}\n${fix.output}`);
   }
   const cut = fix.output.split('\n').filter((l) =>
-    /This will shrink|Reached EOF|Expected|Successfully truncated/.test(l)).map((l) => l.trim());
+    /This will shrink|Reached EOF|Expected|Successfully truncated/.test(l))
+    .map((l) => l.replace(/^Continue\? \[y\/N\]: /, '').trim());
   return { cut, backupDir };
 }

@@ -161,3 +161,54 @@ async function answersPing(url: string): Promise<boolean> {
     probe.disconnect();
   }
 }
+
+export interface SupervisedRedis {
+  readonly url: string;
+  readonly current: () => EmbeddedRedis;
+  stop(): Promise<void>;
+}
+
+/**
+ * The service's embedded Redis, restarted when it exits on its own. Under `appendfsync always`
+ * Redis exits on an AOF write error (a full disk) rather than acknowledge a write it could not
+ * persist; once space returns, the restart (with torn-tail repair) brings the ledger back
+ * without restarting the service. Meanwhile requests answer 503.
+ */
+export async function superviseEmbeddedRedis(
+  options: EmbeddedRedisOptions,
+  onEvent: (message: string) => void,
+): Promise<SupervisedRedis> {
+  let redis = await startEmbeddedRedis(options);
+  const port = redis.port;
+  let stopping = false;
+  const watch = (r: EmbeddedRedis) => {
+    r.child.once('exit', (code, signal) => {
+      if (!stopping) void restart(`redis-server exited (${signal ?? code}); see ${r.dataDir}/redis.log`);
+    });
+  };
+  const restart = async (why: string): Promise<void> => {
+    onEvent(`${why}; restarting it`);
+    while (!stopping) {
+      await sleep(limits.EMBEDDED_REDIS_RESTART_DELAY_MS);
+      if (stopping) return;
+      try {
+        redis = await startEmbeddedRedis({ ...options, port });
+        for (const line of redis.repairs) onEvent(`torn AOF tail repaired: ${line}`);
+        onEvent(`redis-server is back on ${redis.url}`);
+        watch(redis);
+        return;
+      } catch (error) {
+        onEvent(`redis-server restart failed: ${error instanceof Error ? error.message : error}`);
+      }
+    }
+  };
+  watch(redis);
+  return {
+    url: redis.url,
+    current: () => redis,
+    async stop() {
+      stopping = true;
+      await redis.stop();
+    },
+  };
+}
