@@ -11,10 +11,10 @@ ARGV[3] overdraftLimit  canonical decimal 0 .. 2^128-1, or 'unlimited'
 ARGV[4] metadata        canonical JSON object (sorted keys)
 ARGV[5] now             createdAt, milliseconds since the epoch (time comes from the caller)
 
-Returns { status, ... }:
-  { OK }                                  created now
-  { EXISTS, { field, value, ... } }       the id exists: the stored account, for comparison
-  { FORMAT_UNSUPPORTED } / { INVALID_ARGUMENT }   nothing written
+Returns { status, id, ... } (the id echoes ARGV[1]; see transfer-6.lua):
+  { OK, id }                                  created now
+  { EXISTS, id, { field, value, ... } }       the id exists: the stored account, for comparison
+  { FORMAT_UNSUPPORTED, id } / { INVALID_ARGUMENT, id }   nothing written
 A key of the wrong type makes a read fail with an error before any write.
 
 Account fields: cur, dr (posted debits), cr (posted credits), od (overdraft limit), m metadata,
@@ -27,20 +27,20 @@ debits/credits that two-phase holds will use (always '0' until then).
 local id, currency, overdraft, metadata, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 
 local fmt = redis.call('HGET', KEYS[1], 'fmt')
-if fmt and fmt ~= '{{FORMAT_VERSION}}' then return { {{S_FORMAT_UNSUPPORTED}} } end
+if fmt and fmt ~= '{{FORMAT_VERSION}}' then return { {{S_FORMAT_UNSUPPORTED}}, id } end
 
 if #id == 0 or #id > {{L_ID_LENGTH_MAX}} or #currency == 0
   or #currency > {{L_CURRENCY_LENGTH_MAX}} or #metadata > {{L_METADATA_JSON_BYTES_MAX}}
   or string.byte(metadata, 1) ~= 123 or not string.find(now, '^%d+$')
   or (overdraft ~= 'unlimited' and not u_valid(overdraft)) then
-  return { {{S_INVALID_ARGUMENT}} }
+  return { {{S_INVALID_ARGUMENT}}, id }
 end
 
 local account = redis.call('HGETALL', KEYS[2])
-if #account > 0 then return { {{S_EXISTS}}, account } end
+if #account > 0 then return { {{S_EXISTS}}, id, account } end
 
 -- After this point the account is created; nothing below can fail.
 redis.call('HSET', KEYS[2], 'cur', currency, 'dr', '0', 'cr', '0', 'od', overdraft,
   'm', metadata, 'at', now, 'lseq', '0', 'dp', '0', 'cp', '0')
 if not fmt then redis.call('HSET', KEYS[1], 'fmt', '{{FORMAT_VERSION}}') end
-return { {{S_OK}} }
+return { {{S_OK}}, id }

@@ -17,12 +17,13 @@ ARGV[5] currency  as the client gave it, or '' when omitted (means: the accounts
 ARGV[6] metadata  canonical JSON object (sorted keys)
 ARGV[7] now       createdAt, milliseconds since the epoch (time comes from the caller)
 
-Returns { status, ... }:
-  { OK, accountsCurrency, seq, fromBalanceAfter, toBalanceAfter }   committed now
-  { EXISTS, { field, value, ... } }               decided before: the stored record
+Returns { status, id, ... }; the id echoes ARGV[1], so the caller can tell its own reply from
+another command's on a connection whose replies were lost or shifted:
+  { OK, id, accountsCurrency, seq, fromBalanceAfter, toBalanceAfter }   committed now
+  { EXISTS, id, { field, value, ... } }           decided before: the stored record
   { ACCOUNT_NOT_FOUND | CURRENCY_MISMATCH | INSUFFICIENT_FUNDS | BALANCE_OVERFLOW,
-    accountsCurrency }                            rejected now, and recorded
-  { FORMAT_UNSUPPORTED } / { INVALID_ARGUMENT }         nothing written
+    id, accountsCurrency }                        rejected now, and recorded
+  { FORMAT_UNSUPPORTED, id } / { INVALID_ARGUMENT, id }   nothing written
 A key of the wrong type makes a read fail with an error before any write.
 
 Record fields: s status, f from, t to, a amount, c currency as given, k the accounts' currency
@@ -35,7 +36,7 @@ local id, from, to, amount = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local currency, metadata, now = ARGV[5], ARGV[6], ARGV[7]
 
 local meta = redis.call('HMGET', KEYS[1], 'fmt', 'seq')
-if meta[1] and meta[1] ~= '{{FORMAT_VERSION}}' then return { {{S_FORMAT_UNSUPPORTED}} } end
+if meta[1] and meta[1] ~= '{{FORMAT_VERSION}}' then return { {{S_FORMAT_UNSUPPORTED}}, id } end
 
 -- Cheap shape checks: the HTTP layer validated every field; these guard other callers.
 if #id == 0 or #id > {{L_ID_LENGTH_MAX}} or #from == 0 or #from > {{L_ID_LENGTH_MAX}}
@@ -43,11 +44,11 @@ if #id == 0 or #id > {{L_ID_LENGTH_MAX}} or #from == 0 or #from > {{L_ID_LENGTH_
   or #currency > {{L_CURRENCY_LENGTH_MAX}} or #metadata > {{L_METADATA_JSON_BYTES_MAX}}
   or string.byte(metadata, 1) ~= 123 or not string.find(now, '^%d+$')
   or amount == '0' or not u_valid(amount) then
-  return { {{S_INVALID_ARGUMENT}} }
+  return { {{S_INVALID_ARGUMENT}}, id }
 end
 
 local record = redis.call('HGETALL', KEYS[2])
-if #record > 0 then return { {{S_EXISTS}}, record } end
+if #record > 0 then return { {{S_EXISTS}}, id, record } end
 
 local fa = redis.call('HMGET', KEYS[3], 'cur', 'dr', 'cr', 'od', 'lseq')
 local ta = redis.call('HMGET', KEYS[4], 'cur', 'dr', 'cr', 'lseq')
@@ -73,7 +74,7 @@ if status ~= {{S_OK}} then
   redis.call('HSET', KEYS[2], 's', status, 'f', from, 't', to, 'a', amount, 'c', currency,
     'k', accountCurrency, 'm', metadata, 'at', now)
   if not meta[1] then redis.call('HSET', KEYS[1], 'fmt', '{{FORMAT_VERSION}}') end
-  return { status, accountCurrency }
+  return { status, id, accountCurrency }
 end
 
 -- The entry streams are written last, so their types are checked now; balances are computed
@@ -104,4 +105,4 @@ redis.call('XADD', KEYS[6], seq .. '-0', 't', id, 'a', amount, 'b', toBalance, '
   'at', now)
 redis.call('HSET', KEYS[2], 's', status, 'f', from, 't', to, 'a', amount, 'c', currency,
   'k', accountCurrency, 'm', metadata, 'at', now, 'q', seq, 'fb', fromBalance, 'tb', toBalance)
-return { status, accountCurrency, seq, fromBalance, toBalance }
+return { status, id, accountCurrency, seq, fromBalance, toBalance }

@@ -24,6 +24,7 @@ export const LIMIT_DOCS: Record<LimitName, string> = {
   REDIS_COMMAND_TIMEOUT_MS: 'a Redis command unanswered by then is 503 `UNAVAILABLE` (outcome unknown)',
   REDIS_CONNECT_TIMEOUT_MS: 'connecting to Redis',
   REDIS_RECONNECT_DELAY_MAX_MS: 'longest wait between reconnection attempts',
+  REDIS_CONNECTION_RESET_INTERVAL_MS: 'after a command timeout or a reply that is not the command\'s own, the Redis connection is reset, at most this often',
   HTTP_REQUEST_TIMEOUT_MS: 'whole-request budget (above the Redis timeout, so a stuck Redis is a 503)',
   HTTP_KEEP_ALIVE_TIMEOUT_MS: 'idle keep-alive connections are closed after this',
   RETRY_AFTER_SECONDS: '`Retry-After` sent with a 503',

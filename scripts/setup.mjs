@@ -4,6 +4,8 @@
 //   2. redis-server on PATH (the embedded Redis and the tests start their own): installed with
 //      apt-get when we are root on Debian/Ubuntu, else one instruction and exit 1. Not needed
 //      for `npm start` with REDIS_URL set. Nothing is started here.
+//   3. For the tests only (not `npm start`): prometheus and promtool (Debian package
+//      `prometheus`), which test/metrics/ runs against the service; installed the same way.
 // Quiet when everything is present.
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
@@ -57,17 +59,25 @@ function redisNeeded() {
   return !(process.env.REDIS_URL && process.env.npm_lifecycle_event === 'prestart');
 }
 
+let aptUpdated = false;
+
+/** apt-get install when root on Debian/Ubuntu; false when we cannot (the caller says what). */
+function aptInstall(args, binaries) {
+  const root_ = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!root_ || !onPath('apt-get')) return false;
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  if (!aptUpdated) run('apt-get', ['update'], env);
+  aptUpdated = true;
+  run('apt-get', ['install', '-y', ...args], env);
+  const missing = binaries.filter((b) => !onPath(b));
+  if (missing.length === 0) return true;
+  console.error(`setup: apt-get installed ${args.at(-1)} but ${missing.join(', ')} is not on PATH`);
+  process.exit(1);
+}
+
 function ensureRedisServer() {
   if (!redisNeeded() || onPath('redis-server')) return false;
-  const root_ = typeof process.getuid === 'function' && process.getuid() === 0;
-  if (root_ && onPath('apt-get')) {
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    run('apt-get', ['update'], env);
-    run('apt-get', ['install', '-y', 'redis-server'], env);
-    if (onPath('redis-server')) return true;
-    console.error('setup: apt-get installed redis-server but it is not on PATH');
-    process.exit(1);
-  }
+  if (aptInstall(['redis-server'], ['redis-server'])) return true;
   const hint = process.platform === 'darwin'
     ? 'brew install redis'
     : 'sudo apt-get install -y redis-server';
@@ -75,5 +85,22 @@ function ensureRedisServer() {
   process.exit(1);
 }
 
-const changed = [ensureDependencies(), ensureRedisServer()];
+function prometheusNeeded() {
+  // The metrics tests run a real Prometheus and promtool; the service itself never needs them.
+  return process.env.npm_lifecycle_event !== 'prestart';
+}
+
+function ensurePrometheus() {
+  if (!prometheusNeeded() || (onPath('prometheus') && onPath('promtool'))) return false;
+  // No recommends: prometheus-node-exporter would come along as a running service.
+  const binaries = ['prometheus', 'promtool'];
+  if (aptInstall(['--no-install-recommends', 'prometheus'], binaries)) return true;
+  const hint = process.platform === 'darwin'
+    ? 'brew install prometheus'
+    : 'sudo apt-get install -y --no-install-recommends prometheus';
+  console.error(`setup: prometheus and promtool (for the tests) are not on PATH. Install: ${hint}`);
+  process.exit(1);
+}
+
+const changed = [ensureDependencies(), ensureRedisServer(), ensurePrometheus()];
 if (changed.some(Boolean)) console.log('setup: done');

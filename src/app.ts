@@ -2,6 +2,7 @@
  * Builds the Fastify app from plugins and routes. No process handling here (server.ts owns it),
  * so tests build the same app around their own Redis.
  */
+import { randomUUID } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
@@ -14,9 +15,11 @@ import { DEFAULT_PERSISTENCE_POLICY, type PersistencePolicy } from './ledger/rea
 import drain from './plugins/drain.js';
 import errors from './plugins/errors.js';
 import ledgerPlugin from './plugins/ledger.js';
+import metricsPlugin, { type MetricsOptions } from './plugins/metrics.js';
 import swagger from './plugins/swagger.js';
 import accounts from './routes/accounts.js';
 import health from './routes/health.js';
+import metricsRoute from './routes/metrics.js';
 import transfers from './routes/transfers.js';
 
 export interface AppOptions {
@@ -25,6 +28,21 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
   /** What readiness demands of Redis's persistence; default: strict, appendfsync always. */
   persistence?: PersistencePolicy;
+  /** Prometheus metrics and `GET /metrics`; `false` turns them off (to measure their cost). */
+  metrics?: MetricsOptions | false;
+}
+
+/**
+ * Secrets never reach the log, whoever logs the headers. Request bodies are not logged at all
+ * (Fastify logs method, URL and status only), so metadata stays out of the log too.
+ */
+const LOG_REDACT_PATHS = ['req.headers.authorization', 'req.headers.cookie',
+  'headers.authorization', 'headers.cookie'];
+
+function loggerOptions(logger: AppOptions['logger']): FastifyServerOptions['logger'] {
+  if (logger === undefined || logger === false) return false;
+  const redact = { paths: LOG_REDACT_PATHS, censor: '[redacted]' };
+  return { ...(logger === true ? {} : logger), redact };
 }
 
 /**
@@ -41,7 +59,9 @@ function validators() {
 
 export async function buildApp(options: AppOptions) {
   const app = Fastify({
-    logger: options.logger ?? false,
+    logger: loggerOptions(options.logger),
+    // Request ids that stay unique across restarts and instances, unlike Fastify's req-1, req-2.
+    genReqId: () => randomUUID(),
     bodyLimit: limits.BODY_BYTES_MAX,
     requestTimeout: limits.HTTP_REQUEST_TIMEOUT_MS,
     keepAliveTimeout: limits.HTTP_KEEP_ALIVE_TIMEOUT_MS,
@@ -65,8 +85,11 @@ export async function buildApp(options: AppOptions) {
   await app.register(errors);
   await app.register(ledgerPlugin, { ledger: options.ledger, redis: options.redis,
     persistence: options.persistence ?? DEFAULT_PERSISTENCE_POLICY });
+  const metrics = options.metrics ?? {};
+  await app.register(metricsPlugin, metrics === false ? { enabled: false } : metrics);
   await app.register(swagger);
   await app.register(health);
+  if (metrics !== false) await app.register(metricsRoute);
   await app.register(accounts);
   await app.register(transfers);
   return app;

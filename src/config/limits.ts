@@ -26,13 +26,20 @@ export const limits = {
   BODY_BYTES_MAX: 32 * 1024,
   /**
    * A Redis command that has not answered by then is an unknown outcome: the client gets 503 and
-   * retries with the same id. Our scripts take tens of microseconds; 2 s means Redis is unwell.
+   * retries with the same id, and the connection is reset (its replies may be lost). Our scripts
+   * take tens of microseconds and an fsync milliseconds; a second means Redis or the path to it
+   * is unwell, and a shorter wait brings the service back sooner after a stall.
    */
-  REDIS_COMMAND_TIMEOUT_MS: 2000,
+  REDIS_COMMAND_TIMEOUT_MS: 1000,
   /** Connecting (TCP + handshake) to a healthy Redis on a LAN takes milliseconds. */
   REDIS_CONNECT_TIMEOUT_MS: 2000,
   /** Reconnect backoff cap: a restarted Redis is found again within this. */
   REDIS_RECONNECT_DELAY_MAX_MS: 500,
+  /**
+   * A burst of timeouts or foreign replies all stem from one bad connection: reset it at most
+   * this often, so a still-bad new connection is reset again soon but not in a storm.
+   */
+  REDIS_CONNECTION_RESET_INTERVAL_MS: 250,
   /** Whole-request budget; above the Redis timeout so that a stuck Redis answers 503, not a reset. */
   HTTP_REQUEST_TIMEOUT_MS: 10_000,
   /** Idle keep-alive sockets are closed after this (above typical client pools' 4–5 s). */

@@ -25,7 +25,7 @@ export function isUnavailableError(error: unknown): boolean {
   // Connection closed, command timed out, offline queue disabled, retries exhausted: all come
   // from ioredis itself, not from a Redis reply.
   return (
-    error.name === 'MaxRetriesPerRequestError' ||
+    error.name === 'MaxRetriesPerRequestError' || error.name === 'ReplyMismatchError' ||
     /Connection is closed|Command timed out|enableOfflineQueue|Stream isn't writeable|ECONNREFUSED|ECONNRESET|EPIPE/.test(
       error.message,
     )
@@ -38,6 +38,11 @@ export function isUnavailableError(error: unknown): boolean {
  */
 export function isPersistenceError(error: unknown): boolean {
   return error instanceof Error && error.name === 'ReplyError' && error.message.startsWith('MISCONF');
+}
+
+/** A reply that answers another command: the connection was desynced and has been reset. */
+export class ReplyMismatchError extends Error {
+  override name = 'ReplyMismatchError';
 }
 
 /** A script reply that breaks its contract, or stored data that breaks ours: never user input. */

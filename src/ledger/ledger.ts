@@ -5,13 +5,16 @@
 import type { Redis } from 'ioredis';
 import { limits } from '../config/limits.js';
 import { readStoredSigned } from './amount.js';
-import { LedgerInvariantError } from './errors.js';
+import { LedgerInvariantError, ReplyMismatchError } from './errors.js';
 import { uuidv7 } from './ids.js';
 import type { LedgerKeys } from './keys.js';
-import { ensureScriptsLoaded, loadScripts, runScript, type Script } from './scripts.js';
+import {
+  ensureScriptsLoaded, loadScripts, runScript, type Script, type ScriptObserver,
+} from './scripts.js';
 import { isRejection, type RejectionReason, statusCode, statusName } from './status.js';
 
 export type Metadata = Record<string, string>;
+
 
 export interface AccountInput {
   id?: string;
@@ -88,7 +91,12 @@ export interface LedgerOptions {
   keys: LedgerKeys;
   /** Milliseconds since the epoch; injectable so tests control time. */
   now?: () => number;
+  /** Told of every script call (metrics); see `setObserver` for one attached later. */
+  observer?: LedgerObserver;
 }
+
+/** What the ledger reports as it works; the metrics plugin implements it (no Fastify here). */
+export type LedgerObserver = ScriptObserver;
 
 /** Canonical JSON of metadata: sorted keys, so equal metadata compares equal as a string. */
 export function canonicalMetadata(metadata: Metadata): string {
@@ -102,12 +110,61 @@ export class Ledger {
   private readonly redis: Redis;
   private readonly keys: LedgerKeys;
   private readonly now: () => number;
+  private observer: LedgerObserver | undefined;
 
   constructor(options: LedgerOptions) {
     this.redis = options.redis;
     this.keys = options.keys;
     this.now = options.now ?? Date.now;
+    this.observer = options.observer;
     this.scripts = loadScripts();
+  }
+
+  /**
+   * The app's metrics are created with the app, after the ledger (server.ts builds the ledger
+   * first), so the observer can be attached, and detached when the app closes.
+   */
+  setObserver(observer: LedgerObserver | undefined): void {
+    this.observer = observer;
+  }
+
+  getObserver(): LedgerObserver | undefined {
+    return this.observer;
+  }
+
+  /**
+   * Runs a script and proves the reply is its own: element `echoAt` must echo `tag`. Replies on
+   * one connection come back in order, so a lost or extra reply (a broken proxy, a desynced
+   * stream) would hand every later command another's reply; and a timed-out command leaves the
+   * connection in an unknown state. Both reset the connection and answer 503 (outcome unknown):
+   * the client retries with the same id, which is always safe.
+   */
+  private async run(name: string, keys: string[], args: string[], echoAt: number,
+    tag: string): Promise<unknown[]> {
+    let reply: unknown;
+    try {
+      reply = await runScript(this.redis, this.script(name), keys, args, this.observer);
+    } catch (error) {
+      if (error instanceof Error && /Command timed out/.test(error.message)) {
+        this.resetConnection();
+      }
+      throw error;
+    }
+    if (!Array.isArray(reply) || reply[echoAt] !== tag) {
+      this.resetConnection();
+      throw new ReplyMismatchError(`${name}: a reply that is not this command's (tag ${tag})`);
+    }
+    return reply;
+  }
+
+  private lastResetMs = 0;
+
+  /** Drops the connection and reconnects (ioredis re-sends what was in flight); once per burst. */
+  private resetConnection(): void {
+    const now = Date.now();
+    if (now - this.lastResetMs < limits.REDIS_CONNECTION_RESET_INTERVAL_MS) return;
+    this.lastResetMs = now;
+    this.redis.disconnect(true);
   }
 
   private script(name: string): Script {
@@ -125,12 +182,8 @@ export class Ledger {
     const nowMs = this.now();
     const id = input.id ?? uuidv7(nowMs);
     const metadata = canonicalMetadata(input.metadata);
-    const reply = await runScript(
-      this.redis,
-      this.script('create-account'),
-      [this.keys.meta(), this.keys.account(id)],
-      [id, input.currency, input.overdraftLimit, metadata, String(nowMs)],
-    );
+    const reply = await this.run('create-account', [this.keys.meta(), this.keys.account(id)],
+      [id, input.currency, input.overdraftLimit, metadata, String(nowMs)], 1, id);
     const [status, stored] = replyStatus(reply);
     if (status === 'OK') {
       return { kind: 'created', account: accountView(id, { cur: input.currency, dr: '0', cr: '0',
@@ -150,13 +203,11 @@ export class Ledger {
     const nowMs = String(this.now());
     const metadata = canonicalMetadata(input.metadata);
     const k = this.keys;
-    const reply = await runScript(
-      this.redis,
-      this.script('transfer'),
+    const reply = await this.run('transfer',
       [k.meta(), k.transfer(input.id), k.account(input.from), k.account(input.to),
         k.entries(input.from), k.entries(input.to)],
       [input.id, input.from, input.to, input.amount, input.currency ?? '', metadata, nowMs],
-    );
+      1, input.id);
     const [status, ...rest] = replyStatus(reply);
     if (status === 'EXISTS') return compareWithRecord(input, metadata, hashReply(rest[0]));
     if (status !== 'OK' && !isRejection(status)) {
@@ -170,14 +221,20 @@ export class Ledger {
     return { kind: 'decided', transfer: transferView(input.id, record), replayed: false };
   }
 
+  private async readHash(key: string, id: string): Promise<Record_ | undefined> {
+    const reply = await this.run('read-hash', [key], [id], 0, id);
+    const record = hashReply((reply as unknown[])[1]);
+    return Object.keys(record).length === 0 ? undefined : record;
+  }
+
   async getAccount(id: string): Promise<Account | undefined> {
-    const record = await this.redis.hgetall(this.keys.account(id));
-    return Object.keys(record).length === 0 ? undefined : accountView(id, record);
+    const record = await this.readHash(this.keys.account(id), id);
+    return record && accountView(id, record);
   }
 
   async getTransfer(id: string): Promise<Transfer | undefined> {
-    const record = await this.redis.hgetall(this.keys.transfer(id));
-    return Object.keys(record).length === 0 ? undefined : transferView(id, record);
+    const record = await this.readHash(this.keys.transfer(id), id);
+    return record && transferView(id, record);
   }
 
   /** Newest first; `beforeSeq` (exclusive) continues a previous page. */
@@ -190,11 +247,12 @@ export class Ledger {
       throw new Error(`listEntries: limit ${limit} out of range`);
     }
     const end = beforeSeq === undefined ? '+' : `(${beforeSeq}-0`;
-    const [exists, range] = await Promise.all([
-      this.redis.exists(this.keys.account(accountId)),
-      this.redis.xrevrange(this.keys.entries(accountId), end, '-', 'COUNT', limit + 1),
-    ]);
+    const reply = await this.run('read-entries',
+      [this.keys.account(accountId), this.keys.entries(accountId)],
+      [accountId, end, String(limit + 1)], 0, accountId);
+    const [, exists, range] = reply as [string, number, Array<[string, string[]]>];
     if (exists !== 1) return undefined;
+    if (!Array.isArray(range)) throw new LedgerInvariantError('read-entries: no range in reply');
     const entries = range.slice(0, limit).map(([streamId, fields]) => entryView(streamId, fields));
     const last = entries[entries.length - 1];
     return { entries, nextBeforeSeq: range.length > limit && last ? last.seq : null };
@@ -203,11 +261,12 @@ export class Ledger {
 
 type Record_ = Record<string, string>;
 
-function replyStatus(reply: unknown): [ReturnType<typeof statusName>, ...unknown[]] {
-  if (!Array.isArray(reply) || typeof reply[0] !== 'number') {
-    throw new LedgerInvariantError(`script reply is not { status, ... }: ${String(reply)}`);
+/** `{ status, id, ... }` of a writing script (the id already checked by `run`) → status, rest. */
+function replyStatus(reply: unknown[]): [ReturnType<typeof statusName>, ...unknown[]] {
+  if (typeof reply[0] !== 'number') {
+    throw new LedgerInvariantError(`script reply is not { status, id, ... }: ${String(reply)}`);
   }
-  return [statusName(reply[0]), ...reply.slice(1)];
+  return [statusName(reply[0]), ...reply.slice(2)];
 }
 
 function hashReply(value: unknown): Record_ {

@@ -13,7 +13,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { AMOUNT_MAX_STRING, limits } from '../config/limits.js';
-import { statusCode } from './status.js';
+import { isPersistenceError, isUnavailableError } from './errors.js';
+import { SCRIPT_STATUSES, statusCode } from './status.js';
 
 /** Version of the stored data layout; scripts refuse a ledger written in another format. */
 export const DATA_FORMAT_VERSION = '1';
@@ -75,16 +76,63 @@ export function loadScripts(dir = LUA_DIR): Map<string, Script> {
   return scripts;
 }
 
+/**
+ * Told of every script call, for metrics; the core knows nothing of the metrics library.
+ * `outcome` is the script's status lower-cased (`ok`, `exists`, `insufficient_funds`, …) for a
+ * reply that starts with one, `ok` for a reply of data (reads), `invalid_reply` for a status
+ * code out of range, or `unavailable` / `persistence_failed` / `error` when the call threw.
+ * `seconds` is measured around the call, so it includes the round trip to Redis.
+ * Must not throw: a metrics failure must never change the outcome of a transfer.
+ */
+export interface ScriptObserver {
+  scriptCompleted(script: string, outcome: string, seconds: number): void;
+}
+
+/** Bounded label values, computed once rather than per call. */
+const STATUS_OUTCOMES: readonly string[] = SCRIPT_STATUSES.map((s) => s.toLowerCase());
+
+function replyOutcome(reply: unknown): string {
+  const code = Array.isArray(reply) ? reply[0] : undefined;
+  if (typeof code !== 'number') return 'ok'; // a read: its caller checks the reply's shape
+  return STATUS_OUTCOMES[code] ?? 'invalid_reply';
+}
+
+function errorOutcome(error: unknown): string {
+  if (isPersistenceError(error)) return 'persistence_failed';
+  return isUnavailableError(error) ? 'unavailable' : 'error';
+}
+
 /** EVALSHA, falling back to EVAL when Redis lost its script cache (restart, SCRIPT FLUSH). */
 export async function runScript(
   redis: Redis,
   script: Script,
   keys: readonly string[],
   args: readonly string[],
+  observer?: ScriptObserver,
 ): Promise<unknown> {
   if (keys.length !== script.numberOfKeys) {
     throw new Error(`${script.name}: expected ${script.numberOfKeys} keys, got ${keys.length}`);
   }
+  if (observer === undefined) return callScript(redis, script, keys, args);
+  const started = performance.now();
+  const seconds = () => (performance.now() - started) / 1000;
+  let reply: unknown;
+  try {
+    reply = await callScript(redis, script, keys, args);
+  } catch (error) {
+    observer.scriptCompleted(script.name, errorOutcome(error), seconds());
+    throw error;
+  }
+  observer.scriptCompleted(script.name, replyOutcome(reply), seconds());
+  return reply;
+}
+
+async function callScript(
+  redis: Redis,
+  script: Script,
+  keys: readonly string[],
+  args: readonly string[],
+): Promise<unknown> {
   try {
     return await redis.evalsha(script.sha, script.numberOfKeys, ...keys, ...args);
   } catch (error) {

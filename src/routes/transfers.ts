@@ -34,9 +34,12 @@ const transfers: FastifyPluginAsyncTypebox = async (app) => {
         ...problems(400, 409, 413, 415, 422, 503) },
     },
   }, async (request, reply) => {
+    // Every later line of this request (errors, "request completed") names the transfer.
+    request.log = reply.log = request.log.child({ transferId: request.body.id });
     const input = transferInput(request.body);
     if (!input.ok) return sendProblem(reply, input.problem);
-    const outcome = await app.ledger.transfer(input.value);
+    const outcome = await app.ledger.transfer(input.value).catch(app.metrics.transferFailed);
+    app.metrics.transferDecided(outcome);
     if (outcome.kind === 'conflict') {
       return sendProblem(reply, problem(409, 'TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS',
         `transfer "${input.value.id}" was decided with different ${outcome.fields.join(', ')}`));
@@ -56,6 +59,7 @@ const transfers: FastifyPluginAsyncTypebox = async (app) => {
         ...problems(400, 404, 503) },
     },
   }, async (request, reply) => {
+    request.log = reply.log = request.log.child({ transferId: request.params.id });
     const transfer = await app.ledger.getTransfer(request.params.id);
     if (!transfer) {
       return sendProblem(reply, problem(404, 'TRANSFER_NOT_FOUND', `no transfer "${request.params.id}"`));

@@ -34,13 +34,13 @@ function transfer(argv: Partial<Record<string, string>>) {
 
 async function account(id: string, currency: string, overdraft = '0') {
   expect(await createAccount({ meta: f.keys.meta(), account: f.keys.account(id) },
-    { id, currency, overdraft })).toEqual([S.OK]);
+    { id, currency, overdraft })).toEqual([S.OK, id]);
 }
 
 describe('create-account-2', () => {
   test('OK creates the account with zero totals and the pending fields holds will use', async () => {
     expect(await createAccount({ meta: f.keys.meta(), account: f.keys.account('c1') }, { id: 'c1' }))
-      .toEqual([S.OK]);
+      .toEqual([S.OK, 'c1']);
     expect(await f.redis.hgetall(f.keys.account('c1'))).toEqual({ cur: 'USD', dr: '0', cr: '0',
       od: '0', m: '{}', at: NOW, lseq: '0', dp: '0', cp: '0' });
   });
@@ -50,7 +50,7 @@ describe('create-account-2', () => {
     await f.redis.hset(meta, 'fmt', '99');
     const before = await f.redis.exists(f.keys.account('c2'));
     expect(await createAccount({ meta, account: f.keys.account('c2') }, { id: 'c2', overdraft: '-1' }))
-      .toEqual([S.FORMAT_UNSUPPORTED]);
+      .toEqual([S.FORMAT_UNSUPPORTED, 'c2']);
     expect(await f.redis.exists(f.keys.account('c2'))).toBe(before);
   });
 
@@ -58,7 +58,7 @@ describe('create-account-2', () => {
     for (const bad of [{ overdraft: '01' }, { overdraft: (AMOUNT_MAX + 1n).toString() },
       { currency: '' }, { metadata: '[]' }, { now: 'soon' }, { id: 'c'.repeat(129) }]) {
       expect(await createAccount({ meta: f.keys.meta(), account: f.keys.account('c1') },
-        { id: 'c1', ...bad })).toEqual([S.INVALID_ARGUMENT]);
+        { id: 'c1', ...bad })).toEqual([S.INVALID_ARGUMENT, bad.id ?? 'c1']);
     }
   });
 
@@ -66,7 +66,7 @@ describe('create-account-2', () => {
     const before = await dumpLedger(f.redis, f.keys);
     const reply = await createAccount({ meta: f.keys.meta(), account: f.keys.account('c1') },
       { id: 'c1', currency: 'EUR' });
-    expect(reply).toEqual([S.EXISTS, expect.arrayContaining(['cur', 'USD'])]);
+    expect(reply).toEqual([S.EXISTS, 'c1', expect.arrayContaining(['cur', 'USD'])]);
     expect(await dumpLedger(f.redis, f.keys)).toBe(before);
   });
 });
@@ -81,7 +81,7 @@ describe('transfer-6', () => {
 
   test('OK commits: seq, balances, entries, record', async () => {
     expect(await transfer({ id: 'ok', from: 'cash', to: 'alice', amount: '100' }))
-      .toEqual([S.OK, 'USD', '1', '-100', '100']);
+      .toEqual([S.OK, 'ok', 'USD', '1', '-100', '100']);
     const entries = await f.redis.xrange(f.keys.entries('alice'), '-', '+');
     expect(entries).toEqual([['1-0', ['t', 'ok', 'a', '100', 'b', '100', 'c', 'cash', 'at', NOW]]]);
     expect(await f.redis.hget(f.keys.account('alice'), 'lseq')).toBe('1');
@@ -90,7 +90,7 @@ describe('transfer-6', () => {
   test('FORMAT_UNSUPPORTED beats INVALID_ARGUMENT', async () => {
     await f.redis.hset(f.keys.meta(), 'fmt', '2');
     try {
-      expect(await transfer({ id: 'fmt', amount: '0' })).toEqual([S.FORMAT_UNSUPPORTED]);
+      expect(await transfer({ id: 'fmt', amount: '0' })).toEqual([S.FORMAT_UNSUPPORTED, 'fmt']);
     } finally {
       await f.redis.hset(f.keys.meta(), 'fmt', '1');
     }
@@ -102,7 +102,7 @@ describe('transfer-6', () => {
       { amount: (AMOUNT_MAX + 1n).toString() }, { from: 'alice', to: 'alice' }, { metadata: 'x' },
       { now: '' }, { currency: 'C'.repeat(17) }, { from: '' }]) {
       expect(await transfer({ id: 'ok', from: 'cash', to: 'alice', amount: '100', ...bad }),
-        JSON.stringify(bad)).toEqual([S.INVALID_ARGUMENT]);
+        JSON.stringify(bad)).toEqual([S.INVALID_ARGUMENT, 'ok']);
     }
     expect(await dumpLedger(f.redis, f.keys)).toBe(before);
   });
@@ -110,34 +110,34 @@ describe('transfer-6', () => {
   test('EXISTS beats everything after it, returning the record unchanged', async () => {
     const before = await dumpLedger(f.redis, f.keys);
     const reply = await transfer({ id: 'ok', from: 'ghost', to: 'alice', amount: MAX });
-    expect(reply).toEqual([S.EXISTS, expect.arrayContaining(['s', '0', 'q', '1', 'a', '100'])]);
+    expect(reply).toEqual([S.EXISTS, 'ok', expect.arrayContaining(['s', '0', 'q', '1', 'a', '100'])]);
     expect(await dumpLedger(f.redis, f.keys)).toBe(before);
   });
 
   test('ACCOUNT_NOT_FOUND beats CURRENCY_MISMATCH; recorded', async () => {
     expect(await transfer({ id: 'nf', from: 'ghost', to: 'euro', currency: 'USD' }))
-      .toEqual([S.ACCOUNT_NOT_FOUND, 'EUR']);
+      .toEqual([S.ACCOUNT_NOT_FOUND, 'nf', 'EUR']);
     expect(await f.redis.hgetall(f.keys.transfer('nf'))).toEqual({ s: String(S.ACCOUNT_NOT_FOUND),
       f: 'ghost', t: 'euro', a: '1', c: 'USD', k: 'EUR', m: '{}', at: NOW });
   });
 
   test('CURRENCY_MISMATCH beats INSUFFICIENT_FUNDS', async () => {
     expect(await transfer({ id: 'cm1', from: 'alice', to: 'euro', amount: '1000' }))
-      .toEqual([S.CURRENCY_MISMATCH, 'USD']);
+      .toEqual([S.CURRENCY_MISMATCH, 'cm1', 'USD']);
     expect(await transfer({ id: 'cm2', from: 'alice', to: 'cash', amount: '1000', currency: 'EUR' }))
-      .toEqual([S.CURRENCY_MISMATCH, 'USD']);
+      .toEqual([S.CURRENCY_MISMATCH, 'cm2', 'USD']);
   });
 
   test('INSUFFICIENT_FUNDS beats BALANCE_OVERFLOW', async () => {
     await f.redis.hset(f.keys.account('full'), 'cr', MAX);
     expect(await transfer({ id: 'if', from: 'alice', to: 'full', amount: '101' }))
-      .toEqual([S.INSUFFICIENT_FUNDS, 'USD']);
+      .toEqual([S.INSUFFICIENT_FUNDS, 'if', 'USD']);
   });
 
   test('BALANCE_OVERFLOW last; the rejection record is the only write', async () => {
     const before = JSON.parse(await dumpLedger(f.redis, f.keys)) as unknown[];
     expect(await transfer({ id: 'of', from: 'alice', to: 'full', amount: '1' }))
-      .toEqual([S.BALANCE_OVERFLOW, 'USD']);
+      .toEqual([S.BALANCE_OVERFLOW, 'of', 'USD']);
     const after = JSON.parse(await dumpLedger(f.redis, f.keys)) as [string][];
     expect(after.filter(([key]) => key !== f.keys.transfer('of'))).toEqual(before);
   });

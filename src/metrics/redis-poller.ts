@@ -1,0 +1,119 @@
+/**
+ * Gauges read from Redis on a timer: readiness (the same checks as /readyz), persistence health
+ * from INFO, the slow log, memory. The timer never overlaps itself (the next poll is scheduled
+ * only when one ends), tolerates Redis being down, and never keeps the process alive (unref).
+ */
+import type { Redis } from 'ioredis';
+import { parseInfo, type Readiness } from '../ledger/readiness.js';
+import { SLOWLOG_RECENT_ENTRIES } from './constants.js';
+import type { Metrics } from './registry.js';
+
+export interface Poller {
+  /** Polls now, then every interval until stopped. */
+  start(): void;
+  /** One poll now, shared with one in flight (never two at once); resolves when it is done. */
+  refresh(): Promise<void>;
+  /** No poll starts after this; resolves when one in flight has finished. */
+  stop(): Promise<void>;
+}
+
+export function createPoller(poll: () => Promise<void>, intervalMs: number): Poller {
+  let timer: NodeJS.Timeout | undefined;
+  let inflight: Promise<void> | undefined;
+  let running = false;
+  const schedule = () => {
+    clearTimeout(timer);
+    if (!running) return;
+    timer = setTimeout(run, intervalMs);
+    timer.unref();
+  };
+  function run(): Promise<void> {
+    inflight ??= poll().catch(() => {}).finally(() => {
+      inflight = undefined;
+      schedule();
+    });
+    return inflight;
+  }
+  return {
+    start() {
+      running = true;
+      void run();
+    },
+    refresh: () => (running ? run() : Promise.resolve()),
+    async stop() {
+      running = false;
+      clearTimeout(timer);
+      await inflight;
+    },
+  };
+}
+
+/** Between polls: the last aof_delayed_fsync seen, so the counter only ever adds increases. */
+export interface PollState {
+  delayedFsync: number | undefined;
+}
+
+function infoNumber(info: Map<string, string>, name: string): number {
+  const value = Number(info.get(name));
+  if (!Number.isFinite(value)) throw new Error(`INFO has no numeric ${name}`);
+  return value;
+}
+
+export function recordPersistence(m: Metrics, info: Map<string, string>, state: PollState): void {
+  m.aofEnabled.set(infoNumber(info, 'aof_enabled'));
+  m.aofLastWriteOk.set(info.get('aof_last_write_status') === 'ok' ? 1 : 0);
+  m.aofRewriteInProgress.set(infoNumber(info, 'aof_rewrite_in_progress'));
+  m.usedMemory.set(infoNumber(info, 'used_memory'));
+  // aof_delayed_fsync is absent while AOF is off; 0 then.
+  const delayed = info.has('aof_delayed_fsync') ? infoNumber(info, 'aof_delayed_fsync') : 0;
+  const last = state.delayedFsync;
+  // The first value is the baseline (delays before we started are not ours to count); a smaller
+  // value means Redis restarted and counts from zero again.
+  if (last !== undefined) m.aofDelayedFsync.inc(delayed >= last ? delayed - last : delayed);
+  state.delayedFsync = delayed;
+}
+
+/** SLOWLOG GET replies [id, unix time, duration µs, args, …] per entry; only durations are read. */
+export function slowestSeconds(entries: unknown): number {
+  if (!Array.isArray(entries)) throw new Error('SLOWLOG GET reply is not a list');
+  let slowest = 0;
+  for (const entry of entries) {
+    const micros = Array.isArray(entry) ? entry[2] : undefined;
+    if (typeof micros !== 'number') throw new Error('SLOWLOG GET entry has no duration');
+    slowest = Math.max(slowest, micros);
+  }
+  return slowest / 1e6;
+}
+
+export async function pollRedis(
+  redis: Redis,
+  m: Metrics,
+  readiness: () => Promise<Readiness>,
+  state: PollState,
+): Promise<void> {
+  // Not connected: say so without sending anything (a lazy client would start connecting).
+  if (redis.status !== 'ready') {
+    m.redisUp.set(0);
+    m.ready.set(0);
+    return;
+  }
+  const result = await readiness(); // never throws: a failure is a failed check
+  m.ready.set(result.ready ? 1 : 0);
+  try {
+    const [persistence, memory] =
+      await Promise.all([redis.info('persistence'), redis.info('memory')]);
+    recordPersistence(m, parseInfo(`${persistence}\r\n${memory}`), state);
+    m.redisUp.set(1);
+  } catch {
+    m.redisUp.set(0); // the persistence gauges keep their last known values
+    return;
+  }
+  try {
+    const [length, entries] = await Promise.all([
+      redis.slowlog('LEN'), redis.slowlog('GET', SLOWLOG_RECENT_ENTRIES)]);
+    m.slowlogLength.set(Number(length));
+    m.slowlogSlowest.set(slowestSeconds(entries));
+  } catch {
+    // A least-privilege ACL may forbid SLOWLOG; its gauges then stay at their last values.
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Every metric of the service, on a registry of its own (never prom-client's global one), so
+ * two apps in one process (tests) do not collide. Names follow Prometheus practice: base units,
+ * `_seconds`, `_bytes`, `_total`, and label values from closed sets only (never an id).
+ * The README's "Operations / Metrics" table lists them; test/metrics/metrics.test.ts checks that.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { HTTP_DURATION_BUCKETS_SECONDS, SCRIPT_DURATION_BUCKETS_SECONDS } from './constants.js';
+import { LeanCounter, LeanHistogram } from './lean.js';
+
+export function createRegistry(options: { defaultMetrics: boolean }) {
+  const registry = new Registry();
+  // Event-loop lag, heap, GC, CPU, file descriptors: prom-client's standard process metrics.
+  if (options.defaultMetrics) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  const gauge = (name: string, help: string) => new Gauge({ name, help, registers });
+  return {
+    registry,
+    // The three metrics recorded on every transfer are lean (see lean.ts); the rest prom-client's.
+    scriptDuration: new LeanHistogram('ledger_script_duration_seconds',
+      'Lua script calls, timed around EVALSHA (round trip included), by script and outcome ' +
+        '(the script status lower-cased, ok for a read, or unavailable / persistence_failed / ' +
+        'error when the call failed)',
+      ['script', 'outcome'] as const, SCRIPT_DURATION_BUCKETS_SECONDS, registry),
+    transfers: new LeanCounter('ledger_transfers_total',
+      'POST /transfers by outcome (committed, replayed, rejected, conflict, unknown, ' +
+        'persistence_failed, error); reason is the rejection code for rejected',
+      ['outcome', 'reason'] as const, registry),
+    httpDuration: new LeanHistogram('ledger_http_request_duration_seconds',
+      'HTTP requests by method, route pattern (never the raw URL) and status class',
+      ['method', 'route', 'status_class'] as const, HTTP_DURATION_BUCKETS_SECONDS, registry),
+    ready: gauge('ledger_ready', '1 when the readiness checks of /readyz pass, read on a timer'),
+    redisUp: gauge('ledger_redis_up', '1 while the Redis connection is ready and answers INFO'),
+    redisCommandErrors: new Counter({
+      name: 'ledger_redis_command_errors_total',
+      help: 'Redis commands that failed, by kind: reply (an error reply), timeout (no answer ' +
+        'within the command timeout), connection (not connected or connection lost)',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    redisReconnects: new Counter({
+      name: 'ledger_redis_reconnects_total',
+      help: 'Reconnection attempts to Redis after a lost connection',
+      registers,
+    }),
+    aofEnabled: gauge('ledger_redis_aof_enabled', 'INFO aof_enabled (1: append-only file on)'),
+    aofLastWriteOk: gauge('ledger_redis_aof_last_write_ok',
+      'INFO aof_last_write_status is ok (0: Redis cannot write its AOF and refuses writes)'),
+    aofDelayedFsync: new Counter({
+      name: 'ledger_redis_aof_delayed_fsync_total',
+      help: 'INFO aof_delayed_fsync increases seen by this process (fsyncs Redis had to delay ' +
+        'because the disk was slow; only with appendfsync everysec)',
+      registers,
+    }),
+    aofRewriteInProgress: gauge('ledger_redis_aof_rewrite_in_progress',
+      'INFO aof_rewrite_in_progress (1: an AOF rewrite is running)'),
+    slowlogLength: gauge('ledger_redis_slowlog_length', 'SLOWLOG LEN: commands in the slow log'),
+    slowlogSlowest: gauge('ledger_redis_slowlog_slowest_seconds',
+      'Duration of the slowest of the most recent slow-log entries (0 when the log is empty)'),
+    usedMemory: gauge('ledger_redis_used_memory_bytes', 'INFO used_memory'),
+  };
+}
+
+export type Metrics = ReturnType<typeof createRegistry>;
