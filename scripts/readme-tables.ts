@@ -21,16 +21,22 @@ export const LIMIT_DOCS: Record<LimitName, string> = {
   ENTRIES_PAGE_LIMIT_MAX: 'largest `limit` of `GET /accounts/{id}/entries`',
   ENTRIES_PAGE_LIMIT_DEFAULT: '`limit` of `GET /accounts/{id}/entries` when omitted',
   BODY_BYTES_MAX: 'largest request body; above it, 413 `PAYLOAD_TOO_LARGE`',
-  REDIS_COMMAND_TIMEOUT_MS: 'a Redis command unanswered by then is 503 `UNAVAILABLE` (outcome unknown)',
+  REDIS_COMMAND_TIMEOUT_MS:
+    'a Redis command unanswered by then is 503 `UNAVAILABLE` (outcome unknown)',
   REDIS_CONNECT_TIMEOUT_MS: 'connecting to Redis',
   REDIS_RECONNECT_DELAY_MAX_MS: 'longest wait between reconnection attempts',
-  REDIS_CONNECTION_RESET_INTERVAL_MS: 'after a command timeout or a reply that is not the command\'s own, the Redis connection is reset, at most this often',
-  HTTP_REQUEST_TIMEOUT_MS: 'whole-request budget (above the Redis timeout, so a stuck Redis is a 503)',
+  REDIS_CONNECTION_RESET_INTERVAL_MS: 'after a command timeout or a reply that is not the ' +
+    'command\'s own, the Redis connection is reset, at most this often',
+  HTTP_REQUEST_TIMEOUT_MS:
+    'whole-request budget (above the Redis timeout, so a stuck Redis is a 503)',
   HTTP_KEEP_ALIVE_TIMEOUT_MS: 'idle keep-alive connections are closed after this',
   RETRY_AFTER_SECONDS: '`Retry-After` sent with a 503',
-  EMBEDDED_REDIS_START_TIMEOUT_MS: 'time the embedded redis-server gets to start (AOF load included)',
-  EMBEDDED_REDIS_RESTART_DELAY_MS: 'pause before restarting an embedded redis-server that exited on its own (full disk under `always`)',
-  AOF_TORN_TAIL_BYTES_MAX: 'largest torn AOF tail the embedded Redis / entrypoint cuts automatically at start',
+  EMBEDDED_REDIS_START_TIMEOUT_MS:
+    'time the embedded redis-server gets to start (AOF load included)',
+  EMBEDDED_REDIS_RESTART_DELAY_MS: 'pause before restarting an embedded redis-server ' +
+    'that exited on its own (full disk under `always`)',
+  AOF_TORN_TAIL_BYTES_MAX: 'largest torn AOF tail the embedded Redis / entrypoint ' +
+    'cuts automatically at start',
   SHUTDOWN_GRACE_MS: 'graceful-shutdown budget on SIGTERM/SIGINT: in-flight requests, then Redis',
 };
 
@@ -59,7 +65,9 @@ export function limitsTable(
   return table(['limit', 'value', 'what it bounds'], rows);
 }
 
-export function configTable(doc: ReadonlyArray<readonly [string, string, string]> = CONFIG_DOC): string {
+export function configTable(
+  doc: ReadonlyArray<readonly [string, string, string]> = CONFIG_DOC,
+): string {
   return table(['variable', 'meaning', 'default'],
     doc.map(([name, meaning, fallback]) => [`\`${name}\``, meaning, fallback]));
 }

@@ -9,7 +9,9 @@ import { TABLES, type TableName, writeSection } from './readme-tables.js';
 const file = fileURLToPath(new URL('../README.md', import.meta.url));
 const before = readFileSync(file, 'utf8');
 let text = before;
-for (const name of Object.keys(TABLES) as TableName[]) text = writeSection(text, name, TABLES[name]());
+for (const name of Object.keys(TABLES) as TableName[]) {
+  text = writeSection(text, name, TABLES[name]());
+}
 if (text === before) {
   console.log('README.md: tables up to date');
 } else {

@@ -50,7 +50,9 @@ function loggerOptions(logger: AppOptions['logger']): FastifyServerOptions['logg
  * Query strings and params are text by nature, so there numbers are coerced from strings.
  */
 function validators() {
-  const common = { removeAdditional: false, useDefaults: true, allErrors: false, strict: false } as const;
+  const common = {
+    removeAdditional: false, useDefaults: true, allErrors: false, strict: false,
+  } as const;
   const body = new Ajv.default({ ...common, coerceTypes: false });
   const text = new Ajv.default({ ...common, coerceTypes: true });
   for (const ajv of [body, text]) addFormats.default(ajv);

@@ -17,11 +17,12 @@ let embedded: SupervisedRedis | undefined;
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   if (config.redisUrl === undefined) {
-    embedded = await superviseEmbeddedRedis({ dataDir: config.dataDir, appendfsync: config.appendfsync },
+    embedded = await superviseEmbeddedRedis(
+      { dataDir: config.dataDir, appendfsync: config.appendfsync },
       (message) => console.warn(`embedded redis: ${message}`));
     for (const line of embedded.current().repairs) console.warn(`torn AOF tail repaired: ${line}`);
-    console.log(`embedded redis-server on ${embedded.url}, AOF (appendfsync ${config.appendfsync}) ` +
-      `under ${config.dataDir}`);
+    console.log(`embedded redis-server on ${embedded.url}, ` +
+      `AOF (appendfsync ${config.appendfsync}) under ${config.dataDir}`);
   }
   const redis = createRedis(config.redisUrl ?? (embedded as SupervisedRedis).url);
   redis.on('error', () => {}); // each failed command reports its own error; avoid log floods

@@ -22,7 +22,9 @@ const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const problems: string[] = [];
   const port = Number(env.PORT ?? '3000');
-  if (!Number.isInteger(port) || port < 0 || port > 65535) problems.push(`PORT=${env.PORT} is not a port`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    problems.push(`PORT=${env.PORT} is not a port`);
+  }
   const redisUrl = env.REDIS_URL || undefined;
   if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
     problems.push('REDIS_URL must start with redis:// or rediss://');
@@ -65,10 +67,11 @@ export const CONFIG_DOC: ReadonlyArray<[string, string, string]> = [
     'unset: the service starts its own `redis-server` with AOF under `LEDGER_DATA_DIR`'],
   ['LEDGER_DATA_DIR', 'where the embedded Redis keeps its files', '`./data`'],
   ['LEDGER_KEY_PREFIX', 'first part of every Redis key', '`ledger`'],
-  ['LEDGER_NAME', 'the ledger; its keys share the hash tag `{LEDGER_NAME}` (one Cluster slot)', '`main`'],
+  ['LEDGER_NAME', 'the ledger; its keys share the hash tag `{LEDGER_NAME}` (one Cluster slot)',
+    '`main`'],
   ['LOG_LEVEL', 'pino log level', '`info`'],
-  ['LEDGER_APPENDFSYNC', '`always` or `everysec`: the embedded Redis\'s fsync policy, and the weakest ' +
-    'one `/readyz` accepts of any Redis (see Guarantees)', '`always`'],
+  ['LEDGER_APPENDFSYNC', '`always` or `everysec`: the embedded Redis\'s fsync policy, ' +
+    'and the weakest one `/readyz` accepts of any Redis (see Guarantees)', '`always`'],
   ['LEDGER_PERSISTENCE_CHECK', '`strict`: `/readyz` is 503 while Redis\'s settings can lose ' +
     'acknowledged transfers; `off`: not checked (warned at every start)', '`strict`'],
 ];

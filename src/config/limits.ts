@@ -40,7 +40,9 @@ export const limits = {
    * this often, so a still-bad new connection is reset again soon but not in a storm.
    */
   REDIS_CONNECTION_RESET_INTERVAL_MS: 250,
-  /** Whole-request budget; above the Redis timeout so that a stuck Redis answers 503, not a reset. */
+  /**
+   * Whole-request budget; above the Redis timeout so that a stuck Redis answers 503, not a reset.
+   */
   HTTP_REQUEST_TIMEOUT_MS: 10_000,
   /** Idle keep-alive sockets are closed after this (above typical client pools' 4–5 s). */
   HTTP_KEEP_ALIVE_TIMEOUT_MS: 72_000,

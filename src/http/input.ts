@@ -37,7 +37,10 @@ export function accountInput(body: CreateAccountBody): Checked<AccountInput> {
 
 export function transferInput(body: TransferBody): Checked<TransferInput> {
   if (body.from === body.to) {
-    return { ok: false, problem: problem(400, 'SAME_ACCOUNT', `from and to are both "${body.from}"`) };
+    return {
+      ok: false,
+      problem: problem(400, 'SAME_ACCOUNT', `from and to are both "${body.from}"`),
+    };
   }
   const amount = parseUnsigned(body.amount, 1n);
   if (amount === undefined) return invalid('amount must be 1 … 2^128-1');

@@ -11,7 +11,10 @@ const L = limits;
 export const ID_PATTERN = `^[A-Za-z0-9_.-]{1,${L.ID_LENGTH_MAX}}$`;
 const POSITIVE_PATTERN = `^[1-9][0-9]{0,${L.AMOUNT_DIGITS_MAX - 1}}$`;
 
-export const Id = Type.String({ pattern: ID_PATTERN, description: `1–${L.ID_LENGTH_MAX} characters of A–Z a–z 0–9 _ - .` });
+export const Id = Type.String({
+  pattern: ID_PATTERN,
+  description: `1–${L.ID_LENGTH_MAX} characters of A–Z a–z 0–9 _ - .`,
+});
 export const Currency = Type.String({
   pattern: `^[A-Z0-9_]{1,${L.CURRENCY_LENGTH_MAX}}$`,
   description: 'ISO 4217 code or any asset code',
@@ -19,7 +22,8 @@ export const Currency = Type.String({
 });
 
 const SafeInteger = (minimum: number) =>
-  Type.Integer({ minimum, maximum: Number.MAX_SAFE_INTEGER, description: 'accepted only up to 2^53−1; prefer strings' });
+  Type.Integer({ minimum, maximum: Number.MAX_SAFE_INTEGER,
+    description: 'accepted only up to 2^53−1; prefer strings' });
 
 export const AmountInput = Type.Union([
   Type.String({ pattern: POSITIVE_PATTERN, description: `1 … ${AMOUNT_MAX_STRING}, minor units` }),
@@ -39,13 +43,17 @@ export const Metadata = Type.Unsafe<Record<string, string>>({
     not: { enum: ['__proto__', 'constructor', 'prototype'] },
   },
   additionalProperties: Type.String({ maxLength: L.METADATA_VALUE_LENGTH_MAX }),
-  description: `Up to ${L.METADATA_KEYS_MAX} keys (1–${L.METADATA_KEY_LENGTH_MAX} of A–Z a–z 0–9 _ - .), ` +
+  description: `Up to ${L.METADATA_KEYS_MAX} keys ` +
+    `(1–${L.METADATA_KEY_LENGTH_MAX} of A–Z a–z 0–9 _ - .), ` +
     `string values of at most ${L.METADATA_VALUE_LENGTH_MAX} characters, ` +
     `${L.METADATA_JSON_BYTES_MAX} bytes of JSON in all.`,
 });
 
 const Money = Type.String({ pattern: '^(0|[1-9][0-9]*)$', description: 'decimal integer string' });
-const SignedMoney = Type.String({ pattern: '^(0|-?[1-9][0-9]*)$', description: 'signed decimal integer string' });
+const SignedMoney = Type.String({
+  pattern: '^(0|-?[1-9][0-9]*)$',
+  description: 'signed decimal integer string',
+});
 const Timestamp = Type.String({ format: 'date-time' });
 
 export const CreateAccountBody = Type.Object({

@@ -17,6 +17,15 @@ const TRANSIENT_REPLY_PREFIXES = [
   'CLUSTERDOWN',
 ];
 
+/**
+ * ioredis's own messages for a lost or unusable connection. Too long for one line as a literal:
+ * the source is exactly that of the former /…/ literal.
+ */
+const CONNECTION_FAILURE = new RegExp(
+  'Connection is closed|Command timed out|enableOfflineQueue|Stream isn\'t writeable|' +
+  'ECONNREFUSED|ECONNRESET|EPIPE',
+);
+
 export function isUnavailableError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (error instanceof ReplyError || error.name === 'ReplyError') {
@@ -26,9 +35,7 @@ export function isUnavailableError(error: unknown): boolean {
   // from ioredis itself, not from a Redis reply.
   return (
     error.name === 'MaxRetriesPerRequestError' || error.name === 'ReplyMismatchError' ||
-    /Connection is closed|Command timed out|enableOfflineQueue|Stream isn't writeable|ECONNREFUSED|ECONNRESET|EPIPE/.test(
-      error.message,
-    )
+    CONNECTION_FAILURE.test(error.message)
   );
 }
 
@@ -37,7 +44,8 @@ export function isUnavailableError(error: unknown): boolean {
  * flags make Redis check this before a script starts, so this attempt wrote nothing.
  */
 export function isPersistenceError(error: unknown): boolean {
-  return error instanceof Error && error.name === 'ReplyError' && error.message.startsWith('MISCONF');
+  return error instanceof Error && error.name === 'ReplyError' &&
+    error.message.startsWith('MISCONF');
 }
 
 /** A reply that answers another command: the connection was desynced and has been reset. */

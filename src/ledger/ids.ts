@@ -8,5 +8,6 @@ export function uuidv7(nowMs: number): string {
   bytes[6] = ((bytes[6] as number) & 0x0f) | 0x70; // version 7
   bytes[8] = ((bytes[8] as number) & 0x3f) | 0x80; // RFC 4122 variant
   const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-` +
+    `${hex.slice(16, 20)}-${hex.slice(20)}`;
 }

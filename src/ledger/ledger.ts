@@ -264,7 +264,10 @@ type Record_ = Record<string, string>;
 /** `{ status, id, ... }` of a writing script (the id already checked by `run`) → status, rest. */
 function replyStatus(reply: unknown[]): [ReturnType<typeof statusName>, ...unknown[]] {
   if (typeof reply[0] !== 'number') {
-    throw new LedgerInvariantError(`script reply is not { status, id, ... }: ${String(reply)}`);
+    // The reply's content stays out of the message: it can hold metadata, which is not logged.
+    throw new LedgerInvariantError(
+      `script reply is not { status, id, ... } (first: ${typeof reply[0]})`,
+    );
   }
   return [statusName(reply[0]), ...reply.slice(2)];
 }
@@ -347,7 +350,11 @@ function entryView(streamId: string, fields: string[]): Entry {
  * A decided id is final: the same fields replay the original outcome, any other field is a
  * conflict naming the fields. An omitted currency means the accounts' currency (`k`).
  */
-function compareWithRecord(input: TransferInput, metadata: string, record: Record_): TransferOutcome {
+function compareWithRecord(
+  input: TransferInput,
+  metadata: string,
+  record: Record_,
+): TransferOutcome {
   const fields: string[] = [];
   if (field(record, 'f') !== input.from) fields.push('from');
   if (field(record, 't') !== input.to) fields.push('to');

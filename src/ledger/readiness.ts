@@ -15,7 +15,10 @@ export interface PersistencePolicy {
   check: 'strict' | 'off';
 }
 
-export const DEFAULT_PERSISTENCE_POLICY: PersistencePolicy = { appendfsync: 'always', check: 'strict' };
+export const DEFAULT_PERSISTENCE_POLICY: PersistencePolicy = {
+  appendfsync: 'always',
+  check: 'strict',
+};
 
 export interface Readiness {
   ready: boolean;
@@ -47,7 +50,8 @@ async function persistenceChecks(redis: Redis, info: Map<string, string>, policy
   const fsync = await configValue(redis, 'appendfsync');
   const accepted = policy.appendfsync === 'always' ? ['always'] : ['always', 'everysec'];
   checks.appendfsync = accepted.includes(fsync) ? 'ok'
-    : `appendfsync is ${fsync}; LEDGER_APPENDFSYNC=${policy.appendfsync} requires ${accepted.join(' or ')}`;
+    : `appendfsync is ${fsync}; LEDGER_APPENDFSYNC=${policy.appendfsync} requires ` +
+      `${accepted.join(' or ')}`;
   const truncated = await configValue(redis, 'aof-load-truncated');
   checks.aofLoadTruncated = truncated === 'no' ? 'ok'
     : `aof-load-truncated is ${truncated}: a torn AOF tail would load half a transfer ` +

@@ -56,5 +56,6 @@ export default fp(async (app: FastifyInstance) => {
   });
 
   app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, problem(404, 'NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`)));
+    sendProblem(reply, problem(404, 'NOT_FOUND',
+      `no route ${request.method} ${request.url.split('?')[0]}`)));
 }, { name: 'errors' });

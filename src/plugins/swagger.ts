@@ -12,10 +12,14 @@ export const OPENAPI_INFO = {
 };
 
 export default fp(async (app: FastifyInstance) => {
-  for (const schema of [Account, Transfer, EntriesPage, Problem, Health, Readiness]) app.addSchema(schema);
+  for (const schema of [Account, Transfer, EntriesPage, Problem, Health, Readiness]) {
+    app.addSchema(schema);
+  }
   await app.register(swagger, {
     openapi: { openapi: '3.1.0', info: OPENAPI_INFO },
-    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`),
+    },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

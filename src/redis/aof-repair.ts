@@ -55,7 +55,9 @@ export function checkAof(dataDir: string): AofCheck {
     /AOF analyzed: filename=(\S+), size=\d+, ok_up_to=(\d+), ok_up_to_line=\d+, diff=(\d+)/g)];
   const last = analyzed[analyzed.length - 1];
   if (!last) return { valid: false, output };
-  return { valid: false, file: last[1], okUpTo: Number(last[2]), damagedBytes: Number(last[3]), output };
+  return {
+    valid: false, file: last[1], okUpTo: Number(last[2]), damagedBytes: Number(last[3]), output,
+  };
 }
 
 /**
@@ -68,7 +70,9 @@ function tornTailOnly(dataDir: string, check: AofCheck, damage: AofDamage): stri
   if (check.file === undefined || check.okUpTo === undefined || check.damagedBytes === undefined) {
     return 'redis-check-aof did not say where the damage is';
   }
-  if (check.file !== newest) return `the damage is in ${check.file}, not in the newest file ${newest}`;
+  if (check.file !== newest) {
+    return `the damage is in ${check.file}, not in the newest file ${newest}`;
+  }
   if (check.damagedBytes > limits.AOF_TORN_TAIL_BYTES_MAX) {
     return `${check.damagedBytes} damaged bytes exceed AOF_TORN_TAIL_BYTES_MAX`;
   }
@@ -93,14 +97,16 @@ export function repairTornTail(dataDir: string, damage: AofDamage, now: Date): R
   const refusal = tornTailOnly(dataDir, check, damage);
   if (refusal !== undefined) {
     throw new Error(`the AOF is damaged other than in the tail of its newest file (${refusal}); ` +
-      `not cutting it automatically. Inspect it with \`redis-check-aof ${manifestPath(dataDir)}\`.` +
+      'not cutting it automatically. ' +
+      `Inspect it with \`redis-check-aof ${manifestPath(dataDir)}\`.` +
       `\n${check.output}`);
   }
   const backupDir = join(dataDir, `aof-backup-${now.toISOString().replace(/[:.]/g, '-')}`);
   cpSync(join(dataDir, AOF_DIR_NAME), backupDir, { recursive: true });
   const fix = runCheck(['--fix', manifestPath(dataDir)], 'y\n');
   if (fix.status !== 0 || !checkAof(dataDir).valid) {
-    throw new Error(`redis-check-aof --fix failed; the original files are in ${backupDir}\n${fix.output}`);
+    throw new Error(`redis-check-aof --fix failed; the original files are in ${backupDir}` +
+      `\n${fix.output}`);
   }
   const cut = fix.output.split('\n').filter((l) =>
     /This will shrink|Reached EOF|Expected|Successfully truncated/.test(l))

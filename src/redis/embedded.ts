@@ -130,14 +130,21 @@ function logSince(logFile: string, offset: number): string {
 }
 
 /** Starts redis-server and waits until it answers PING, or until it exits (caller checks). */
-async function launch(binary: string, args: string[], url: string, logFile: string): Promise<ChildProcess> {
+async function launch(
+  binary: string,
+  args: string[],
+  url: string,
+  logFile: string,
+): Promise<ChildProcess> {
   const child = spawn(binary, args, { stdio: 'ignore' });
   const spawnError = new Promise<Error>((ok) => child.once('error', ok));
   const deadline = Date.now() + limits.EMBEDDED_REDIS_START_TIMEOUT_MS;
   for (;;) {
     const failed = await Promise.race([spawnError, sleep(50).then(() => undefined)]);
     if (failed) {
-      throw (failed as NodeJS.ErrnoException).code === 'ENOENT' ? new Error(REDIS_INSTALL_HINT) : failed;
+      throw (failed as NodeJS.ErrnoException).code === 'ENOENT'
+        ? new Error(REDIS_INSTALL_HINT)
+        : failed;
     }
     if (child.exitCode !== null) return child;
     if (await answersPing(url)) return child;
@@ -183,7 +190,9 @@ export async function superviseEmbeddedRedis(
   let stopping = false;
   const watch = (r: EmbeddedRedis) => {
     r.child.once('exit', (code, signal) => {
-      if (!stopping) void restart(`redis-server exited (${signal ?? code}); see ${r.dataDir}/redis.log`);
+      if (!stopping) {
+        void restart(`redis-server exited (${signal ?? code}); see ${r.dataDir}/redis.log`);
+      }
     });
   };
   const restart = async (why: string): Promise<void> => {

@@ -3,7 +3,9 @@ import { limits } from '../config/limits.js';
 import { accountInput } from '../http/input.js';
 import { problem, sendProblem } from '../http/problem.js';
 import { described, problems } from '../http/responses.js';
-import { Account, CreateAccountBody, EntriesPage, EntriesQuery, IdParams } from '../http/schemas.js';
+import {
+  Account, CreateAccountBody, EntriesPage, EntriesQuery, IdParams,
+} from '../http/schemas.js';
 
 /** Cursors are opaque to clients; inside, a versioned "before this seq". */
 export function encodeCursor(beforeSeq: string): string {
@@ -46,7 +48,8 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const account = await app.ledger.getAccount(request.params.id);
     if (!account) {
-      return sendProblem(reply, problem(404, 'ACCOUNT_NOT_FOUND', `no account "${request.params.id}"`));
+      return sendProblem(reply, problem(404, 'ACCOUNT_NOT_FOUND',
+        `no account "${request.params.id}"`));
     }
     return account;
   });
@@ -64,11 +67,13 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
     const { limit = limits.ENTRIES_PAGE_LIMIT_DEFAULT, cursor } = request.query;
     const beforeSeq = cursor === undefined ? undefined : decodeCursor(cursor);
     if (cursor !== undefined && beforeSeq === undefined) {
-      return sendProblem(reply, problem(400, 'VALIDATION_ERROR', 'cursor is not one this service issued'));
+      return sendProblem(reply, problem(400, 'VALIDATION_ERROR',
+        'cursor is not one this service issued'));
     }
     const page = await app.ledger.listEntries(request.params.id, limit, beforeSeq);
     if (!page) {
-      return sendProblem(reply, problem(404, 'ACCOUNT_NOT_FOUND', `no account "${request.params.id}"`));
+      return sendProblem(reply, problem(404, 'ACCOUNT_NOT_FOUND',
+        `no account "${request.params.id}"`));
     }
     return {
       entries: page.entries,

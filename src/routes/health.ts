@@ -6,7 +6,11 @@ import { checkReadiness } from '../ledger/readiness.js';
 
 const health: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/healthz', {
-    schema: { summary: 'Liveness: the process runs', tags: ['operations'], response: { 200: described(Health, 'Alive') } },
+    schema: {
+      summary: 'Liveness: the process runs',
+      tags: ['operations'],
+      response: { 200: described(Health, 'Alive') },
+    },
   }, async () => ({ status: 'ok' }));
 
   app.get('/readyz', {

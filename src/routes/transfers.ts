@@ -10,13 +10,18 @@ export function rejectionProblem(t: TransferView): ProblemBody {
   const amount = `${t.amount}${t.currency ? ` ${t.currency}` : ''}`;
   switch (t.reason) {
     case 'ACCOUNT_NOT_FOUND':
-      return problem(422, 'ACCOUNT_NOT_FOUND', `transfer "${t.id}": account "${t.from}" or "${t.to}" does not exist`);
+      return problem(422, 'ACCOUNT_NOT_FOUND',
+        `transfer "${t.id}": account "${t.from}" or "${t.to}" does not exist`);
     case 'CURRENCY_MISMATCH':
-      return problem(422, 'CURRENCY_MISMATCH', `transfer "${t.id}": the currencies of "${t.from}", "${t.to}" and the transfer differ`);
+      return problem(422, 'CURRENCY_MISMATCH',
+        `transfer "${t.id}": the currencies of "${t.from}", "${t.to}" and the transfer differ`);
     case 'INSUFFICIENT_FUNDS':
-      return problem(422, 'INSUFFICIENT_FUNDS', `transfer "${t.id}": "${t.from}" cannot pay ${amount} within its overdraft limit`);
+      return problem(422, 'INSUFFICIENT_FUNDS',
+        `transfer "${t.id}": "${t.from}" cannot pay ${amount} within its overdraft limit`);
     case 'BALANCE_OVERFLOW':
-      return problem(422, 'BALANCE_OVERFLOW', `transfer "${t.id}": ${amount} would take a total of "${t.from}" or "${t.to}" past 2^128-1`);
+      return problem(422, 'BALANCE_OVERFLOW',
+        `transfer "${t.id}": ${amount} would take a total of "${t.from}" or "${t.to}" ` +
+        'past 2^128-1');
     default:
       throw new Error(`transfer ${t.id} is not a rejection`);
   }
@@ -62,7 +67,8 @@ const transfers: FastifyPluginAsyncTypebox = async (app) => {
     request.log = reply.log = request.log.child({ transferId: request.params.id });
     const transfer = await app.ledger.getTransfer(request.params.id);
     if (!transfer) {
-      return sendProblem(reply, problem(404, 'TRANSFER_NOT_FOUND', `no transfer "${request.params.id}"`));
+      return sendProblem(reply, problem(404, 'TRANSFER_NOT_FOUND',
+        `no transfer "${request.params.id}"`));
     }
     return transfer;
   });
