@@ -24,7 +24,8 @@ async function main(): Promise<void> {
     console.log(`embedded redis-server on ${embedded.url}, ` +
       `AOF (appendfsync ${config.appendfsync}) under ${config.dataDir}`);
   }
-  const redis = createRedis(config.redisUrl ?? (embedded as SupervisedRedis).url);
+  const redis = createRedis(config.redisUrl ?? (embedded as SupervisedRedis).url,
+    { tlsCaFile: config.redisTlsCaFile });
   redis.on('error', () => {}); // each failed command reports its own error; avoid log floods
   await redis.connect();
   const ledger = new Ledger({ redis, keys: ledgerKeys(config.keyPrefix, config.ledgerName) });

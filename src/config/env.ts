@@ -7,6 +7,8 @@ export interface Config {
   host: string;
   /** Unset: start an embedded redis-server under `dataDir`. */
   redisUrl: string | undefined;
+  /** CA bundle for a `rediss://` Redis whose certificate a private CA signed. */
+  redisTlsCaFile: string | undefined;
   dataDir: string;
   keyPrefix: string;
   ledgerName: string;
@@ -29,6 +31,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
     problems.push('REDIS_URL must start with redis:// or rediss://');
   }
+  const redisTlsCaFile = env.REDIS_TLS_CA_FILE || undefined;
+  if (redisTlsCaFile !== undefined && !redisUrl?.startsWith('rediss://')) {
+    problems.push('REDIS_TLS_CA_FILE needs a rediss:// REDIS_URL');
+  }
   const keyPrefix = env.LEDGER_KEY_PREFIX ?? 'ledger';
   if (!NAME.test(keyPrefix)) problems.push('LEDGER_KEY_PREFIX must be 1-64 of A-Z a-z 0-9 _ - .');
   const ledgerName = env.LEDGER_NAME ?? 'main';
@@ -50,6 +56,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     port,
     host: env.HOST ?? '127.0.0.1',
     redisUrl,
+    redisTlsCaFile,
     dataDir: env.LEDGER_DATA_DIR ?? './data',
     keyPrefix,
     ledgerName,
@@ -65,6 +72,7 @@ export const CONFIG_DOC: ReadonlyArray<[string, string, string]> = [
   ['HOST', 'bind address', '`127.0.0.1`'],
   ['REDIS_URL', 'Redis to use (`redis://` or `rediss://`)',
     'unset: the service starts its own `redis-server` with AOF under `LEDGER_DATA_DIR`'],
+  ['REDIS_TLS_CA_FILE', 'PEM CA bundle for a `rediss://` `REDIS_URL` signed by a private CA', 'unset'],
   ['LEDGER_DATA_DIR', 'where the embedded Redis keeps its files', '`./data`'],
   ['LEDGER_KEY_PREFIX', 'first part of every Redis key', '`ledger`'],
   ['LEDGER_NAME', 'the ledger; its keys share the hash tag `{LEDGER_NAME}` (one Cluster slot)',

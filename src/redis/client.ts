@@ -3,6 +3,7 @@
  * an unknown outcome: we answer 503 and the client retries with the same id. ioredis re-sends
  * in-flight commands after a reconnect; our scripts are idempotent, so that is safe too.
  */
+import { readFileSync } from 'node:fs';
 import { Redis, type RedisOptions } from 'ioredis';
 import { limits } from '../config/limits.js';
 
@@ -25,6 +26,16 @@ export function redisOptions(): RedisOptions {
   };
 }
 
-export function createRedis(url: string): Redis {
-  return new Redis(url, redisOptions());
+export interface ConnectionOptions {
+  /** PEM CA bundle that signs the server's certificate, for `rediss://` to a private CA. */
+  tlsCaFile?: string;
+}
+
+export function createRedis(url: string, connection: ConnectionOptions = {}): Redis {
+  const options = redisOptions();
+  if (url.startsWith('rediss://') && connection.tlsCaFile !== undefined) {
+    // ioredis turns rediss:// into TLS; this adds the CA while keeping hostname verification.
+    options.tls = { ca: readFileSync(connection.tlsCaFile) };
+  }
+  return new Redis(url, options);
 }
