@@ -10,6 +10,7 @@ ARGV[2] currency        1-16 of A-Z 0-9 _
 ARGV[3] overdraftLimit  canonical decimal 0 .. 2^128-1, or 'unlimited'
 ARGV[4] metadata        canonical JSON object (sorted keys)
 ARGV[5] now             createdAt, milliseconds since the epoch (time comes from the caller)
+ARGV[6] createdBy       name of the API key that asked (never a secret)
 
 Returns { status, id, ... } (the id echoes ARGV[1]; see transfer-6.lua):
   { OK, id }                                  created now
@@ -18,13 +19,15 @@ Returns { status, id, ... } (the id echoes ARGV[1]; see transfer-6.lua):
 A key of the wrong type makes a read fail with an error before any write.
 
 Account fields: cur, dr (posted debits), cr (posted credits), od (overdraft limit), m metadata,
-at createdAt, lseq (seq of the account's last entry; '0' before any), and dp/cp, the pending
+at createdAt, by createdBy, lseq (seq of the account's last entry; '0' before any), and dp/cp,
+the pending
 debits/credits that two-phase holds will use (always '0' until then).
 ]]
 
 --- @include u128
 
 local id, currency, overdraft, metadata, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local by = ARGV[6]
 
 local fmt = redis.call('HGET', KEYS[1], 'fmt')
 if fmt and fmt ~= '{{FORMAT_VERSION}}' then return { {{S_FORMAT_UNSUPPORTED}}, id } end
@@ -32,6 +35,7 @@ if fmt and fmt ~= '{{FORMAT_VERSION}}' then return { {{S_FORMAT_UNSUPPORTED}}, i
 if #id == 0 or #id > {{L_ID_LENGTH_MAX}} or #currency == 0
   or #currency > {{L_CURRENCY_LENGTH_MAX}} or #metadata > {{L_METADATA_JSON_BYTES_MAX}}
   or string.byte(metadata, 1) ~= 123 or not string.find(now, '^%d+$')
+  or #by == 0 or #by > {{L_KEY_NAME_LENGTH_MAX}}
   or (overdraft ~= 'unlimited' and not u_valid(overdraft)) then
   return { {{S_INVALID_ARGUMENT}}, id }
 end
@@ -41,6 +45,6 @@ if #account > 0 then return { {{S_EXISTS}}, id, account } end
 
 -- After this point the account is created; nothing below can fail.
 redis.call('HSET', KEYS[2], 'cur', currency, 'dr', '0', 'cr', '0', 'od', overdraft,
-  'm', metadata, 'at', now, 'lseq', '0', 'dp', '0', 'cp', '0')
+  'm', metadata, 'at', now, 'by', by, 'lseq', '0', 'dp', '0', 'cp', '0')
 if not fmt then redis.call('HSET', KEYS[1], 'fmt', '{{FORMAT_VERSION}}') end
 return { {{S_OK}}, id }

@@ -16,6 +16,7 @@ ARGV[4] amount    canonical decimal, 1 .. 2^128-1
 ARGV[5] currency  as the client gave it, or '' when omitted (means: the accounts' currency)
 ARGV[6] metadata  canonical JSON object (sorted keys)
 ARGV[7] now       createdAt, milliseconds since the epoch (time comes from the caller)
+ARGV[8] createdBy name of the API key that asked (never a secret)
 
 Returns { status, id, ... }; the id echoes ARGV[1], so the caller can tell its own reply from
 another command's on a connection whose replies were lost or shifted:
@@ -27,13 +28,14 @@ another command's on a connection whose replies were lost or shifted:
 A key of the wrong type makes a read fail with an error before any write.
 
 Record fields: s status, f from, t to, a amount, c currency as given, k the accounts' currency
-('' when unknown), m metadata, at createdAt; committed ones add q seq, fb/tb balances after.
+('' when unknown), m metadata, at createdAt, by createdBy; committed ones add q seq, fb/tb
+balances after.
 ]]
 
 --- @include u128
 
 local id, from, to, amount = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local currency, metadata, now = ARGV[5], ARGV[6], ARGV[7]
+local currency, metadata, now, by = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 
 local meta = redis.call('HMGET', KEYS[1], 'fmt', 'seq')
 if meta[1] and meta[1] ~= '{{FORMAT_VERSION}}' then return { {{S_FORMAT_UNSUPPORTED}}, id } end
@@ -43,6 +45,7 @@ if #id == 0 or #id > {{L_ID_LENGTH_MAX}} or #from == 0 or #from > {{L_ID_LENGTH_
   or #to == 0 or #to > {{L_ID_LENGTH_MAX}} or from == to
   or #currency > {{L_CURRENCY_LENGTH_MAX}} or #metadata > {{L_METADATA_JSON_BYTES_MAX}}
   or string.byte(metadata, 1) ~= 123 or not string.find(now, '^%d+$')
+  or #by == 0 or #by > {{L_KEY_NAME_LENGTH_MAX}}
   or amount == '0' or not u_valid(amount) then
   return { {{S_INVALID_ARGUMENT}}, id }
 end
@@ -72,7 +75,7 @@ end
 if status ~= {{S_OK}} then
   -- After this point the rejection is recorded; nothing below can fail.
   redis.call('HSET', KEYS[2], 's', status, 'f', from, 't', to, 'a', amount, 'c', currency,
-    'k', accountCurrency, 'm', metadata, 'at', now)
+    'k', accountCurrency, 'm', metadata, 'at', now, 'by', by)
   if not meta[1] then redis.call('HSET', KEYS[1], 'fmt', '{{FORMAT_VERSION}}') end
   return { status, id, accountCurrency }
 end
@@ -104,5 +107,6 @@ redis.call('XADD', KEYS[5], seq .. '-0', 't', id, 'a', '-' .. amount, 'b', fromB
 redis.call('XADD', KEYS[6], seq .. '-0', 't', id, 'a', amount, 'b', toBalance, 'c', from,
   'at', now)
 redis.call('HSET', KEYS[2], 's', status, 'f', from, 't', to, 'a', amount, 'c', currency,
-  'k', accountCurrency, 'm', metadata, 'at', now, 'q', seq, 'fb', fromBalance, 'tb', toBalance)
+  'k', accountCurrency, 'm', metadata, 'at', now, 'by', by, 'q', seq, 'fb', fromBalance,
+  'tb', toBalance)
 return { status, id, accountCurrency, seq, fromBalance, toBalance }

@@ -37,6 +37,12 @@ export const LIMIT_DOCS: Record<LimitName, string> = {
     'that exited on its own (full disk under `always`)',
   AOF_TORN_TAIL_BYTES_MAX: 'largest torn AOF tail the embedded Redis / entrypoint ' +
     'cuts automatically at start',
+  RATE_LIMIT_PER_KEY_PER_SECOND:
+    'default requests per second per API key (`LEDGER_RATE_LIMIT_PER_SECOND`); above it, 429',
+  RATE_LIMIT_BURST_SECONDS: 'seconds of requests a key may send in a burst before the rate applies',
+  HTTP_HEADER_BYTES_MAX: 'largest request header block; above it the connection gets 431',
+  HTTP_HEADERS_TIMEOUT_MS: 'time a client gets to send its headers (slow-loris defence)',
+  KEY_NAME_LENGTH_MAX: 'characters of an API key name (recorded as `createdBy`)',
   SHUTDOWN_GRACE_MS: 'graceful-shutdown budget on SIGTERM/SIGINT: in-flight requests, then Redis',
 };
 

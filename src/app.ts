@@ -12,6 +12,7 @@ import { limits } from './config/limits.js';
 import { problem, sendProblem } from './http/problem.js';
 import type { Ledger } from './ledger/ledger.js';
 import { DEFAULT_PERSISTENCE_POLICY, type PersistencePolicy } from './ledger/readiness.js';
+import auth, { type AuthOptions } from './plugins/auth.js';
 import drain from './plugins/drain.js';
 import errors from './plugins/errors.js';
 import ledgerPlugin from './plugins/ledger.js';
@@ -30,6 +31,8 @@ export interface AppOptions {
   persistence?: PersistencePolicy;
   /** Prometheus metrics and `GET /metrics`; `false` turns them off (to measure their cost). */
   metrics?: MetricsOptions | false;
+  /** API keys, or `{ mode: 'off' }`; required, so that no caller gets an open app by accident. */
+  auth: AuthOptions;
 }
 
 /**
@@ -73,6 +76,9 @@ export async function buildApp(options: AppOptions) {
     return503OnClosing: true,
     // Path parameters are ids; a longer one is a validation error (400), not a router 414.
     routerOptions: { maxParamLength: limits.ID_LENGTH_MAX },
+    // Node's own limits against slow or bloated clients (431 for larger headers).
+    http: { maxHeaderSize: limits.HTTP_HEADER_BYTES_MAX,
+      headersTimeout: limits.HTTP_HEADERS_TIMEOUT_MS },
     frameworkErrors: (error, _request, reply) =>
       sendProblem(reply, problem(400, 'VALIDATION_ERROR', error.message)),
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -85,6 +91,7 @@ export async function buildApp(options: AppOptions) {
 
   await app.register(drain);
   await app.register(errors);
+  await app.register(auth, options.auth);
   await app.register(ledgerPlugin, { ledger: options.ledger, redis: options.redis,
     persistence: options.persistence ?? DEFAULT_PERSISTENCE_POLICY });
   const metrics = options.metrics ?? {};

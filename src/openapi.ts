@@ -21,7 +21,7 @@ export async function openApiDocument(): Promise<object> {
   // at once instead of reaching a Redis on the default 127.0.0.1:6379.
   const redis = new Redis({ ...redisOptions(), lazyConnect: true, path: NO_REDIS_SOCKET });
   const ledger = new Ledger({ redis, keys: ledgerKeys('openapi', 'openapi') });
-  const app = await buildApp({ ledger, redis });
+  const app = await buildApp({ ledger, redis, auth: { mode: 'off' } });
   try {
     await app.ready();
     return app.swagger();

@@ -5,7 +5,9 @@
  */
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
-import { loadConfig } from './config/env.js';
+import type { AuthOptions } from './plugins/auth.js';
+import { devKey } from './auth/dev-key.js';
+import { type Config, loadConfig } from './config/env.js';
 import { limits } from './config/limits.js';
 import { ledgerKeys } from './ledger/keys.js';
 import { Ledger } from './ledger/ledger.js';
@@ -14,8 +16,33 @@ import { type SupervisedRedis, superviseEmbeddedRedis } from './redis/embedded.j
 
 let embedded: SupervisedRedis | undefined;
 
+/** Which keys guard the API; refuses an open service unless LEDGER_AUTH=off says so. */
+function authFor(config: Config): { auth: AuthOptions; notice: string[] } {
+  if (config.authOff) {
+    return { auth: { mode: 'off' }, notice: ['LEDGER_AUTH=off: anyone who can reach this ' +
+      'service can move money; every request is recorded as createdBy "anonymous"'] };
+  }
+  if (config.apiKeys.length > 0) {
+    return { auth: { mode: 'keys', keys: config.apiKeys, ratePerSecond: config.ratePerSecond },
+      notice: [] };
+  }
+  if (config.redisUrl !== undefined) {
+    throw new Error('LEDGER_API_KEYS is empty: set it (see the README), or set LEDGER_AUTH=off ' +
+      'to run without authentication');
+  }
+  const dev = devKey(config.dataDir);
+  const notice = dev.created === undefined
+    ? [`development API key (write, metrics, admin) in ${dev.path}`]
+    : [`created a development API key (write, metrics, admin), kept in ${dev.path}:`,
+      `  ${dev.created}`,
+      `  curl -H "Authorization: Bearer $(cat ${dev.path})" ` +
+        `http://${config.host}:${config.port}/accounts/cash`];
+  return { auth: { mode: 'keys', keys: [dev.key], ratePerSecond: config.ratePerSecond }, notice };
+}
+
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
+  const { auth, notice } = authFor(config);
   if (config.redisUrl === undefined) {
     embedded = await superviseEmbeddedRedis(
       { dataDir: config.dataDir, appendfsync: config.appendfsync },
@@ -31,7 +58,12 @@ async function main(): Promise<void> {
   const ledger = new Ledger({ redis, keys: ledgerKeys(config.keyPrefix, config.ledgerName) });
   await ledger.ensureScripts();
   const persistence = { appendfsync: config.appendfsync, check: config.persistenceCheck };
-  const app = await buildApp({ ledger, redis, persistence, logger: { level: config.logLevel } });
+  const app = await buildApp({ ledger, redis, persistence, auth,
+    logger: { level: config.logLevel } });
+  for (const line of notice) {
+    if (auth.mode === 'off') app.log.warn(line);
+    else console.log(line);
+  }
   if (persistence.check === 'off') {
     app.log.warn('LEDGER_PERSISTENCE_CHECK=off: Redis settings that can lose acknowledged ' +
       'transfers are not reported by /readyz');

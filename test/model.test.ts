@@ -16,7 +16,7 @@ import { ledgerKeys } from '../src/ledger/keys.js';
 import { type Account, type Transfer, Ledger } from '../src/ledger/ledger.js';
 import { type Fixture, fixture, json, uniqueLedgerName } from './helpers/ledger.js';
 import {
-  type AccountField, type AccountSpec, accountView, entryView, LedgerModel, type Metadata,
+  type AccountField, type AccountSpec, accountView, CALLER, entryView, LedgerModel, type Metadata,
   MODEL_AMOUNT_MAX as MAX, type ModelAccountResult, type ModelTransferResult, type Overdraft,
   type TransferField, type TransferRequest, transferView,
 } from './helpers/model.js';
@@ -180,7 +180,7 @@ function ledgerDriver(ledger: Ledger): Driver {
   return {
     async createAccount(spec, _style, expected) {
       const got = await ledger.createAccount({ id: spec.id, currency: spec.currency,
-        overdraftLimit: spec.overdraft.toString(), metadata: spec.metadata });
+        overdraftLimit: spec.overdraft.toString(), metadata: spec.metadata, createdBy: CALLER });
       if (expected.kind === 'conflict') {
         expect(got.kind === 'conflict' ? sorted(got.fields) : got).toEqual(sorted(expected.fields));
       } else {
@@ -189,7 +189,8 @@ function ledgerDriver(ledger: Ledger): Driver {
     },
     async transfer(req, _style, expected, twice) {
       const send = () => ledger.transfer({ id: req.id, from: req.from, to: req.to,
-        amount: req.amount.toString(), currency: req.currency, metadata: req.metadata });
+        amount: req.amount.toString(), currency: req.currency, metadata: req.metadata,
+        createdBy: CALLER });
       const [got, duplicate] = await Promise.all([send(), twice ? send() : undefined]);
       if (expected.kind === 'conflict') {
         expect(got.kind === 'conflict' ? sorted(got.fields) : got).toEqual(sorted(expected.fields));

@@ -1,3 +1,6 @@
+import { type ApiKey, parseApiKeys } from '../auth/keys.js';
+import { limits } from './limits.js';
+
 /**
  * Configuration from the environment (API.md's table), checked once at start-up: a bad value
  * stops the service with a message naming the variable, instead of surfacing later.
@@ -17,6 +20,11 @@ export interface Config {
   appendfsync: 'always' | 'everysec';
   /** `off`: readiness does not judge Redis's persistence settings (warned at start). */
   persistenceCheck: 'strict' | 'off';
+  /** Parsed from LEDGER_API_KEYS; empty when unset. */
+  apiKeys: ApiKey[];
+  /** LEDGER_AUTH=off: no authentication at all (warned at every start). */
+  authOff: boolean;
+  ratePerSecond: number;
 }
 
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -51,6 +59,19 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   if (persistenceCheck !== 'strict' && persistenceCheck !== 'off') {
     problems.push('LEDGER_PERSISTENCE_CHECK must be strict or off');
   }
+  let apiKeys: ApiKey[] = [];
+  try {
+    apiKeys = parseApiKeys(env.LEDGER_API_KEYS ?? '');
+  } catch (error) {
+    problems.push(error instanceof Error ? error.message : String(error));
+  }
+  const auth = env.LEDGER_AUTH ?? 'on';
+  if (auth !== 'on' && auth !== 'off') problems.push('LEDGER_AUTH must be on or off');
+  const ratePerSecond = Number(env.LEDGER_RATE_LIMIT_PER_SECOND
+    ?? limits.RATE_LIMIT_PER_KEY_PER_SECOND);
+  if (!Number.isInteger(ratePerSecond) || ratePerSecond < 1) {
+    problems.push('LEDGER_RATE_LIMIT_PER_SECOND must be a positive integer');
+  }
   if (problems.length > 0) throw new Error(`invalid configuration: ${problems.join('; ')}`);
   return {
     port,
@@ -63,6 +84,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     logLevel,
     appendfsync: appendfsync as Config['appendfsync'],
     persistenceCheck: persistenceCheck as Config['persistenceCheck'],
+    apiKeys,
+    authOff: auth === 'off',
+    ratePerSecond,
   };
 }
 
@@ -81,6 +105,13 @@ export const CONFIG_DOC: ReadonlyArray<[string, string, string]> = [
   ['LOG_LEVEL', 'pino log level', '`info`'],
   ['LEDGER_APPENDFSYNC', '`always` or `everysec`: the embedded Redis\'s fsync policy, ' +
     'and the weakest one `/readyz` accepts of any Redis (see Guarantees)', '`always`'],
+  ['LEDGER_API_KEYS', 'API keys, comma-separated `name:scope+scope:sha256hex` (SHA-256 of the ' +
+    'secret); scopes `read`, `write` (implies read), `metrics`, `admin`',
+    'unset: with the embedded Redis a development key under `LEDGER_DATA_DIR`; with ' +
+    '`REDIS_URL` the service refuses to start'],
+  ['LEDGER_AUTH', '`off` disables authentication (warned at every start)', '`on`'],
+  ['LEDGER_RATE_LIMIT_PER_SECOND', 'requests per second per API key (bursts of ' +
+    '`RATE_LIMIT_BURST_SECONDS` worth pass); above it, 429 with `Retry-After`', '`2000`'],
   ['LEDGER_PERSISTENCE_CHECK', '`strict`: `/readyz` is 503 while Redis\'s settings can lose ' +
     'acknowledged transfers; `off`: not checked (warned at every start)', '`strict`'],
 ];

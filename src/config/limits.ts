@@ -10,6 +10,8 @@ export const limits = {
   CURRENCY_LENGTH_MAX: 16,
   /** 2^128−1 has 39 decimal digits (TigerBeetle's u128 range). */
   AMOUNT_DIGITS_MAX: 39,
+  /** API key names, recorded as `createdBy` on every account and transfer. */
+  KEY_NAME_LENGTH_MAX: 64,
   /** Metadata is for correlation (order ids, references), not documents: small and flat. */
   METADATA_KEYS_MAX: 16,
   METADATA_KEY_LENGTH_MAX: 64,
@@ -61,6 +63,18 @@ export const limits = {
    * this means something other than a torn tail, for a human to inspect.
    */
   AOF_TORN_TAIL_BYTES_MAX: 1024 * 1024,
+  /**
+   * Default per-key request rate (LEDGER_RATE_LIMIT_PER_SECOND overrides it): far above one
+   * service's normal traffic on this hardware (~10k transfers/s per instance), low enough that a
+   * leaked key or a retry storm cannot take the whole instance.
+   */
+  RATE_LIMIT_PER_KEY_PER_SECOND: 2000,
+  /** Bursts of this many seconds' worth of requests pass before the rate applies. */
+  RATE_LIMIT_BURST_SECONDS: 2,
+  /** Largest request header block (Node's default is 16 KB); ids and a bearer key need far less. */
+  HTTP_HEADER_BYTES_MAX: 8 * 1024,
+  /** Time to receive the headers: a slow-loris client trickling them is cut off after this. */
+  HTTP_HEADERS_TIMEOUT_MS: 5_000,
   /** Graceful shutdown budget: in-flight requests finish, then Redis closes. */
   SHUTDOWN_GRACE_MS: 10_000,
 } as const;

@@ -22,7 +22,7 @@ function metadataProblem(metadata: Record<string, string>): Problem | undefined 
     `metadata is ${bytes} bytes of JSON; at most ${limits.METADATA_JSON_BYTES_MAX} allowed`);
 }
 
-export function accountInput(body: CreateAccountBody): Checked<AccountInput> {
+export function accountInput(body: CreateAccountBody, createdBy: string): Checked<AccountInput> {
   const metadata = body.metadata ?? {};
   const tooBig = metadataProblem(metadata);
   if (tooBig) return { ok: false, problem: tooBig };
@@ -32,10 +32,13 @@ export function accountInput(body: CreateAccountBody): Checked<AccountInput> {
     if (parsed === undefined) return invalid('overdraftLimit must be 0 … 2^128-1 or "unlimited"');
     overdraftLimit = parsed.toString();
   }
-  return { ok: true, value: { id: body.id, currency: body.currency, overdraftLimit, metadata } };
+  return {
+    ok: true,
+    value: { id: body.id, currency: body.currency, overdraftLimit, metadata, createdBy },
+  };
 }
 
-export function transferInput(body: TransferBody): Checked<TransferInput> {
+export function transferInput(body: TransferBody, createdBy: string): Checked<TransferInput> {
   if (body.from === body.to) {
     return {
       ok: false,
@@ -50,6 +53,6 @@ export function transferInput(body: TransferBody): Checked<TransferInput> {
   return {
     ok: true,
     value: { id: body.id, from: body.from, to: body.to, amount: amount.toString(),
-      currency: body.currency, metadata },
+      currency: body.currency, metadata, createdBy },
   };
 }

@@ -20,6 +20,9 @@ export const PROBLEM_TITLES = {
   UNAVAILABLE: 'The ledger is unavailable; the outcome of a write is unknown',
   PERSISTENCE_FAILED: 'Redis cannot persist writes; this attempt changed nothing',
   NOT_READY: 'The service is not ready',
+  UNAUTHORIZED: 'A valid API key is required',
+  FORBIDDEN: 'The API key lacks the scope this needs',
+  RATE_LIMITED: 'Too many requests for this API key',
   INTERNAL: 'Internal error',
 } as const;
 

@@ -9,7 +9,10 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   400: 'Malformed request (VALIDATION_ERROR, SAME_ACCOUNT); nothing recorded',
   404: 'Not found',
   409: 'The id exists with different fields; the detail names them',
+  401: 'No valid API key (Authorization: Bearer <key>)',
+  403: 'The API key lacks the scope',
   413: 'Body larger than the limit',
+  429: 'Rate limit of the API key exceeded; see Retry-After',
   415: 'Body is not application/json',
   422: 'Business rejection, recorded under the transfer id and replayed',
   503: 'UNAVAILABLE: Redis unreachable or busy, the outcome of a write is unknown; ' +

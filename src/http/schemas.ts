@@ -73,6 +73,7 @@ export const Account = Type.Object({
   overdraftLimit: Type.String({ description: 'decimal or "unlimited"' }),
   metadata: Metadata,
   createdAt: Timestamp,
+  createdBy: Type.Optional(Type.String({ description: 'name of the API key that created it' })),
 }, { $id: 'Account' });
 
 export const TransferBody = Type.Object({
@@ -98,6 +99,7 @@ export const Transfer = Type.Object({
   toBalanceAfter: Type.Optional(SignedMoney),
   metadata: Metadata,
   createdAt: Timestamp,
+  createdBy: Type.Optional(Type.String({ description: 'name of the API key that made it' })),
 }, { $id: 'Transfer' });
 
 export const Entry = Type.Object({

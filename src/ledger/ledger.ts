@@ -22,6 +22,8 @@ export interface AccountInput {
   /** Canonical decimal or 'unlimited'. */
   overdraftLimit: string;
   metadata: Metadata;
+  /** The API key's name (never a secret). */
+  createdBy: string;
 }
 
 export interface Account {
@@ -33,6 +35,7 @@ export interface Account {
   overdraftLimit: string;
   metadata: Metadata;
   createdAt: string;
+  createdBy?: string;
 }
 
 export interface TransferInput {
@@ -43,6 +46,8 @@ export interface TransferInput {
   amount: string;
   currency?: string;
   metadata: Metadata;
+  /** The API key's name (never a secret). */
+  createdBy: string;
 }
 
 export interface Transfer {
@@ -59,6 +64,7 @@ export interface Transfer {
   toBalanceAfter?: string;
   metadata: Metadata;
   createdAt: string;
+  createdBy?: string;
 }
 
 export interface Entry {
@@ -183,11 +189,11 @@ export class Ledger {
     const id = input.id ?? uuidv7(nowMs);
     const metadata = canonicalMetadata(input.metadata);
     const reply = await this.run('create-account', [this.keys.meta(), this.keys.account(id)],
-      [id, input.currency, input.overdraftLimit, metadata, String(nowMs)], 1, id);
+      [id, input.currency, input.overdraftLimit, metadata, String(nowMs), input.createdBy], 1, id);
     const [status, stored] = replyStatus(reply);
     if (status === 'OK') {
       return { kind: 'created', account: accountView(id, { cur: input.currency, dr: '0', cr: '0',
-        od: input.overdraftLimit, m: metadata, at: String(nowMs) }) };
+        od: input.overdraftLimit, m: metadata, at: String(nowMs), by: input.createdBy }) };
     }
     if (status !== 'EXISTS') throw new LedgerInvariantError(`create-account returned ${status}`);
     const record = hashReply(stored);
@@ -206,7 +212,8 @@ export class Ledger {
     const reply = await this.run('transfer',
       [k.meta(), k.transfer(input.id), k.account(input.from), k.account(input.to),
         k.entries(input.from), k.entries(input.to)],
-      [input.id, input.from, input.to, input.amount, input.currency ?? '', metadata, nowMs],
+      [input.id, input.from, input.to, input.amount, input.currency ?? '', metadata, nowMs,
+        input.createdBy],
       1, input.id);
     const [status, ...rest] = replyStatus(reply);
     if (status === 'EXISTS') return compareWithRecord(input, metadata, hashReply(rest[0]));
@@ -216,7 +223,8 @@ export class Ledger {
     // Built through the same view as a stored record, so a replay's body is byte-identical.
     const [accountsCurrency, q, fb, tb] = rest.map(String);
     const record: Record_ = { s: String(statusCode[status]), f: input.from, t: input.to,
-      a: input.amount, c: input.currency ?? '', k: accountsCurrency ?? '', m: metadata, at: nowMs };
+      a: input.amount, c: input.currency ?? '', k: accountsCurrency ?? '', m: metadata, at: nowMs,
+      by: input.createdBy };
     if (status === 'OK') Object.assign(record, { q, fb, tb });
     return { kind: 'decided', transfer: transferView(input.id, record), replayed: false };
   }
@@ -311,6 +319,7 @@ function accountView(id: string, record: Record_): Account {
     overdraftLimit: field(record, 'od'),
     metadata: parseMetadata(field(record, 'm')),
     createdAt: iso(field(record, 'at')),
+    ...(record.by === undefined ? {} : { createdBy: record.by }),
   };
 }
 
@@ -325,6 +334,7 @@ function transferView(id: string, record: Record_): Transfer {
     ...(currency === undefined ? {} : { currency }),
     metadata: parseMetadata(field(record, 'm')),
     createdAt: iso(field(record, 'at')),
+    ...(record.by === undefined ? {} : { createdBy: record.by }),
   };
   if (status === 'OK') {
     return { ...base, status: 'committed', seq: field(record, 'q'),

@@ -16,11 +16,22 @@ export default fp(async (app: FastifyInstance) => {
     app.addSchema(schema);
   }
   await app.register(swagger, {
-    openapi: { openapi: '3.1.0', info: OPENAPI_INFO },
+    openapi: {
+      openapi: '3.1.0',
+      info: OPENAPI_INFO,
+      components: {
+        securitySchemes: {
+          apiKey: { type: 'http', scheme: 'bearer',
+            description: 'An API key of LEDGER_API_KEYS; scopes read, write, metrics, admin' },
+        },
+      },
+      security: [{ apiKey: [] }],
+    },
     refResolver: {
       buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`),
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { config: { scope: 'public' }, schema: { hide: true } },
+    async () => app.swagger());
 }, { name: 'swagger' });

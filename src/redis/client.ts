@@ -23,6 +23,8 @@ export function redisOptions(): RedisOptions {
     reconnectOnError: (error) => error.message.startsWith('READONLY'),
     enableReadyCheck: true,
     connectionName: 'atomic-ledger',
+    // CLIENT SETINFO is not in the least-privilege ACL (Redis 7.0 cannot even name it there).
+    disableClientInfo: true,
   };
 }
 

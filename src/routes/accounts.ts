@@ -19,15 +19,16 @@ export function decodeCursor(cursor: string): string | undefined {
 
 const accounts: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/accounts', {
+    config: { scope: 'write' },
     schema: {
       summary: 'Create an account (idempotent when an id is given)',
       tags: ['accounts'],
       body: CreateAccountBody,
       response: { 200: described(Account, 'The id existed with the same fields (replayed)'),
-        201: described(Account, 'Created'), ...problems(400, 409, 413, 415, 503) },
+        201: described(Account, 'Created'), ...problems(400, 401, 403, 409, 413, 415, 429, 503) },
     },
   }, async (request, reply) => {
-    const input = accountInput(request.body);
+    const input = accountInput(request.body, request.caller);
     if (!input.ok) return sendProblem(reply, input.problem);
     const outcome = await app.ledger.createAccount(input.value);
     if (outcome.kind === 'conflict') {
@@ -39,11 +40,13 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
   });
 
   app.get('/accounts/:id', {
+    config: { scope: 'read' },
     schema: {
       summary: 'Read an account and its balance',
       tags: ['accounts'],
       params: IdParams,
-      response: { 200: described(Account, 'The account'), ...problems(400, 404, 503) },
+      response: { 200: described(Account, 'The account'),
+        ...problems(400, 401, 403, 404, 429, 503) },
     },
   }, async (request, reply) => {
     const account = await app.ledger.getAccount(request.params.id);
@@ -55,13 +58,14 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
   });
 
   app.get('/accounts/:id/entries', {
+    config: { scope: 'read' },
     schema: {
       summary: "An account's entries, newest first",
       tags: ['accounts'],
       params: IdParams,
       querystring: EntriesQuery,
       response: { 200: described(EntriesPage, 'A page of entries, newest first'),
-        ...problems(400, 404, 503) },
+        ...problems(400, 401, 403, 404, 429, 503) },
     },
   }, async (request, reply) => {
     const { limit = limits.ENTRIES_PAGE_LIMIT_DEFAULT, cursor } = request.query;

@@ -6,7 +6,9 @@ import { checkReadiness } from '../ledger/readiness.js';
 
 const health: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/healthz', {
+    config: { scope: 'public' },
     schema: {
+      security: [],
       summary: 'Liveness: the process runs',
       tags: ['operations'],
       response: { 200: described(Health, 'Alive') },
@@ -14,7 +16,9 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
   }, async () => ({ status: 'ok' }));
 
   app.get('/readyz', {
+    config: { scope: 'public' },
     schema: {
+      security: [],
       summary: 'Readiness: Redis answers, scripts loaded, persistence as a ledger needs',
       tags: ['operations'],
       response: { 200: described(Readiness, 'Ready'), ...problems(503) },

@@ -29,6 +29,7 @@ export function rejectionProblem(t: TransferView): ProblemBody {
 
 const transfers: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/transfers', {
+    config: { scope: 'write' },
     schema: {
       summary: 'Transfer an amount between two accounts, exactly once per id',
       description: 'The id is the idempotency key. A replay with the same fields returns the ' +
@@ -36,12 +37,12 @@ const transfers: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['transfers'],
       body: TransferBody,
       response: { 201: described(Transfer, 'Committed (or its replay)'),
-        ...problems(400, 409, 413, 415, 422, 503) },
+        ...problems(400, 401, 403, 409, 413, 415, 422, 429, 503) },
     },
   }, async (request, reply) => {
     // Every later line of this request (errors, "request completed") names the transfer.
     request.log = reply.log = request.log.child({ transferId: request.body.id });
-    const input = transferInput(request.body);
+    const input = transferInput(request.body, request.caller);
     if (!input.ok) return sendProblem(reply, input.problem);
     const outcome = await app.ledger.transfer(input.value).catch(app.metrics.transferFailed);
     app.metrics.transferDecided(outcome);
@@ -56,12 +57,13 @@ const transfers: FastifyPluginAsyncTypebox = async (app) => {
   });
 
   app.get('/transfers/:id', {
+    config: { scope: 'read' },
     schema: {
       summary: 'Read a decided transfer (committed or rejected)',
       tags: ['transfers'],
       params: IdParams,
       response: { 200: described(Transfer, 'The transfer, committed or rejected'),
-        ...problems(400, 404, 503) },
+        ...problems(400, 401, 403, 404, 429, 503) },
     },
   }, async (request, reply) => {
     request.log = reply.log = request.log.child({ transferId: request.params.id });

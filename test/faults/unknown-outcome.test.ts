@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type EmbeddedRedis, startEmbeddedRedis } from '../../src/redis/embedded.js';
-import { type Fixture, fixture, listen, postJson } from '../helpers/ledger.js';
+import { type Fixture, fixture, getJson, listen, postJson } from '../helpers/ledger.js';
 
 const TRANSFERS = 400;
 const WORKERS = 8;
@@ -86,7 +86,7 @@ test('kill -9 of Redis mid-stream: every retried transfer applies exactly once',
 
   // Acknowledged before the crash → still there, unchanged.
   for (const [i, r] of acknowledged) {
-    const stored = await fetch(`${base}/transfers/k${i}`);
+    const stored = await getJson(`${base}/transfers/k${i}`);
     expect(await stored.text()).toBe(r.text);
   }
   // Exactly once: seqs are 1..N with no gap or repeat, balances and entries add up.
@@ -97,12 +97,12 @@ test('kill -9 of Redis mid-stream: every retried transfer applies exactly once',
     let expected = 0n;
     for (let i = a; i < TRANSFERS; i += ACCOUNTS) expected += BigInt(i + 1);
     total += expected;
-    const account = await (await fetch(`${base}/accounts/a${a}`)).json();
+    const account = await (await getJson(`${base}/accounts/a${a}`)).json();
     expect(account.balance).toBe(expected.toString());
-    const page = await (await fetch(`${base}/accounts/a${a}/entries?limit=1000`)).json();
+    const page = await (await getJson(`${base}/accounts/a${a}/entries?limit=1000`)).json();
     const ids = page.entries.map((e: { transferId: string }) => e.transferId);
     expect(ids.length).toBe(TRANSFERS / ACCOUNTS);
     expect(new Set(ids).size).toBe(ids.length);
   }
-  expect((await (await fetch(`${base}/accounts/cash`)).json()).balance).toBe((-total).toString());
+  expect((await (await getJson(`${base}/accounts/cash`)).json()).balance).toBe((-total).toString());
 });

@@ -9,6 +9,10 @@ import { type App, buildApp } from '../../src/app.js';
 import { type LedgerKeys, ledgerKeys } from '../../src/ledger/keys.js';
 import { Ledger } from '../../src/ledger/ledger.js';
 import type { PersistencePolicy } from '../../src/ledger/readiness.js';
+import type { AuthOptions } from '../../src/plugins/auth.js';
+import { AUTH_HEADER, SECRETS, TEST_KEYS } from './auth.js';
+
+const SECRETS_TEST = SECRETS.test;
 import { createRedis } from '../../src/redis/client.js';
 
 export interface Fixture {
@@ -29,6 +33,8 @@ export interface FixtureOptions {
   /** Reuse a ledger (e.g. after a Redis restart); default: a fresh name. */
   ledgerName?: string;
   persistence?: PersistencePolicy;
+  /** Default: the test keys, authentication on (rate limit out of the way). */
+  auth?: AuthOptions;
 }
 
 export async function fixture(options: FixtureOptions = {}): Promise<Fixture> {
@@ -38,7 +44,9 @@ export async function fixture(options: FixtureOptions = {}): Promise<Fixture> {
   const keys = ledgerKeys('test', options.ledgerName ?? uniqueLedgerName());
   const ledger = new Ledger({ redis, keys, now: options.now });
   await ledger.ensureScripts();
-  const app = await buildApp({ ledger, redis, persistence: options.persistence });
+  const app = await buildApp({ ledger, redis, persistence: options.persistence,
+    auth: options.auth ?? { mode: 'keys', keys: TEST_KEYS, ratePerSecond: 1_000_000 } });
+  authenticateInjects(app);
   await app.ready();
   return {
     redis, keys, ledger, app,
@@ -73,12 +81,31 @@ export async function dumpLedger(redis: Redis, keys: LedgerKeys): Promise<string
 
 export const json = { 'content-type': 'application/json' };
 
+/**
+ * Every test runs with authentication on: `inject` sends the all-scopes test key unless the
+ * request sets its own `authorization` header (an empty one sends none).
+ */
+export function authenticateInjects(app: App): void {
+  const inject = app.inject.bind(app) as (opts: unknown) => Promise<unknown>;
+  (app as unknown as { inject: unknown }).inject = (opts: Record<string, unknown>) => {
+    const headers = { ...AUTH_HEADER, ...(opts.headers as Record<string, string> | undefined) };
+    if (headers.authorization === '') delete (headers as Record<string, string>).authorization;
+    return inject({ ...opts, headers });
+  };
+}
+
+/** GET over real HTTP with the test key. */
+export function getJson(url: string, secret?: string) {
+  return fetch(url, { headers: { authorization: `Bearer ${secret ?? SECRETS_TEST}` } });
+}
+
 /** Serves the fixture's app on a free loopback port, for tests that need real HTTP. */
 export async function listen(f: Fixture): Promise<string> {
   return f.app.listen({ port: 0, host: '127.0.0.1' });
 }
 
 export async function postJson(base: string, path: string, body: unknown) {
-  const res = await fetch(`${base}${path}`, { method: 'POST', headers: json, body: JSON.stringify(body) });
+  const res = await fetch(`${base}${path}`,
+    { method: 'POST', headers: { ...json, ...AUTH_HEADER }, body: JSON.stringify(body) });
   return { status: res.status, headers: res.headers, text: await res.text() };
 }

@@ -183,8 +183,12 @@ export function accountView(a: ModelAccount) {
     overdraftLimit: a.overdraft.toString(),
     metadata: a.metadata,
     createdAt: iso(a.createdAtMs),
+    createdBy: CALLER,
   };
 }
+
+/** The API key name every request of the model test is made with (the fixture's key). */
+export const CALLER = 'test';
 
 export function transferView(t: ModelTransfer) {
   const r = t.request;
@@ -202,6 +206,7 @@ export function transferView(t: ModelTransfer) {
     ...(t.toBalanceAfter === undefined ? {} : { toBalanceAfter: `${t.toBalanceAfter}` }),
     metadata: r.metadata,
     createdAt: iso(t.createdAtMs),
+    createdBy: CALLER,
   };
 }
 

@@ -33,7 +33,8 @@ describe('accounts', () => {
     const res = await post('/accounts', { id: 'bob', currency: 'USD', metadata: { team: 'x' } });
     expect(res.statusCode).toBe(201);
     expect(res.json()).toEqual({ id: 'bob', currency: 'USD', balance: '0', debits: '0', credits: '0',
-      overdraftLimit: '0', metadata: { team: 'x' }, createdAt: expect.stringMatching(/Z$/) });
+      overdraftLimit: '0', metadata: { team: 'x' }, createdAt: expect.stringMatching(/Z$/),
+      createdBy: 'test' });
   });
 
   test('201 without an id: a UUID v7 is generated', async () => {
@@ -72,7 +73,8 @@ describe('transfers', () => {
     expect(res.headers['idempotent-replayed']).toBeUndefined();
     expect(res.json()).toEqual({ id: 't1', from: 'cash', to: 'alice', amount: '500', currency: 'USD',
       status: 'committed', seq: expect.stringMatching(/^[1-9]\d*$/), fromBalanceAfter: '-500',
-      toBalanceAfter: '500', metadata: { order: '7' }, createdAt: expect.stringMatching(/Z$/) });
+      toBalanceAfter: '500', metadata: { order: '7' }, createdAt: expect.stringMatching(/Z$/),
+      createdBy: 'test' });
     expect((await get('/transfers/t1')).json()).toEqual(res.json());
   });
 

@@ -19,17 +19,19 @@ beforeAll(async () => { f = await fixture(); });
 afterAll(async () => { await f.close(); });
 
 function createAccount(keys: { meta: string; account: string }, argv: Partial<Record<string, string>> = {}) {
-  const a = { id: 'x', currency: 'USD', overdraft: '0', metadata: '{}', now: NOW, ...argv };
+  const a = { id: 'x', currency: 'USD', overdraft: '0', metadata: '{}', now: NOW, by: 'svc',
+    ...argv };
   return runScript(f.redis, script('create-account'), [keys.meta, keys.account],
-    [a.id, a.currency, a.overdraft, a.metadata, a.now] as string[]);
+    [a.id, a.currency, a.overdraft, a.metadata, a.now, a.by] as string[]);
 }
 
 function transfer(argv: Partial<Record<string, string>>) {
-  const a = { id: 't', from: 'a', to: 'b', amount: '1', currency: '', metadata: '{}', now: NOW, ...argv };
+  const a = { id: 't', from: 'a', to: 'b', amount: '1', currency: '', metadata: '{}', now: NOW,
+    by: 'svc', ...argv };
   const k = f.keys;
   return runScript(f.redis, script('transfer'),
     [k.meta(), k.transfer(a.id), k.account(a.from), k.account(a.to), k.entries(a.from), k.entries(a.to)],
-    [a.id, a.from, a.to, a.amount, a.currency, a.metadata, a.now]);
+    [a.id, a.from, a.to, a.amount, a.currency, a.metadata, a.now, a.by]);
 }
 
 async function account(id: string, currency: string, overdraft = '0') {
@@ -42,7 +44,7 @@ describe('create-account-2', () => {
     expect(await createAccount({ meta: f.keys.meta(), account: f.keys.account('c1') }, { id: 'c1' }))
       .toEqual([S.OK, 'c1']);
     expect(await f.redis.hgetall(f.keys.account('c1'))).toEqual({ cur: 'USD', dr: '0', cr: '0',
-      od: '0', m: '{}', at: NOW, lseq: '0', dp: '0', cp: '0' });
+      od: '0', m: '{}', at: NOW, by: 'svc', lseq: '0', dp: '0', cp: '0' });
   });
 
   test('FORMAT_UNSUPPORTED beats a bad argument; nothing written', async () => {
@@ -56,7 +58,8 @@ describe('create-account-2', () => {
 
   test('INVALID_ARGUMENT beats EXISTS', async () => {
     for (const bad of [{ overdraft: '01' }, { overdraft: (AMOUNT_MAX + 1n).toString() },
-      { currency: '' }, { metadata: '[]' }, { now: 'soon' }, { id: 'c'.repeat(129) }]) {
+      { currency: '' }, { metadata: '[]' }, { now: 'soon' }, { id: 'c'.repeat(129) }, { by: '' },
+      { by: 'k'.repeat(65) }]) {
       expect(await createAccount({ meta: f.keys.meta(), account: f.keys.account('c1') },
         { id: 'c1', ...bad })).toEqual([S.INVALID_ARGUMENT, bad.id ?? 'c1']);
     }
@@ -100,7 +103,7 @@ describe('transfer-6', () => {
     const before = await dumpLedger(f.redis, f.keys);
     for (const bad of [{ amount: '0' }, { amount: '012' }, { amount: '1e3' }, { amount: '-5' },
       { amount: (AMOUNT_MAX + 1n).toString() }, { from: 'alice', to: 'alice' }, { metadata: 'x' },
-      { now: '' }, { currency: 'C'.repeat(17) }, { from: '' }]) {
+      { now: '' }, { currency: 'C'.repeat(17) }, { from: '' }, { by: '' }]) {
       expect(await transfer({ id: 'ok', from: 'cash', to: 'alice', amount: '100', ...bad }),
         JSON.stringify(bad)).toEqual([S.INVALID_ARGUMENT, 'ok']);
     }
@@ -118,7 +121,7 @@ describe('transfer-6', () => {
     expect(await transfer({ id: 'nf', from: 'ghost', to: 'euro', currency: 'USD' }))
       .toEqual([S.ACCOUNT_NOT_FOUND, 'nf', 'EUR']);
     expect(await f.redis.hgetall(f.keys.transfer('nf'))).toEqual({ s: String(S.ACCOUNT_NOT_FOUND),
-      f: 'ghost', t: 'euro', a: '1', c: 'USD', k: 'EUR', m: '{}', at: NOW });
+      f: 'ghost', t: 'euro', a: '1', c: 'USD', k: 'EUR', m: '{}', at: NOW, by: 'svc' });
   });
 
   test('CURRENCY_MISMATCH beats INSUFFICIENT_FUNDS', async () => {

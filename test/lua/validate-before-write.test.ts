@@ -53,7 +53,7 @@ test.each(corruptions)('%s: the script fails and writes nothing', async (_name, 
   const restore = JSON.parse(saved) as Array<[string, string, unknown]>;
   await corrupt(f.keys);
   const before = await dumpLedger(f.redis, f.keys);
-  await expect(f.ledger.transfer({ id: 't', ...target, amount: '1', metadata: {} })).rejects.toThrow(message);
+  await expect(f.ledger.transfer({ id: 't', ...target, amount: '1', metadata: {}, createdBy: 'test' })).rejects.toThrow(message);
   const res = await f.app.inject({ method: 'POST', url: '/transfers', headers: json,
     payload: { id: 't', ...target, amount: '1' } });
   expect(res.statusCode).toBe(500);

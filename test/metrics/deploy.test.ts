@@ -27,11 +27,13 @@ interface Service {
   volumes?: string[];
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test: string[]; interval: string; timeout: string; retries: number };
+  secrets?: Array<{ source: string; target: string }>;
 }
 
 const compose = parse(read('docker-compose.yml')) as {
   services: Record<string, Service>;
   volumes: Record<string, unknown>;
+  secrets?: Record<string, { file: string }>;
 };
 const services = compose.services;
 const service = (name: string) => services[name] as Service;
@@ -77,7 +79,7 @@ describe('docker-compose.yml', () => {
     expect(service('redis').ports).toBeUndefined();
   });
 
-  test('redis: torn-tail-safe entrypoint, AOF always, noeviction, its data on a volume', () => {
+  test('redis: torn-tail-safe entrypoint, AOF always, noeviction, ACL, data on a volume', () => {
     const redis = service('redis');
     expect(redis.entrypoint).toEqual(['/bin/sh', '/deploy/redis/entrypoint.sh']);
     expect(mounts(redis).get('/deploy/redis/entrypoint.sh')).toBe('./deploy/redis/entrypoint.sh');
@@ -87,8 +89,13 @@ describe('docker-compose.yml', () => {
     expect(args).toContain('--appendonly yes');
     expect(args).toContain('--appendfsync always');
     expect(args).toContain('--maxmemory-policy noeviction');
+    expect(args).toContain('--aclfile /deploy/redis/users.acl');
+    expect(redis.volumes).toContain('./deploy/redis/users.acl:/deploy/redis/users.acl:ro');
     expect(redis.user).toBe('redis');
-    expect(redis.healthcheck?.test).toEqual(['CMD', 'redis-cli', 'ping']);
+    // The default user is off (test/security/acl.test.ts): the check logs in as `healthcheck`.
+    expect(redis.healthcheck?.test).toEqual(['CMD', 'redis-cli', '--user', 'healthcheck',
+      '--pass', '-', '--no-auth-warning', 'ping']);
+    expect(read('deploy/redis/users.acl')).toMatch(/^user healthcheck on nopass .* -@all \+ping$/m);
     // The entrypoint passes our arguments to redis-server, in /data, refusing torn tails.
     const script = read('deploy/redis/entrypoint.sh');
     expect(script).toMatch(/exec redis-server "\$@"/);
@@ -99,7 +106,9 @@ describe('docker-compose.yml', () => {
   test('ledger: built here, on the redis service, ready-checked on its own port', () => {
     const ledger = service('ledger');
     expect(ledger.build).toBe('.');
-    expect(ledger.environment?.REDIS_URL).toBe('redis://redis:6379');
+    // As the ACL's ledger user, its password from the environment (compose stops when unset).
+    expect(ledger.environment?.REDIS_URL)
+      .toBe('redis://ledger:${LEDGER_REDIS_PASSWORD:?see deploy/redis/README.md}@redis:6379');
     expect(ledger.environment?.HOST).toBe('0.0.0.0');
     const port = ledger.environment?.PORT;
     expect(ledger.ports).toEqual([`127.0.0.1:${port}:${port}`]);
@@ -121,6 +130,17 @@ describe('docker-compose.yml', () => {
     const port = service('ledger').environment?.PORT;
     expect(job.static_configs[0].targets).toEqual([`ledger:${port}`]);
     expect(m.get('/prometheus')).toBe('prometheus-data');
+    // It scrapes with a metrics-only API key, mounted as a compose secret (never committed).
+    expect(job.authorization).toEqual({ type: 'Bearer',
+      credentials_file: '/etc/prometheus/ledger-metrics-key' });
+    expect(prometheus.secrets).toContainEqual({ source: 'ledger-metrics-key',
+      target: job.authorization.credentials_file });
+    expect(compose.secrets?.['ledger-metrics-key']?.file).toBe('./secrets/ledger-metrics-key');
+    expect(read('.gitignore')).toMatch(/^secrets\/$/m);
+  });
+
+  test('ledger: API keys are required (it refuses to start without them)', () => {
+    expect(service('ledger').environment?.LEDGER_API_KEYS).toMatch(/^\$\{LEDGER_API_KEYS:\?/);
   });
 
   test('grafana: provisioning and dashboards mounted where the provider looks', () => {

@@ -8,7 +8,8 @@ import { type App, type AppOptions, buildApp } from '../../src/app.js';
 import { ledgerKeys } from '../../src/ledger/keys.js';
 import { Ledger } from '../../src/ledger/ledger.js';
 import { createRedis } from '../../src/redis/client.js';
-import { uniqueLedgerName } from '../helpers/ledger.js';
+import { TEST_KEYS } from '../helpers/auth.js';
+import { authenticateInjects, uniqueLedgerName } from '../helpers/ledger.js';
 import { parseExposition, type Sample } from './exposition.js';
 
 export interface MetricsFixture {
@@ -18,8 +19,16 @@ export interface MetricsFixture {
   close(): Promise<void>;
 }
 
+/** App options for a fixture; `auth` defaults to the test keys (rate limit out of the way). */
+export type MetricsFixtureOptions = Omit<AppOptions, 'ledger' | 'redis' | 'auth'> &
+  Partial<Pick<AppOptions, 'auth'>>;
+
+/**
+ * Authentication is on: `app.inject` sends the all-scopes test key unless a request sets its own
+ * `authorization` header (an empty one sends none), as in test/helpers/ledger.ts.
+ */
 export async function metricsFixture(
-  options: Omit<AppOptions, 'ledger' | 'redis'> = {},
+  options: MetricsFixtureOptions = {},
   url: string = inject('redisUrl'),
 ): Promise<MetricsFixture> {
   const redis = createRedis(url);
@@ -27,7 +36,9 @@ export async function metricsFixture(
   await redis.connect();
   const ledger = new Ledger({ redis, keys: ledgerKeys('test', uniqueLedgerName()) });
   await ledger.ensureScripts();
-  const app = await buildApp({ ...options, ledger, redis });
+  const app = await buildApp({ ...options, ledger, redis,
+    auth: options.auth ?? { mode: 'keys', keys: TEST_KEYS, ratePerSecond: 1_000_000 } });
+  authenticateInjects(app);
   await app.ready();
   return {
     redis, ledger, app,

@@ -16,7 +16,8 @@ import {
 } from '../../src/metrics/redis-poller.js';
 import { createRegistry } from '../../src/metrics/registry.js';
 import { createRedis } from '../../src/redis/client.js';
-import { uniqueLedgerName } from '../helpers/ledger.js';
+import { bearer, SECRETS, TEST_KEYS } from '../helpers/auth.js';
+import { authenticateInjects, uniqueLedgerName } from '../helpers/ledger.js';
 import { valueOf } from './exposition.js';
 import { type MetricsFixture, metricsFixture, post, scrape } from './helpers.js';
 
@@ -155,7 +156,9 @@ describe('app lifecycle', () => {
     const mine = { scriptCompleted: told };
     const keys = ledgerKeys('test', uniqueLedgerName());
     const ledger = new Ledger({ redis, keys, observer: mine });
-    const built = await buildApp({ ledger, redis });
+    const built = await buildApp({ ledger, redis,
+      auth: { mode: 'keys', keys: TEST_KEYS, ratePerSecond: 1_000_000 } });
+    authenticateInjects(built);
     try {
       await built.ready();
       await post(built, '/accounts', { id: 'x', currency: 'USD' });
@@ -201,7 +204,11 @@ describe('logs', () => {
       },
     });
     const f = await app({ logger: { level: 'info', stream } });
-    const auth = { authorization: 'Bearer sekret-token-123' };
+    // A valid key (the requests must pass) and an unknown one (refused): neither is logged.
+    const auth = { authorization: bearer(SECRETS.test) };
+    const unknown = await post(f.app, '/accounts', { id: 'u', currency: 'USD' },
+      { authorization: 'Bearer sekret-token-123' });
+    expect(unknown.statusCode).toBe(401);
     await post(f.app, '/accounts', { id: 'c', currency: 'USD', overdraftLimit: 'unlimited' }, auth);
     await post(f.app, '/accounts', { id: 'd', currency: 'USD' }, auth);
     const res = await post(f.app, '/transfers', { id: 'pay-77', from: 'c', to: 'd', amount: '5',
@@ -217,6 +224,7 @@ describe('logs', () => {
     expect(completed).toMatchObject({ transferId: 'pay-77', res: { statusCode: 201 } });
     const all = lines.join('\n');
     expect(all).not.toContain('sekret-token-123');
+    expect(all).not.toContain(SECRETS.test);
     expect(all).not.toContain('meta-value-xyz');
     expect(records.find((r) => r.msg === 'someone logs headers')).toMatchObject(
       { headers: { authorization: '[redacted]' } });

@@ -5,6 +5,8 @@
  *      free port; never the shared 6379);
  *   2. the recorders alone: what one transfer adds (a script observation, a transfer count, an
  *      HTTP observation), a million times over.
+ * Authentication is on in every app, as in production (the test key; rate limit out of the way),
+ * so it costs all three alike and drops out of the differences.
  * Run: npx tsx test/metrics/measure-overhead.ts [rounds] [transfersPerRound]
  * Not a test (nothing asserts a number); it prints the figures the README quotes.
  */
@@ -18,10 +20,12 @@ import { httpRecorder, scriptRecorder, transferRecorder } from '../../src/metric
 import { createRegistry } from '../../src/metrics/registry.js';
 import { createRedis } from '../../src/redis/client.js';
 import { startEmbeddedRedis } from '../../src/redis/embedded.js';
+// Not ../helpers/ledger.js (authenticateInjects): it imports vitest, and this is a plain script.
+import { AUTH_HEADER, TEST_KEYS } from '../helpers/auth.js';
 
 const ROUNDS = Number(process.argv[2] ?? 10);
 const PER_ROUND = Number(process.argv[3] ?? 1000);
-const JSON_HEADERS = { 'content-type': 'application/json' };
+const JSON_HEADERS = { 'content-type': 'application/json', ...AUTH_HEADER };
 
 type Variant = Awaited<ReturnType<typeof variant>>;
 
@@ -31,7 +35,8 @@ async function variant(url: string, name: string, metrics: boolean) {
   await redis.connect();
   const ledger = new Ledger({ redis, keys: ledgerKeys('bench', name) });
   await ledger.ensureScripts();
-  const app = await buildApp({ ledger, redis, ...(metrics ? {} : { metrics: false as const }) });
+  const app = await buildApp({ ledger, redis, ...(metrics ? {} : { metrics: false as const }),
+    auth: { mode: 'keys', keys: TEST_KEYS, ratePerSecond: 1_000_000 } });
   await app.ready();
   for (const [id, overdraftLimit] of [['cash', 'unlimited'], ['a', '0']]) {
     await app.inject({ method: 'POST', url: '/accounts', headers: JSON_HEADERS,

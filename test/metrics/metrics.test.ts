@@ -1,7 +1,8 @@
 /**
  * GET /metrics after real traffic over the real Redis: every transfer outcome counted once, a
  * script-latency observation per script call, HTTP by route pattern, Redis gauges from a poll,
- * and the connection going down and back. Then the README's metrics table against the registry.
+ * and the connection going down and back; who may scrape (the `metrics` scope). Then the README's
+ * metrics table against the registry.
  */
 import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
@@ -10,6 +11,7 @@ import type { Metric } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { AMOUNT_MAX_STRING } from '../../src/config/limits.js';
 import { createRegistry } from '../../src/metrics/registry.js';
+import { bearer, SECRETS } from '../helpers/auth.js';
 import { type Sample, typesOf, valueOf } from './exposition.js';
 import { type MetricsFixture, metricsFixture, post, scrape } from './helpers.js';
 
@@ -177,6 +179,34 @@ describe('failures the route counts', () => {
     const { samples: now } = await scrape(f.app);
     expect(valueOf(now, 'ledger_transfers_total', { outcome: 'persistence_failed' })).toBe(1);
     expect(valueOf(now, 'ledger_transfers_total', { outcome: 'error' })).toBe(1);
+  });
+});
+
+describe('who may scrape', () => {
+  test('GET /metrics: no key 401, a read key 403 (problem+json), a metrics key 200', async () => {
+    const own = await metricsFixture();
+    try {
+      const get = (authorization: string) =>
+        own.app.inject({ method: 'GET', url: '/metrics', headers: { authorization } });
+      const none = await get(''); // sends no Authorization at all
+      expect(none.statusCode).toBe(401);
+      expect(none.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(none.headers['www-authenticate']).toMatch(/^Bearer /);
+      expect(none.json()).toMatchObject({ status: 401, code: 'UNAUTHORIZED' });
+      expect(none.body).not.toContain('ledger_');
+      const reader = await get(bearer(SECRETS.reader));
+      expect(reader.statusCode).toBe(403);
+      expect(reader.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(reader.json()).toMatchObject({ status: 403, code: 'FORBIDDEN' });
+      expect(reader.json().detail).toContain('"metrics"');
+      expect(reader.body).not.toContain('ledger_');
+      const metrics = await get(bearer(SECRETS.metrics));
+      expect(metrics.statusCode).toBe(200);
+      expect(String(metrics.headers['content-type'])).toMatch(/^text\/plain; version=0\.0\.4/);
+      expect(metrics.body).toContain('# TYPE ledger_transfers_total counter');
+    } finally {
+      await own.close();
+    }
   });
 });
 

@@ -1,9 +1,11 @@
 /**
  * A real Prometheus (the Debian package's binary) scrapes the real service: the config is the
- * shipped deploy/prometheus/prometheus.yml with the ledger target pointed at a test server, a 1 s
- * scrape and evaluation interval, and the shipped alert rules. Traffic of every outcome flows
- * while it scrapes; then, through Prometheus's HTTP API: the target is up, EVERY query of EVERY
- * dashboard panel parses and returns data, and every rule evaluates without error.
+ * shipped deploy/prometheus/prometheus.yml with the ledger target pointed at a test server, its
+ * credentials file at a temp file holding a metrics-only test key (so the scrape proves that scope
+ * is enough), a 1 s scrape and evaluation interval, and the shipped alert rules. Authentication is
+ * on; traffic of every outcome flows, with the all-scopes test key, while it scrapes; then,
+ * through Prometheus's HTTP API: the target is up, EVERY query of EVERY dashboard panel parses
+ * and returns data, and every rule evaluates without error.
  * promtool checks the shipped files, and `promtool test rules` checks that the alerts fire.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -17,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { AMOUNT_MAX_STRING } from '../../src/config/limits.js';
 import { freePort } from '../../src/redis/embedded.js';
+import { bearer, SECRETS } from '../helpers/auth.js';
 import { dashboardQueries, grafanaToPromQL } from './dashboard.js';
 import { type MetricsFixture, metricsFixture } from './helpers.js';
 
@@ -33,15 +36,37 @@ let prometheus: ChildProcess | undefined;
 let promUrl: string;
 let base: string;
 
-/** The shipped config, with the ledger job aimed at `target` and 1 s intervals. */
-function testConfig(target: string): string {
+/**
+ * The shipped config with the ledger job's bearer credential read from `keyFile` (the shipped
+ * path is the container's) and the rule files resolved beside the shipped config; nothing else
+ * changed.
+ */
+function shippedConfig(keyFile: string) {
   const config = parse(readFileSync(PROMETHEUS_YML, 'utf8'));
   const job = config.scrape_configs.find((j: { job_name: string }) => j.job_name === 'ledger');
   if (!job || job.static_configs.length !== 1) throw new Error('prometheus.yml: no ledger job');
-  job.static_configs[0].targets = [target];
-  config.global = { ...config.global, scrape_interval: '1s', evaluation_interval: '1s' };
+  const { authorization } = job;
+  if (authorization?.type !== 'Bearer' || typeof authorization.credentials_file !== 'string') {
+    throw new Error('prometheus.yml: the ledger job sends no bearer credentials_file');
+  }
+  authorization.credentials_file = keyFile;
   const beside = (file: string) => join(repo('deploy/prometheus'), file);
   config.rule_files = config.rule_files.map(beside);
+  return { config, job };
+}
+
+/** A file holding the metrics-only test key, as compose mounts the real one. */
+function metricsKeyFile(): string {
+  const file = join(dir, 'ledger-metrics-key');
+  writeFileSync(file, `${SECRETS.metrics}\n`, { mode: 0o600 }); // a trailing newline is fine
+  return file;
+}
+
+/** The shipped config, with the ledger job aimed at `target` and 1 s intervals. */
+function testConfig(target: string): string {
+  const { config, job } = shippedConfig(metricsKeyFile());
+  job.static_configs[0].targets = [target];
+  config.global = { ...config.global, scrape_interval: '1s', evaluation_interval: '1s' };
   return stringify(config);
 }
 
@@ -103,8 +128,10 @@ afterAll(async () => {
 
 /** One of each outcome, over real HTTP; every third round also an unknown outcome. */
 async function trafficRound(round: number): Promise<void> {
+  const authorization = bearer(SECRETS.test);
   const post = (path: string, body: unknown) => fetch(`${base}${path}`, { method: 'POST',
-    headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    headers: { 'content-type': 'application/json', authorization }, body: JSON.stringify(body) });
+  const get = (path: string) => fetch(`${base}${path}`, { headers: { authorization } });
   const id = (name: string) => `${name}-${round}`;
   await post('/accounts', { id: id('cash'), currency: 'USD', overdraftLimit: 'unlimited' });
   await post('/accounts', { id: id('alice'), currency: 'USD' });
@@ -118,8 +145,8 @@ async function trafficRound(round: number): Promise<void> {
   await transfer('nf', 'alice', 'nobody', '1');
   await transfer('cur', 'alice', 'euro', '1');
   await transfer('ovf', 'cash', 'alice', AMOUNT_MAX_STRING);
-  await fetch(`${base}/transfers/${id('ok')}`);
-  await fetch(`${base}/no/such/route`);
+  await get(`/transfers/${id('ok')}`);
+  await get('/no/such/route');
   if (round % 3 === 0) {
     const ended = once(f.redis, 'end');
     f.redis.disconnect(); // Redis gone for a moment: an unknown outcome (503)
@@ -139,11 +166,14 @@ describe('a real Prometheus scraping the service', () => {
       }
     })();
     try {
+      let scrapeError = '';
       await until('the ledger target to be up', async () => {
         const targets = await (await fetch(`${promUrl}/api/v1/targets`)).json();
-        return targets.data.activeTargets.some((t: { labels: { job: string }; health: string }) =>
-          t.labels.job === 'ledger' && t.health === 'up');
-      });
+        const ledger = targets.data.activeTargets.find((t: { labels: { job: string } }) =>
+          t.labels.job === 'ledger') as { health: string; lastError: string } | undefined;
+        scrapeError = ledger?.lastError ?? 'no ledger target';
+        return ledger?.health === 'up';
+      }).catch((error) => { throw new Error(`${error.message}: ${scrapeError}`); });
       const queries = dashboardQueries(JSON.parse(readFileSync(DASHBOARD, 'utf8')));
       expect(queries.length).toBeGreaterThanOrEqual(20);
       let empty: string[] = [];
@@ -188,7 +218,12 @@ describe('promtool', () => {
     execFileSync('promtool', args, { encoding: 'utf8', timeout: WAIT_MS });
 
   test('check config: the shipped prometheus.yml and the rule files it names', () => {
-    expect(promtool('check', 'config', PROMETHEUS_YML)).toMatch(/SUCCESS/);
+    // promtool stats the credentials file, and the shipped path is the container's; so: the
+    // shipped file as it is for syntax, then in full with only that path aimed at a real file.
+    expect(promtool('check', 'config', '--syntax-only', PROMETHEUS_YML)).toMatch(/SUCCESS/);
+    const checked = join(dir, 'promtool-check.yml');
+    writeFileSync(checked, stringify(shippedConfig(metricsKeyFile()).config));
+    expect(promtool('check', 'config', checked)).toMatch(/SUCCESS/);
   });
 
   test('check rules: the shipped alerts.yml', () => {

@@ -4,6 +4,7 @@
  */
 import { type Attempt, type History, type Op, type TransferBody } from './history.js';
 import type { BankSpec } from './workload.js';
+import { AUTH_HEADER } from '../../helpers/auth.js';
 
 /** Reads are retried this often (a read is always safe to retry). */
 const READ_ATTEMPTS_MAX = 50;
@@ -53,7 +54,8 @@ async function getJson<T>(base: string, path: string): Promise<Read<T>> {
   let last = '';
   for (let i = 0; i < READ_ATTEMPTS_MAX; i++) {
     try {
-      const res = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(READ_TIMEOUT_MS) });
+      const res = await fetch(`${base}${path}`,
+        { headers: AUTH_HEADER, signal: AbortSignal.timeout(READ_TIMEOUT_MS) });
       const text = await res.text();
       if (res.status < 500) return { status: res.status, text, json: JSON.parse(text) as T };
       last = `${res.status} ${text}`;

@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { type EmbeddedRedis, freePort, startEmbeddedRedis } from '../../../src/redis/embedded.js';
 import { FaultProxy } from './proxy.js';
+import { API_KEYS_ENV } from '../../helpers/auth.js';
 
 export type Appendfsync = 'always' | 'everysec';
 
@@ -204,6 +205,8 @@ export class BankSystem {
       ...(this.options.embedded ? { REDIS_URL: '', LEDGER_DATA_DIR: this.options.dataDir }
         : { REDIS_URL: this.proxy.url }),
       LEDGER_NAME: this.options.ledgerName,
+      // Authentication on, as in production; also keeps the embedded case from making a dev key.
+      LEDGER_API_KEYS: API_KEYS_ENV,
       LEDGER_APPENDFSYNC: this.options.appendfsync,
     });
     await this.service.waitReady();

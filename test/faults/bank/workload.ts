@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type AnswerClass, type Attempt, History, isAmbiguous, type Op, type TransferBody,
 } from './history.js';
+import { AUTH_HEADER } from '../../helpers/auth.js';
 
 /** Each request's own budget; above the service's 2 s Redis timeout, so a stuck Redis is a 503. */
 export const CLIENT_TIMEOUT_MS = 3000;
@@ -61,7 +62,7 @@ export async function post(base: string, path: string, body: unknown): Promise<A
   const start = Date.now();
   try {
     const res = await fetch(`${base}${path}`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
+      method: 'POST', headers: { 'content-type': 'application/json', ...AUTH_HEADER },
       body: JSON.stringify(body), signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS),
     });
     const text = await res.text();

@@ -1,0 +1,73 @@
+/**
+ * Authentication and authorisation for every route: a route declares the scope it needs in
+ * `config.scope` ('public' for health checks and the API description). A missing or unknown
+ * key is 401, a key without the scope 403; both problem+json. Each key is rate limited.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { type ApiKey, allows, authenticate, type Scope } from '../auth/keys.js';
+import { TokenBuckets } from '../auth/rate-limit.js';
+import { limits } from '../config/limits.js';
+import { problem, sendProblem } from '../http/problem.js';
+
+export type RouteScope = Scope | 'public';
+
+export type AuthOptions =
+  | { mode: 'keys'; keys: readonly ApiKey[]; ratePerSecond?: number }
+  | { mode: 'off' };
+
+/**
+ * Recorded as `createdBy` when authentication is off. The API description (`/docs`,
+ * `/openapi.json`) is public, like the health checks: it holds no data.
+ */
+export const ANONYMOUS = 'anonymous';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    scope?: RouteScope;
+  }
+  interface FastifyRequest {
+    /** The authenticated key's name (or `anonymous` with auth off): becomes `createdBy`. */
+    caller: string;
+  }
+}
+
+const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]{1,512})$/;
+
+export default fp<AuthOptions>(async (app: FastifyInstance, options) => {
+  app.decorateRequest('caller', ANONYMOUS);
+  if (options.mode === 'off') return;
+  const keys = options.keys;
+  const buckets = new TokenBuckets(options.ratePerSecond ?? limits.RATE_LIMIT_PER_KEY_PER_SECOND,
+    limits.RATE_LIMIT_BURST_SECONDS);
+
+  const deny = (reply: FastifyReply, status: 401 | 403, detail: string) => {
+    if (status === 401) reply.header('www-authenticate', 'Bearer realm="atomic-ledger"');
+    const code = status === 401 ? 'UNAUTHORIZED' : 'FORBIDDEN';
+    return sendProblem(reply, problem(status, code, detail));
+  };
+
+  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    // Unmatched routes need a valid key too, so that routes cannot be probed anonymously.
+    const url = request.routeOptions.url;
+    const scope: RouteScope = url !== undefined && url.startsWith('/docs') ? 'public'
+      : request.routeOptions.config.scope ?? 'read';
+    if (scope === 'public') return;
+    const header = request.headers.authorization;
+    const secret = header === undefined ? undefined : BEARER.exec(header)?.[1];
+    const key = secret === undefined ? undefined : authenticate(keys, secret);
+    if (!key) {
+      return deny(reply, 401, 'send Authorization: Bearer <API key>');
+    }
+    const waitSeconds = buckets.take(key.name, Date.now());
+    if (waitSeconds > 0) {
+      reply.header('retry-after', String(waitSeconds));
+      return sendProblem(reply, problem(429, 'RATE_LIMITED',
+        `key "${key.name}" is over ${buckets.ratePerSecond} requests per second`));
+    }
+    if (!allows(key, scope)) {
+      return deny(reply, 403, `key "${key.name}" lacks the "${scope}" scope`);
+    }
+    request.caller = key.name;
+  });
+}, { name: 'auth' });
