@@ -1,0 +1,469 @@
+/**
+ * Hostile input, generated (issue 3, item 5). Requests are derived from the committed OpenAPI
+ * document (test/helpers/openapi-arbitraries.ts): valid, boundary and invalid bodies, path
+ * parameters and query strings, with wrong types, unknown and prototype keys, deep nesting, huge
+ * strings and odd Unicode, sent as raw bytes to the real app on a real Redis. For every response:
+ *
+ * - the status is below 500, and one the contract allows for that request (a model below: the
+ *   document's schemas through Ajv, then the checks no schema can express);
+ * - every 4xx is application/problem+json with the five RFC 9457 fields and a code of API.md's
+ *   table for that status;
+ * - a rejected request changes nothing: the full ledger dump is equal before and after, except
+ *   that a 422 transfer records itself (only its own key may differ). 200 and 409 write nothing.
+ *
+ * FUZZ_SEED=<n> replays a run, FUZZ_SCALE=<k> sends k times as many requests; the counts per
+ * endpoint and status are printed at the end.
+ */
+import Ajv, { type ValidateFunction } from 'ajv';
+import fc from 'fast-check';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { AMOUNT_MAX, limits } from '../../src/config/limits.js';
+import { dumpLedger, type Fixture, fixture } from '../helpers/ledger.js';
+import {
+  bodyArbitrary, type Hints, type Json, loadOpenApi, type Operation, operations, pathSegment,
+  queryString, Raw, toJsonText,
+} from '../helpers/openapi-arbitraries.js';
+
+/** FUZZ_SCALE=10 runs ten times as many requests (a soak, not for CI). */
+const SCALE = Math.max(1, Number(process.env.FUZZ_SCALE ?? 1));
+/** Issue 3: at least 2000 requests per write endpoint in CI. */
+const RUNS_PER_WRITE_ENDPOINT = 2000 * SCALE;
+const RUNS_PER_READ_ENDPOINT = 300 * SCALE;
+/**
+ * A dump costs two Redis calls per key (~0.3 ms here): a fresh ledger this often keeps it near
+ * the 8 seeded keys.
+ */
+const REQUESTS_PER_LEDGER = 25;
+const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
+
+const ops = operations(loadOpenApi());
+const opKey = (op: Operation) => `${op.method} ${op.path}`;
+const writes = ops.filter((op) => op.body !== undefined);
+const reads = ops.filter((op) => op.body === undefined && op.parameters.length > 0);
+
+// ---------------------------------------------------------------------------------------------
+// The ledger the requests meet: a few accounts (one unlimited) and two transfers. Transfers in
+// EUR meet CURRENCY_MISMATCH, to "ghost" ACCOUNT_NOT_FOUND.
+
+const ACCOUNTS = [
+  { id: 'cash', currency: 'USD', overdraftLimit: 'unlimited' },
+  { id: 'alice', currency: 'USD', overdraftLimit: '0' },
+  { id: 'bob', currency: 'USD', overdraftLimit: '500' },
+];
+const SEED_TRANSFERS = [
+  { id: 'seed-1', from: 'cash', to: 'alice', amount: '1000' },
+  { id: 'seed-2', from: 'cash', to: 'alice', amount: '10' }, // alice has two pages of one
+];
+const accountIds = [...ACCOUNTS.map((a) => a.id), 'ghost'];
+const transferIds = ['t-1', 't-2', 't-3', ...SEED_TRANSFERS.map((t) => t.id)];
+
+let f: Fixture | undefined;
+let baseline = '';
+let requestsOnLedger = 0;
+let realCursor = 'none';
+
+/**
+ * Empties the fixture's ledger (its keys, as the last dump lists them) and seeds it again: as
+ * good as a fresh fixture, at a fraction of the cost of building an app.
+ */
+async function freshLedger(g: Fixture): Promise<void> {
+  const keys = baseline ? (JSON.parse(baseline) as Array<[string]>).map(([k]) => k) : [];
+  if (keys.length > 0) await g.redis.del(...keys);
+  const post = (url: string, payload: object) => g.app.inject({ method: 'POST', url,
+    headers: { 'content-type': 'application/json' }, payload: JSON.stringify(payload) });
+  for (const a of ACCOUNTS) expect((await post('/accounts', a)).statusCode).toBe(201);
+  for (const t of SEED_TRANSFERS) expect((await post('/transfers', t)).statusCode).toBe(201);
+  const page = await g.app.inject({ method: 'GET', url: '/accounts/alice/entries?limit=1' });
+  realCursor = page.json<{ nextCursor: string }>().nextCursor;
+  expect(realCursor).toEqual(expect.any(String));
+  baseline = await dumpLedger(g.redis, g.keys);
+  requestsOnLedger = 0;
+  history = [];
+}
+
+beforeAll(async () => {
+  f = await fixture();
+  await freshLedger(f);
+});
+afterAll(async () => { await f?.close(); });
+
+// ---------------------------------------------------------------------------------------------
+// Hints: a share of the generated values names what exists, so that some requests succeed
+
+/** The edges of money, more often than the schema's edges alone would give them. */
+const moneyEdges = fc.constantFrom<Json>(AMOUNT_MAX.toString(), (AMOUNT_MAX + 1n).toString(),
+  Number.MAX_SAFE_INTEGER, new Raw('9007199254740992'), new Raw('1e400'), new Raw('-0'), 0, '0',
+  'NaN', '-1');
+const amounts = fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: 2000 }).map(String) },
+  { weight: 4, arbitrary: fc.integer({ min: 1, max: 600 }) },
+  { weight: 1, arbitrary: fc.constant(AMOUNT_MAX.toString()) },
+  { weight: 1, arbitrary: moneyEdges });
+const HINTS: Record<string, Hints> = {
+  'POST /accounts': {
+    id: fc.oneof(fc.constantFrom(...accountIds, 'acct-1', 'acct-2'), fc.uuid()),
+    currency: fc.constantFrom('USD', 'EUR', 'POINTS'),
+    overdraftLimit: fc.oneof({ weight: 4, arbitrary: fc.constantFrom('0', '500', 'unlimited', 0) },
+      { weight: 1, arbitrary: moneyEdges }),
+  },
+  'POST /transfers': {
+    id: fc.oneof(fc.constantFrom(...transferIds), fc.uuid(), fc.uuid()),
+    // Mostly from the unlimited account, so that a share of the transfers commit.
+    from: fc.oneof(fc.constant('cash'), fc.constantFrom(...accountIds)),
+    to: fc.oneof(fc.constantFrom('alice', 'bob'), fc.constantFrom(...accountIds)),
+    amount: amounts,
+    currency: fc.constantFrom('USD', 'USD', 'USD', 'EUR'),
+  },
+  'GET /accounts/{id}': { id: fc.constantFrom(...accountIds) },
+  'GET /accounts/{id}/entries': {
+    id: fc.constantFrom(...accountIds),
+    cursor: fc.constant(null).map(() => realCursor),
+  },
+  'GET /transfers/{id}': { id: fc.constantFrom(...transferIds) },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+interface FuzzRequest {
+  method: Operation['method'];
+  url: string;
+  /** Absent: no content-type header at all. */
+  contentType?: string;
+  payload?: Buffer;
+  /** Path parameters as sent (percent-encoded) and the query string, for the model. */
+  segments: Record<string, string>;
+  query: string;
+  /** After this request, resend an earlier write of the same ledger (index into `history`). */
+  replay?: number;
+}
+
+/** A write request and what it got: replaying it must get the same again. */
+interface Sent { req: FuzzRequest; status: number; body: string; exp: Expectation }
+let history: Sent[] = [];
+
+const clip = (text: string, n = 400) =>
+  JSON.stringify(text.length > n ? `${text.slice(0, n)}… (${text.length} chars)` : text);
+
+function show(req: FuzzRequest): string {
+  const body = req.payload === undefined ? '' : ` content-type=${req.contentType ?? '(none)'} ` +
+    `body(${req.payload.length} bytes)=${clip(req.payload.toString('utf8'))}`;
+  const replay = req.replay === undefined ? '' : `, then replay #${req.replay}`;
+  return `${req.method} ${clip(req.url, 300)}${body}${replay}`;
+}
+
+const withShow = (req: FuzzRequest): FuzzRequest =>
+  Object.assign(req, { [fc.toStringMethod]: () => show(req) });
+
+/** Content types other than plain application/json, some of them still JSON. */
+const CONTENT_TYPES = ['application/json; charset=utf-8', 'Application/JSON',
+  'application/json;charset=UTF-8', 'text/plain', 'application/x-www-form-urlencoded',
+  'multipart/form-data; boundary=x', 'application/xml', 'application/jsonx',
+  'application/problem+json', 'application/json-patch+json', 'json', '', undefined];
+const BAD_UTF8 = [[0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82]];
+
+/** The body's bytes: UTF-8, behind a BOM, or with invalid UTF-8 inside its first string. */
+function encode(text: string, how: 'utf8' | 'bom' | number): Buffer {
+  if (how === 'utf8') return Buffer.from(text, 'utf8');
+  if (how === 'bom') return Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)]);
+  const at = text.indexOf(':"') + 2;
+  const bad = Buffer.from(BAD_UTF8[how % BAD_UTF8.length] as number[]);
+  return Buffer.concat([Buffer.from(text.slice(0, at)), bad, Buffer.from(text.slice(at))]);
+}
+
+function fillPath(path: string, segments: Record<string, string>): string {
+  return path.replace(/\{([^}]+)\}/g, (_, name: string) => segments[name] ?? '');
+}
+
+function writeRequests(op: Operation): fc.Arbitrary<FuzzRequest> {
+  return fc.record({
+    body: bodyArbitrary(op.body ?? {}, HINTS[opKey(op)]),
+    contentType: fc.oneof({ weight: 20, arbitrary: fc.constant('application/json') },
+      { weight: 1, arbitrary: fc.constantFrom(...CONTENT_TYPES) }),
+    how: fc.oneof({ weight: 30, arbitrary: fc.constant('utf8' as const) },
+      { weight: 1, arbitrary: fc.constant('bom' as const) }, { weight: 1, arbitrary: fc.nat() }),
+    replay: fc.oneof({ weight: 6, arbitrary: fc.constant(undefined) },
+      { weight: 1, arbitrary: fc.nat() }),
+  }).map(({ body, contentType, how, replay }): FuzzRequest => withShow({
+    method: op.method, url: op.path, segments: {}, query: '',
+    payload: encode(toJsonText(body as Json), how),
+    ...(contentType === undefined ? {} : { contentType }),
+    ...(replay === undefined ? {} : { replay }),
+  }));
+}
+
+function readRequests(op: Operation): fc.Arbitrary<FuzzRequest> {
+  const hints = HINTS[opKey(op)] ?? {};
+  const inPath = op.parameters.filter((p) => p.in === 'path');
+  return fc.tuple(fc.tuple(...inPath.map((p) => pathSegment(p.schema, hints[p.name]))),
+    queryString(op.parameters, hints)).map(([values, query]): FuzzRequest => {
+    const segments = Object.fromEntries(inPath.map((p, i) => [p.name, values[i] as string]));
+    return withShow({ method: op.method, url: fillPath(op.path, segments) + query, segments,
+      query });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model: which statuses (and 4xx codes) the contract allows for a request
+
+interface Expectation {
+  statuses: number[];
+  codes?: string[];
+  /** The parsed body of a write the model lets through. */
+  body?: Record<string, unknown>;
+  /** Set when the request resends this earlier one. */
+  replayOf?: Sent;
+}
+
+/** API.md's error table; 404 NOT_FOUND is a path that no route matches. */
+const CODES_BY_STATUS: Record<number, string[]> = {
+  400: ['VALIDATION_ERROR', 'SAME_ACCOUNT'],
+  404: ['ACCOUNT_NOT_FOUND', 'TRANSFER_NOT_FOUND', 'NOT_FOUND'],
+  409: ['ACCOUNT_EXISTS_WITH_DIFFERENT_FIELDS', 'TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS'],
+  413: ['PAYLOAD_TOO_LARGE'],
+  415: ['UNSUPPORTED_MEDIA_TYPE'],
+  422: ['ACCOUNT_NOT_FOUND', 'CURRENCY_MISMATCH', 'INSUFFICIENT_FUNDS', 'BALANCE_OVERFLOW'],
+};
+
+const ajvOptions = { removeAdditional: false, useDefaults: true, allErrors: false,
+  strict: false } as const;
+const bodyAjv = new Ajv.default({ ...ajvOptions, coerceTypes: false });
+const textAjv = new Ajv.default({ ...ajvOptions, coerceTypes: true });
+const validators = new Map<string, { body?: ValidateFunction; params: ValidateFunction;
+  query: ValidateFunction }>();
+for (const op of ops) {
+  const object = (where: string) => {
+    const ps = op.parameters.filter((p) => p.in === where);
+    return textAjv.compile({ type: 'object', additionalProperties: false,
+      properties: Object.fromEntries(ps.map((p) => [p.name, p.schema])),
+      required: ps.filter((p) => p.required).map((p) => p.name) });
+  };
+  validators.set(opKey(op), { ...(op.body ? { body: bodyAjv.compile(op.body) } : {}),
+    params: object('path'), query: object('query') });
+}
+
+const invalid = (...codes: string[]): Expectation => ({ statuses: [400], codes });
+
+/** How Fastify's parser reads the bytes: UTF-8 (bad sequences replaced), a BOM skipped. */
+function parseBody(payload: Buffer): { ok: true; value: unknown } | { ok: false } {
+  const text = payload.toString('utf8').replace(/^\uFEFF/, '');
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch {
+    return { ok: false };
+  }
+}
+
+const metadataBytes = (m: unknown) => Buffer.byteLength(JSON.stringify(Object.fromEntries(
+  Object.entries((m ?? {}) as Record<string, string>).sort(([a], [b]) => (a < b ? -1 : 1)))));
+const isAmount = (v: unknown) => typeof v === 'number' || BigInt(v as string) <= AMOUNT_MAX;
+
+/** What a schema cannot say: exact u128 range, metadata bytes, two different accounts. */
+const SEMANTICS: Record<string, (body: Record<string, unknown>) => Expectation> = {
+  'POST /accounts': (body) => {
+    const od = body.overdraftLimit;
+    const ok = metadataBytes(body.metadata) <= limits.METADATA_JSON_BYTES_MAX &&
+      (od === undefined || od === 'unlimited' || isAmount(od));
+    return ok ? { statuses: [200, 201, 409], body } : invalid('VALIDATION_ERROR');
+  },
+  'POST /transfers': (body) => {
+    const codes: string[] = [];
+    if (body.from === body.to) codes.push('SAME_ACCOUNT');
+    if (metadataBytes(body.metadata) > limits.METADATA_JSON_BYTES_MAX || !isAmount(body.amount)) {
+      codes.push('VALIDATION_ERROR');
+    }
+    return codes.length ? invalid(...codes) : { statuses: [201, 409, 422], body };
+  },
+};
+
+function isJson(contentType: string | undefined): boolean {
+  return contentType?.split(';')[0]?.trim().toLowerCase() === 'application/json';
+}
+
+function expectWrite(op: Operation, req: FuzzRequest): Expectation {
+  const payload = req.payload ?? Buffer.alloc(0);
+  if (!isJson(req.contentType)) return { statuses: [415], codes: ['UNSUPPORTED_MEDIA_TYPE'] };
+  if (payload.length > limits.BODY_BYTES_MAX) {
+    return { statuses: [413], codes: ['PAYLOAD_TOO_LARGE'] };
+  }
+  const parsed = parseBody(payload);
+  if (!parsed.ok || !validators.get(opKey(op))?.body?.(parsed.value)) {
+    return invalid('VALIDATION_ERROR');
+  }
+  const semantics = SEMANTICS[opKey(op)];
+  if (!semantics) throw new Error(`${opKey(op)}: a write endpoint the fuzz model does not know`);
+  return semantics(parsed.value as Record<string, unknown>);
+}
+
+/**
+ * A resent write gets what it got the first time: a decided transfer id is final, an account
+ * id now exists with exactly these fields (200), and a malformed request is still malformed.
+ */
+function expectReplay(op: Operation, prior: Sent): Expectation {
+  const exp = { ...prior.exp, replayOf: prior };
+  const newAccount = op.path === '/accounts' && prior.status === 201;
+  if (!newAccount) return { ...exp, statuses: [prior.status] };
+  return { ...exp, statuses: [prior.exp.body?.id === undefined ? 201 : 200] };
+}
+
+function expectRead(op: Operation, req: FuzzRequest): Expectation {
+  const v = validators.get(opKey(op));
+  const params: Record<string, string> = {};
+  for (const [name, segment] of Object.entries(req.segments)) {
+    // `.` and `..` are ids, but URL parsers (inject's too) remove them as dot segments.
+    if (/^(\.|%2e){1,2}$/i.test(segment)) return { statuses: [200, 400, 404] };
+    try {
+      params[name] = decodeURIComponent(segment);
+    } catch {
+      return { statuses: [400, 404] };
+    }
+  }
+  const query: Record<string, string | string[]> = {};
+  for (const [k, value] of new URLSearchParams(req.query)) {
+    const had = query[k];
+    query[k] = had === undefined ? value : [...(Array.isArray(had) ? had : [had]), value];
+  }
+  // An operation without query parameters does not read the query string.
+  const queryOk = !op.parameters.some((p) => p.in === 'query') || v?.query(query);
+  if (!v?.params(params) || !queryOk) return { statuses: [400, 404] };
+  // A cursor of the right shape may still be one this service never issued.
+  return { statuses: 'cursor' in query ? [200, 400, 404] : [200, 404] };
+}
+
+// ---------------------------------------------------------------------------------------------
+// One request and its checks
+
+const counts = new Map<string, Map<number, number>>();
+function count(op: Operation, status: number): void {
+  const byStatus = counts.get(opKey(op)) ?? new Map<number, number>();
+  byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
+  counts.set(opKey(op), byStatus);
+}
+
+/** Keys whose content differs between two dumps (added, removed or changed). */
+function changedKeys(before: string, after: string): string[] {
+  const index = (dump: string) => new Map((JSON.parse(dump) as Array<[string, ...unknown[]]>)
+    .map(([key, ...rest]) => [key, JSON.stringify(rest)]));
+  const a = index(before);
+  const b = index(after);
+  return [...new Set([...a.keys(), ...b.keys()])].filter((k) => a.get(k) !== b.get(k)).sort();
+}
+
+async function checkState(g: Fixture, op: Operation, status: number, exp: Expectation,
+  context: string): Promise<void> {
+  const after = await dumpLedger(g.redis, g.keys);
+  const before = baseline;
+  baseline = after;
+  // A write: the new state is the baseline. Resending a request that names its id writes
+  // nothing; resending an account without an id creates another one.
+  const first = exp.replayOf === undefined || exp.body?.id === undefined;
+  if (op.method === 'POST' && status === 201 && first) return;
+  const changed = changedKeys(before, after);
+  if (op.method === 'POST' && status === 422 && op.path === '/transfers' && first) {
+    // A rejection is decided and recorded under its id, and nothing else moves.
+    const own = g.keys.transfer(String(exp.body?.id));
+    expect(changed.filter((k) => k !== own), `${context}\nkeys changed by a 422`).toEqual([]);
+    return;
+  }
+  expect(changed, `${context}\nkeys changed by a ${status} (nothing may change)`).toEqual([]);
+}
+
+function checkProblem(status: number, headers: Record<string, unknown>, body: string,
+  exp: Expectation, context: string): void {
+  expect(String(headers['content-type']), context).toMatch(/^application\/problem\+json/);
+  let p: Record<string, unknown> = {};
+  expect(() => { p = JSON.parse(body) as Record<string, unknown>; }, context).not.toThrow();
+  expect(p, context).toMatchObject({ type: expect.any(String), title: expect.any(String),
+    status, code: expect.stringMatching(/^[A-Z][A-Z_]*$/), detail: expect.any(String) });
+  expect(CODES_BY_STATUS[status] ?? [], `${context}\ncode not in API.md's table`)
+    .toContain(p.code);
+  if (exp.codes) expect(exp.codes, context).toContain(p.code);
+}
+
+/** A 2xx is JSON; a written resource carries the id it was given, a transfer is committed. */
+function checkSuccess(status: number, headers: Record<string, unknown>, body: string,
+  exp: Expectation, context: string): void {
+  expect(String(headers['content-type']), context).toMatch(/^application\/json/);
+  const value = JSON.parse(body) as Record<string, unknown>;
+  if (exp.body?.id !== undefined) expect(value.id, context).toBe(exp.body.id);
+  if (exp.body?.amount !== undefined && status === 201) {
+    expect(value, context).toMatchObject({ status: 'committed', amount: String(exp.body.amount) });
+  }
+}
+
+/** A replayed transfer decision is the same JSON again, marked as a replay. */
+function checkReplay(res: { body: string; headers: Record<string, unknown> }, op: Operation,
+  prior: Sent, context: string): void {
+  if (op.path !== '/transfers' || ![201, 422].includes(prior.status)) return;
+  expect(res.body, `${context}\na replay differs from the original`).toBe(prior.body);
+  expect(res.headers['idempotent-replayed'], context).toBe('true');
+}
+
+async function send(op: Operation, req: FuzzRequest): Promise<void> {
+  const g = f as Fixture;
+  if (++requestsOnLedger > REQUESTS_PER_LEDGER) await freshLedger(g);
+  const exp = op.body ? expectWrite(op, req) : expectRead(op, req);
+  const res = await exchange(g, op, req, exp);
+  if (op.body) history.push({ req, status: res.statusCode, body: res.body, exp });
+  const prior = req.replay === undefined ? undefined : history[req.replay % history.length];
+  if (prior) await exchange(g, op, prior.req, expectReplay(op, prior));
+}
+
+async function exchange(g: Fixture, op: Operation, req: FuzzRequest, exp: Expectation) {
+  const res = await g.app.inject({
+    method: req.method, url: req.url,
+    headers: req.contentType === undefined ? {} : { 'content-type': req.contentType },
+    ...(req.payload === undefined ? {} : { payload: req.payload }),
+  });
+  count(op, res.statusCode);
+  const context = `${exp.replayOf ? 'replay of ' : ''}${show(req)}\n→ ${res.statusCode} ` +
+    `content-type=${String(res.headers['content-type'])} body=${clip(res.body)}`;
+  expect(res.statusCode, `${context}\nno 5xx for any input`).toBeLessThan(500);
+  expect(exp.statuses, `${context}\nstatus the model does not allow`).toContain(res.statusCode);
+  if (res.statusCode >= 400) checkProblem(res.statusCode, res.headers, res.body, exp, context);
+  else checkSuccess(res.statusCode, res.headers, res.body, exp, context);
+  if (exp.replayOf) checkReplay(res, op, exp.replayOf, context);
+  await checkState(g, op, res.statusCode, exp, context);
+  return res;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The runs
+
+/** Outcomes each endpoint must show, or the generators have drifted off the contract. */
+const MUST_SEE: Record<string, number[]> = {
+  'POST /accounts': [200, 201, 400, 409, 413, 415],
+  'POST /transfers': [201, 400, 409, 413, 415, 422],
+  'GET /accounts/{id}': [200, 400, 404],
+  'GET /accounts/{id}/entries': [200, 400, 404],
+  'GET /transfers/{id}': [200, 400, 404],
+};
+
+test('the document has the operations this test fuzzes', () => {
+  expect(writes.map(opKey).sort()).toEqual(['POST /accounts', 'POST /transfers']);
+  expect(reads.map(opKey).sort())
+    .toEqual(['GET /accounts/{id}', 'GET /accounts/{id}/entries', 'GET /transfers/{id}']);
+});
+
+const runs = [
+  ...writes.map((op) => [op, writeRequests(op), RUNS_PER_WRITE_ENDPOINT] as const),
+  ...reads.map((op) => [op, readRequests(op), RUNS_PER_READ_ENDPOINT] as const),
+];
+for (const [op, requests, numRuns] of runs) {
+  test(`${opKey(op)}: ${numRuns} generated requests, no 5xx, problems, no stray writes`,
+    async () => {
+      await freshLedger(f as Fixture);
+      await fc.assert(fc.asyncProperty(requests, (req) => send(op, req)),
+        { numRuns, seed: SEED, endOnFailure: true });
+      const seen = [...(counts.get(opKey(op))?.keys() ?? [])];
+      expect(seen, 'statuses seen').toEqual(expect.arrayContaining(MUST_SEE[opKey(op)] ?? []));
+    }, 60_000 * SCALE);
+}
+
+afterAll(() => {
+  const lines = [...counts].map(([key, byStatus]) => {
+    const total = [...byStatus.values()].reduce((a, b) => a + b, 0);
+    const each = [...byStatus].sort(([a], [b]) => a - b).map(([s, n]) => `${s}: ${n}`);
+    return `  ${key.padEnd(28)} ${String(total).padStart(5)}  ${each.join(', ')}`;
+  });
+  console.info(`fuzz (FUZZ_SEED=${SEED}): requests by endpoint and status\n${lines.join('\n')}`);
+});
