@@ -49,17 +49,14 @@ function loggerOptions(logger: AppOptions['logger']): FastifyServerOptions['logg
 }
 
 /**
- * Bodies: no coercion ("5" is not 5), no silent removal of unknown fields (they are errors).
- * Query strings and params are text by nature, so there numbers are coerced from strings.
+ * No coercion anywhere ("5" is not 5; query parameters are strings with digit patterns, so
+ * "1e3" or " 1" is not a number either) and no silent removal of unknown fields: errors.
  */
-function validators() {
-  const common = {
-    removeAdditional: false, useDefaults: true, allErrors: false, strict: false,
-  } as const;
-  const body = new Ajv.default({ ...common, coerceTypes: false });
-  const text = new Ajv.default({ ...common, coerceTypes: true });
-  for (const ajv of [body, text]) addFormats.default(ajv);
-  return { body, text };
+function validator() {
+  const ajv = new Ajv.default({ coerceTypes: false, removeAdditional: false, useDefaults: true,
+    allErrors: false, strict: false });
+  addFormats.default(ajv);
+  return ajv;
 }
 
 export async function buildApp(options: AppOptions) {
@@ -83,9 +80,8 @@ export async function buildApp(options: AppOptions) {
       sendProblem(reply, problem(400, 'VALIDATION_ERROR', error.message)),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  const ajv = validators();
-  app.setValidatorCompiler(({ schema, httpPart }) =>
-    (httpPart === 'body' ? ajv.body : ajv.text).compile(schema));
+  const ajv = validator();
+  app.setValidatorCompiler(({ schema }) => ajv.compile(schema));
   // Only JSON bodies: Fastify's default text/plain parser would turn a 415 into a 400.
   app.removeContentTypeParser('text/plain');
 

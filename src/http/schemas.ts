@@ -8,7 +8,8 @@ import { UNSIGNED_PATTERN } from '../ledger/amount.js';
 import { REJECTION_REASONS } from '../ledger/status.js';
 
 const L = limits;
-export const ID_PATTERN = `^[A-Za-z0-9_.-]{1,${L.ID_LENGTH_MAX}}$`;
+/** `.` and `..` are excluded: HTTP clients drop such path segments, so they could not be read. */
+export const ID_PATTERN = `^(?!\\.{1,2}$)[A-Za-z0-9_.-]{1,${L.ID_LENGTH_MAX}}$`;
 const POSITIVE_PATTERN = `^[1-9][0-9]{0,${L.AMOUNT_DIGITS_MAX - 1}}$`;
 
 export const Id = Type.String({
@@ -117,12 +118,16 @@ export const EntriesPage = Type.Object({
 }, { $id: 'EntriesPage' });
 
 export const EntriesQuery = Type.Object({
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: L.ENTRIES_PAGE_LIMIT_MAX,
-    default: L.ENTRIES_PAGE_LIMIT_DEFAULT })),
+  // Digits only, no coercion ("1e3", "0x10", " 1" are errors); the range is checked in the route.
+  limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,5}$',
+    description: `1 … ${L.ENTRIES_PAGE_LIMIT_MAX}, default ${L.ENTRIES_PAGE_LIMIT_DEFAULT}` })),
   cursor: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'opaque' })),
 }, { additionalProperties: false });
 
 export const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
+
+/** GETs that take no query parameters refuse unknown ones, as bodies do. */
+export const NoQuery = Type.Object({}, { additionalProperties: false });
 
 export const Problem = Type.Object({
   type: Type.String(),

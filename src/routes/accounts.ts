@@ -4,7 +4,7 @@ import { accountInput } from '../http/input.js';
 import { problem, sendProblem } from '../http/problem.js';
 import { described, problems } from '../http/responses.js';
 import {
-  Account, CreateAccountBody, EntriesPage, EntriesQuery, IdParams,
+  Account, CreateAccountBody, EntriesPage, EntriesQuery, IdParams, NoQuery,
 } from '../http/schemas.js';
 
 /** Cursors are opaque to clients; inside, a versioned "before this seq". */
@@ -45,6 +45,7 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Read an account and its balance',
       tags: ['accounts'],
       params: IdParams,
+      querystring: NoQuery,
       response: { 200: described(Account, 'The account'),
         ...problems(400, 401, 403, 404, 429, 503) },
     },
@@ -68,7 +69,12 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
         ...problems(400, 401, 403, 404, 429, 503) },
     },
   }, async (request, reply) => {
-    const { limit = limits.ENTRIES_PAGE_LIMIT_DEFAULT, cursor } = request.query;
+    const { cursor } = request.query;
+    const limit = Number(request.query.limit ?? limits.ENTRIES_PAGE_LIMIT_DEFAULT);
+    if (limit > limits.ENTRIES_PAGE_LIMIT_MAX) {
+      return sendProblem(reply, problem(400, 'VALIDATION_ERROR',
+        `querystring/limit must be at most ${limits.ENTRIES_PAGE_LIMIT_MAX}`));
+    }
     const beforeSeq = cursor === undefined ? undefined : decodeCursor(cursor);
     if (cursor !== undefined && beforeSeq === undefined) {
       return sendProblem(reply, problem(400, 'VALIDATION_ERROR',

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { transferInput } from '../http/input.js';
 import { type Problem as ProblemBody, problem, sendProblem } from '../http/problem.js';
 import { described, problems } from '../http/responses.js';
-import { IdParams, Transfer, TransferBody } from '../http/schemas.js';
+import { IdParams, NoQuery, Transfer, TransferBody } from '../http/schemas.js';
 import type { Transfer as TransferView } from '../ledger/ledger.js';
 
 /** The 422 body of a rejection: built only from the record, so a replay is the same JSON. */
@@ -62,6 +62,7 @@ const transfers: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Read a decided transfer (committed or rejected)',
       tags: ['transfers'],
       params: IdParams,
+      querystring: NoQuery,
       response: { 200: described(Transfer, 'The transfer, committed or rejected'),
         ...problems(400, 401, 403, 404, 429, 503) },
     },

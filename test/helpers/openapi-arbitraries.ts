@@ -376,7 +376,12 @@ function validString(schema: Schema): fc.Arbitrary<string> {
   const min = schema.minLength ?? 0;
   const max = schema.maxLength;
   if (schema.pattern !== undefined) {
-    return fc.stringMatching(new RegExp(schema.pattern, 'u'))
+    // fast-check cannot generate from a lookahead: generate without leading ones, then keep
+    // only what the whole pattern accepts.
+    const whole = new RegExp(schema.pattern, 'u');
+    const generator = schema.pattern.replace(/^\^(\(\?[!=][^)]*\))+/, '^');
+    return fc.stringMatching(new RegExp(generator, 'u'))
+      .filter((s) => whole.test(s))
       .filter((s) => s.length >= min && (max === undefined || [...s].length <= max))
       .filter(excluded(schema));
   }

@@ -62,6 +62,14 @@ const cases: Case[] = [
   ['malformed cursor', 'GET', '/accounts/cash/entries?cursor=zzz', undefined, 400, 'VALIDATION_ERROR'],
   ['cursor bad charset', 'GET', '/accounts/cash/entries?cursor=a%2Fb', undefined, 400, 'VALIDATION_ERROR'],
   ['unknown query parameter', 'GET', '/accounts/cash/entries?offset=5', undefined, 400, 'VALIDATION_ERROR'],
+  ['limit with an exponent', 'GET', '/accounts/cash/entries?limit=1e3', undefined, 400, 'VALIDATION_ERROR'],
+  ['limit in hex', 'GET', '/accounts/cash/entries?limit=0x10', undefined, 400, 'VALIDATION_ERROR'],
+  ['limit with a space', 'GET', '/accounts/cash/entries?limit=%201', undefined, 400, 'VALIDATION_ERROR'],
+  ['limit empty', 'GET', '/accounts/cash/entries?limit=', undefined, 400, 'VALIDATION_ERROR'],
+  ['unknown query on an account', 'GET', '/accounts/cash?foo=1', undefined, 400, 'VALIDATION_ERROR'],
+  ['unknown query on a transfer', 'GET', '/transfers/seed?x=1', undefined, 400, 'VALIDATION_ERROR'],
+  ['id "." (unaddressable in a path)', 'POST', '/accounts', { id: '.', currency: 'USD' }, 400, 'VALIDATION_ERROR'],
+  ['id ".."', 'POST', '/transfers', { ...good, id: '..' }, 400, 'VALIDATION_ERROR'],
   ['bad transfer id in path', 'GET', `/transfers/${'x'.repeat(129)}`, undefined, 400, 'VALIDATION_ERROR'],
 ];
 

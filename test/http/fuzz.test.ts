@@ -227,7 +227,7 @@ const CODES_BY_STATUS: Record<number, string[]> = {
 const ajvOptions = { removeAdditional: false, useDefaults: true, allErrors: false,
   strict: false } as const;
 const bodyAjv = new Ajv.default({ ...ajvOptions, coerceTypes: false });
-const textAjv = new Ajv.default({ ...ajvOptions, coerceTypes: true });
+const textAjv = new Ajv.default({ ...ajvOptions, coerceTypes: false });
 const validators = new Map<string, { body?: ValidateFunction; params: ValidateFunction;
   query: ValidateFunction }>();
 for (const op of ops) {
@@ -309,8 +309,8 @@ function expectRead(op: Operation, req: FuzzRequest): Expectation {
   const v = validators.get(opKey(op));
   const params: Record<string, string> = {};
   for (const [name, segment] of Object.entries(req.segments)) {
-    // `.` and `..` are ids, but URL parsers (inject's too) remove them as dot segments.
-    if (/^(\.|%2e){1,2}$/i.test(segment)) return { statuses: [200, 400, 404] };
+    // `.` and `..` are not ids; URL parsers (inject's too) remove them as dot segments anyway.
+    if (/^(\.|%2e){1,2}$/i.test(segment)) return { statuses: [400, 404] };
     try {
       params[name] = decodeURIComponent(segment);
     } catch {
@@ -322,9 +322,14 @@ function expectRead(op: Operation, req: FuzzRequest): Expectation {
     const had = query[k];
     query[k] = had === undefined ? value : [...(Array.isArray(had) ? had : [had]), value];
   }
-  // An operation without query parameters does not read the query string.
-  const queryOk = !op.parameters.some((p) => p.in === 'query') || v?.query(query);
+  // Every GET refuses unknown query parameters (an operation without any accepts none).
+  const queryOk = v?.query(query) === true;
   if (!v?.params(params) || !queryOk) return { statuses: [400, 404] };
+  // The limit's range is checked by the route, beyond its digits-only pattern.
+  const limit = query.limit;
+  if (typeof limit === 'string' && Number(limit) > limits.ENTRIES_PAGE_LIMIT_MAX) {
+    return { statuses: [400, 404] };
+  }
   // A cursor of the right shape may still be one this service never issued.
   return { statuses: 'cursor' in query ? [200, 400, 404] : [200, 404] };
 }
