@@ -74,8 +74,10 @@ export async function buildApp(options: AppOptions) {
     // Path parameters are ids; a longer one is a validation error (400), not a router 414.
     routerOptions: { maxParamLength: limits.ID_LENGTH_MAX },
     // Node's own limits against slow or bloated clients (431 for larger headers).
+    // Node checks those timeouts every connectionsCheckingInterval (default 30 s): check each
+    // second, so a slow-loris connection is cut within the timeout plus a second.
     http: { maxHeaderSize: limits.HTTP_HEADER_BYTES_MAX,
-      headersTimeout: limits.HTTP_HEADERS_TIMEOUT_MS },
+      headersTimeout: limits.HTTP_HEADERS_TIMEOUT_MS, connectionsCheckingInterval: 1000 },
     frameworkErrors: (error, _request, reply) =>
       sendProblem(reply, problem(400, 'VALIDATION_ERROR', error.message)),
   }).withTypeProvider<TypeBoxTypeProvider>();
