@@ -23,6 +23,8 @@ export const DEFAULT_PERSISTENCE_POLICY: PersistencePolicy = {
 export interface Readiness {
   ready: boolean;
   checks: Record<string, string>;
+  /** INFO persistence + memory as read for the checks, if Redis answered (metrics reuse it). */
+  info?: Map<string, string>;
 }
 
 export function parseInfo(text: string): Map<string, string> {
@@ -64,10 +66,11 @@ async function persistenceChecks(redis: Redis, info: Map<string, string>, policy
 export async function checkReadiness(redis: Redis, ledger: Ledger,
   policy: PersistencePolicy = DEFAULT_PERSISTENCE_POLICY): Promise<Readiness> {
   const checks: Record<string, string> = {};
+  let info: Map<string, string> | undefined;
   try {
     await ledger.ensureScripts();
     checks.scripts = 'ok';
-    const info = parseInfo(`${await redis.info('persistence')}\r\n${await redis.info('memory')}`);
+    info = parseInfo(`${await redis.info('persistence')}\r\n${await redis.info('memory')}`);
     const write = info.get('aof_last_write_status');
     // Checked even with the policy off: a failing disk refuses every write (MISCONF).
     checks.aofLastWrite = write === 'ok' ? 'ok'
@@ -76,5 +79,6 @@ export async function checkReadiness(redis: Redis, ledger: Ledger,
   } catch (error) {
     checks.redis = `unreachable: ${error instanceof Error ? error.message : String(error)}`;
   }
-  return { ready: Object.values(checks).every((v) => v === 'ok'), checks };
+  return { ready: Object.values(checks).every((v) => v === 'ok'), checks,
+    ...(info === undefined ? {} : { info }) };
 }

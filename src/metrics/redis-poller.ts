@@ -100,9 +100,14 @@ export async function pollRedis(
   const result = await readiness(); // never throws: a failure is a failed check
   m.ready.set(result.ready ? 1 : 0);
   try {
-    const [persistence, memory] =
-      await Promise.all([redis.info('persistence'), redis.info('memory')]);
-    recordPersistence(m, parseInfo(`${persistence}\r\n${memory}`), state);
+    // The readiness check has just read INFO; read it again only if it could not.
+    let info = result.info;
+    if (info === undefined) {
+      const [persistence, memory] =
+        await Promise.all([redis.info('persistence'), redis.info('memory')]);
+      info = parseInfo(`${persistence}\r\n${memory}`);
+    }
+    recordPersistence(m, info, state);
     m.redisUp.set(1);
   } catch {
     m.redisUp.set(0); // the persistence gauges keep their last known values
