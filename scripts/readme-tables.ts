@@ -21,6 +21,10 @@ export const LIMIT_DOCS: Record<LimitName, string> = {
   ENTRIES_PAGE_LIMIT_MAX: 'largest `limit` of `GET /accounts/{id}/entries`',
   ENTRIES_PAGE_LIMIT_DEFAULT: '`limit` of `GET /accounts/{id}/entries` when omitted',
   BODY_BYTES_MAX: 'largest request body; above it, 413 `PAYLOAD_TOO_LARGE`',
+  BATCH_TRANSFERS_MAX: 'transfers in one `POST /transfers/batch` (atomic or not)',
+  BATCH_BODY_BYTES_MAX: 'largest `POST /transfers/batch` body; above it, 413',
+  BATCH_CHUNK_TRANSFERS_MAX: 'transfers per Redis script in a non-atomic batch',
+  BATCH_CHUNK_BUDGET_MS: 'longest one non-atomic batch chunk may hold Redis (measured)',
   REDIS_COMMAND_TIMEOUT_MS:
     'a Redis command unanswered by then is 503 `UNAVAILABLE` (outcome unknown)',
   REDIS_CONNECT_TIMEOUT_MS: 'connecting to Redis',

@@ -209,7 +209,8 @@ function ledgerDriver(ledger: Ledger): Driver {
     getTransfer: (id) => ledger.getTransfer(id),
     async entries(id, limit, cursor) {
       const page = await ledger.listEntries(id, limit, cursor);
-      return page && { entries: page.entries, next: page.nextBeforeSeq };
+      if (page === 'badCursor') throw new Error(`cursor ${String(cursor)} refused`);
+      return page && { entries: page.entries, next: page.nextSeq };
     },
   };
 }

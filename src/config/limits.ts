@@ -27,6 +27,26 @@ export const limits = {
   /** Largest request body. The largest valid body (metadata at its limits) is well below this. */
   BODY_BYTES_MAX: 32 * 1024,
   /**
+   * Transfers in one `POST /transfers/batch`. An atomic batch is one script, so this also bounds
+   * how long one script can hold Redis (measured in test/lua/budget.test.ts); 1000 typical
+   * transfers are ~200 KB of JSON.
+   */
+  BATCH_TRANSFERS_MAX: 1000,
+  /**
+   * Largest batch body: 1000 transfers with ids and some metadata fit with room; it also caps
+   * the bytes one atomic script writes (metadata at its 4 KB limit on every item would not fit).
+   */
+  BATCH_BODY_BYTES_MAX: 1024 * 1024,
+  /**
+   * Transfers per script in a non-atomic batch. Every other client waits while a script runs, so
+   * the chunk is the trade-off between batch throughput (the fixed cost of a call is spread over
+   * the chunk) and everyone else's latency. A transfer costs Redis ~10–15 µs inside a chunk
+   * (bench/), so 100 stay under BATCH_CHUNK_BUDGET_MS with room for a loaded machine.
+   */
+  BATCH_CHUNK_TRANSFERS_MAX: 100,
+  /** Longest a non-atomic batch chunk may hold Redis (measured by test/lua/budget.test.ts). */
+  BATCH_CHUNK_BUDGET_MS: 2,
+  /**
    * A Redis command that has not answered by then is an unknown outcome: the client gets 503 and
    * retries with the same id, and the connection is reset (its replies may be lost). Our scripts
    * take tens of microseconds and an fsync milliseconds; a second means Redis or the path to it
@@ -91,6 +111,9 @@ if (AMOUNT_MAX_STRING.length !== limits.AMOUNT_DIGITS_MAX) {
 }
 if (limits.HTTP_REQUEST_TIMEOUT_MS <= limits.REDIS_COMMAND_TIMEOUT_MS) {
   throw new Error('limits: the HTTP request timeout must exceed the Redis command timeout');
+}
+if (limits.BATCH_CHUNK_TRANSFERS_MAX > limits.BATCH_TRANSFERS_MAX) {
+  throw new Error('limits: a batch chunk larger than a batch');
 }
 if (limits.ENTRIES_PAGE_LIMIT_DEFAULT > limits.ENTRIES_PAGE_LIMIT_MAX) {
   throw new Error('limits: default page size above the maximum');

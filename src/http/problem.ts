@@ -12,6 +12,7 @@ export const PROBLEM_TITLES = {
   NOT_FOUND: 'No such route',
   ACCOUNT_EXISTS_WITH_DIFFERENT_FIELDS: 'The account id exists with different fields',
   TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS: 'The transfer id was decided with different fields',
+  TRANSFER_EXISTS: 'An atomic batch names a transfer id decided before, among new ones',
   PAYLOAD_TOO_LARGE: 'The request body is too large',
   UNSUPPORTED_MEDIA_TYPE: 'The request body must be application/json',
   CURRENCY_MISMATCH: 'Currencies do not match',

@@ -124,10 +124,13 @@ export const EntriesQuery = Type.Object({
   cursor: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'opaque' })),
 }, { additionalProperties: false });
 
-export const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
-
-/** GETs that take no query parameters refuse unknown ones, as bodies do. */
-export const NoQuery = Type.Object({}, { additionalProperties: false });
+export const TransferBatchBody = Type.Object({
+  transfers: Type.Array(TransferBody, { minItems: 1, maxItems: L.BATCH_TRANSFERS_MAX,
+    description: `1 … ${L.BATCH_TRANSFERS_MAX} transfers, each with its own id; ids distinct` }),
+  atomic: Type.Boolean({ description: 'true: all or nothing, one Redis script; false: each ' +
+    `transfer decided on its own, in chunks of ${L.BATCH_CHUNK_TRANSFERS_MAX}` }),
+}, { additionalProperties: false });
+export type TransferBatchBody = Static<typeof TransferBatchBody>;
 
 export const Problem = Type.Object({
   type: Type.String(),
@@ -136,6 +139,37 @@ export const Problem = Type.Object({
   code: Type.String({ pattern: '^[A-Z][A-Z_]*$' }),
   detail: Type.String(),
 }, { $id: 'Problem', description: 'RFC 9457 problem details (application/problem+json)' });
+
+/** What `POST /transfers` would have answered for this transfer: status, and body or problem. */
+export const BatchResult = Type.Object({
+  id: Id,
+  // An enum, not a union of literals: the serializer then needs no anyOf.
+  status: Type.Unsafe<201 | 409 | 422>({ type: 'integer', enum: [201, 409, 422] }),
+  replayed: Type.Boolean({ description: 'decided by an earlier request (Idempotent-Replayed)' }),
+  // Copies without $id: a reference from inside another schema's $id does not resolve here.
+  transfer: Type.Optional(Type.Object(Transfer.properties, { description: 'on 201' })),
+  problem: Type.Optional(Type.Object(Problem.properties, { description: 'on 409 or 422' })),
+}, { $id: 'BatchResult' });
+
+export const TransferBatchResults = Type.Object({
+  results: Type.Array(BatchResult),
+}, { $id: 'TransferBatchResults' });
+
+/** An atomic batch refused as a whole: which transfer spoiled it, and why. Nothing applied. */
+export const BatchProblem = Type.Object({
+  type: Type.String(),
+  title: Type.String(),
+  status: Type.Integer(),
+  code: Type.String({ pattern: '^[A-Z][A-Z_]*$' }),
+  detail: Type.String(),
+  index: Type.Integer({ description: 'position of the transfer in `transfers`, from 0' }),
+  transferId: Id,
+}, { $id: 'BatchProblem', description: 'RFC 9457 problem details with the failing transfer' });
+
+export const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
+
+/** GETs that take no query parameters refuse unknown ones, as bodies do. */
+export const NoQuery = Type.Object({}, { additionalProperties: false });
 
 export const Health = Type.Object({ status: Type.String() }, { $id: 'Health' });
 export const Readiness = Type.Object({

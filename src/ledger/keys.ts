@@ -2,21 +2,58 @@
  * The one module that builds Redis key names. Every key of one ledger shares the hash tag
  * `{<ledger>}`, so all keys a script touches live in one Redis Cluster slot.
  *
- *   <prefix>:{<ledger>}:meta          hash   fmt (data-format version), seq (last committed seq)
- *   <prefix>:{<ledger>}:a:<accountId> hash   one account
- *   <prefix>:{<ledger>}:e:<accountId> stream the account's entries, stream id = `<seq>-0`
- *   <prefix>:{<ledger>}:t:<transferId> hash  one decided transfer (committed or rejected)
+ *   <prefix>:{<ledger>}:meta            hash   fmt (data-format version), an (last account number)
+ *   <prefix>:{<ledger>}:a:<accountId>   hash   one account (lua/create-account-3.lua lists fields)
+ *   <prefix>:{<ledger>}:n               hash   account number -> account id
+ *   <prefix>:{<ledger>}:j               stream the journal: one entry per committed transfer,
+ *                                              stream id `0-<seq>`, fields in a fixed order
+ *                                              (i f t a k m w b fb tb pf pt, see transfer-7.lua)
+ *   <prefix>:{<ledger>}:r               stream rejected transfers, stream id `0-<n>`
+ *                                              (i s f t a c k m w b)
+ *   <prefix>:{<ledger>}:x:<bucket>      hash   transfer id -> `<seq>` (committed) or `-<n>`
+ *                                              (rejected), for the ids that hash to this bucket
+ *
+ * Why this shape (measured in bench/, figures in the README): a key costs ~57 bytes before its
+ * value, so a transfer gets none of its own. Its record is one journal entry (a stream stores
+ * entries with the same field names compactly, and integers as integers), accounts appear in it
+ * by number, and an account's entries are the chain of journal records linked by the previous
+ * seq of each side (pf, pt), starting at the account's `lseq`. The id index is split into small
+ * hashes that Redis keeps listpack-encoded (a few bytes per field).
  */
 const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/**
+ * Buckets of the transfer id index. Part of the data format (changing it moves every id): 2^16
+ * buckets keep each one under `hash-max-listpack-entries` (set to 512 on the embedded Redis) up
+ * to ~30 million transfers, and cost nothing until used. Beyond that buckets become hash tables:
+ * still correct, ~60 bytes more per transfer.
+ */
+export const TRANSFER_ID_BUCKETS = 65_536;
 
 export interface LedgerKeys {
   readonly tag: string;
   meta(): string;
   account(id: string): string;
-  entries(accountId: string): string;
-  transfer(id: string): string;
+  accountIds(): string;
+  journal(): string;
+  rejections(): string;
+  /** The id bucket that holds this transfer id. */
+  transferBucket(id: string): string;
   /** Pattern matching every key of this ledger (tests and operators; never on the hot path). */
   all(): string;
+}
+
+/** FNV-1a (32 bit) of the id's UTF-8 bytes: stable across releases and platforms. */
+export function transferBucketOf(id: string): number {
+  // Valid ids are ASCII (a byte per character); anything else is hashed as UTF-8.
+  const bytes = /^[\x00-\x7f]*$/.test(id) ? undefined : Buffer.from(id, 'utf8');
+  const length = bytes === undefined ? id.length : bytes.length;
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < length; i++) {
+    hash ^= bytes === undefined ? id.charCodeAt(i) : (bytes[i] as number);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash % TRANSFER_ID_BUCKETS;
 }
 
 export function ledgerKeys(prefix: string, ledger: string): LedgerKeys {
@@ -27,8 +64,10 @@ export function ledgerKeys(prefix: string, ledger: string): LedgerKeys {
     tag: `{${ledger}}`,
     meta: () => `${base}meta`,
     account: (id) => `${base}a:${id}`,
-    entries: (id) => `${base}e:${id}`,
-    transfer: (id) => `${base}t:${id}`,
+    accountIds: () => `${base}n`,
+    journal: () => `${base}j`,
+    rejections: () => `${base}r`,
+    transferBucket: (id) => `${base}x:${transferBucketOf(id)}`,
     all: () => `${base}*`,
   };
 }

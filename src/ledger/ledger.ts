@@ -11,7 +11,9 @@ import type { LedgerKeys } from './keys.js';
 import {
   ensureScriptsLoaded, loadScripts, runScript, type Script, type ScriptObserver,
 } from './scripts.js';
-import { isRejection, type RejectionReason, statusCode, statusName } from './status.js';
+import {
+  isRejection, type RejectionReason, type ScriptStatus, statusCode, statusName,
+} from './status.js';
 
 export type Metadata = Record<string, string>;
 
@@ -86,10 +88,27 @@ export type TransferOutcome =
   | { kind: 'decided'; transfer: Transfer; replayed: boolean }
   | { kind: 'conflict'; fields: string[] };
 
+export interface BatchInput {
+  transfers: TransferInput[];
+  /** All or nothing (one script) rather than each transfer on its own (chunked scripts). */
+  atomic: boolean;
+}
+
+export type BatchOutcome =
+  /** Every transfer's outcome, in order (for an atomic batch: all committed, or all replayed). */
+  | { kind: 'decided'; results: TransferOutcome[] }
+  /** Atomic only, nothing written: transfer `index` (0-based) would be rejected for `reason`. */
+  | { kind: 'atomicRejected'; index: number; reason: RejectionReason }
+  /**
+   * Atomic only, nothing written: transfer `index` has a decided id, among new ones (`fields`
+   * empty) or with other fields than decided (`fields` names them).
+   */
+  | { kind: 'atomicExists'; index: number; fields: string[] };
+
 export interface EntriesPage {
   entries: Entry[];
-  /** Seq of the last entry returned when older entries exist. */
-  nextBeforeSeq: string | null;
+  /** Seq of the newest entry of the next page (older than this one), null at the end. */
+  nextSeq: string | null;
 }
 
 export interface LedgerOptions {
@@ -188,7 +207,8 @@ export class Ledger {
     const nowMs = this.now();
     const id = input.id ?? uuidv7(nowMs);
     const metadata = canonicalMetadata(input.metadata);
-    const reply = await this.run('create-account', [this.keys.meta(), this.keys.account(id)],
+    const reply = await this.run('create-account',
+      [this.keys.meta(), this.keys.account(id), this.keys.accountIds()],
       [id, input.currency, input.overdraftLimit, metadata, String(nowMs), input.createdBy], 1, id);
     const [status, stored] = replyStatus(reply);
     if (status === 'OK') {
@@ -210,23 +230,86 @@ export class Ledger {
     const metadata = canonicalMetadata(input.metadata);
     const k = this.keys;
     const reply = await this.run('transfer',
-      [k.meta(), k.transfer(input.id), k.account(input.from), k.account(input.to),
-        k.entries(input.from), k.entries(input.to)],
+      [k.meta(), k.transferBucket(input.id), k.account(input.from), k.account(input.to),
+        k.journal(), k.rejections(), k.accountIds()],
       [input.id, input.from, input.to, input.amount, input.currency ?? '', metadata, nowMs,
         input.createdBy],
       1, input.id);
     const [status, ...rest] = replyStatus(reply);
-    if (status === 'EXISTS') return compareWithRecord(input, metadata, hashReply(rest[0]));
+    if (status === 'EXISTS') {
+      return compareWithRecord(input, metadata, storedRecord(rest[0], rest[1], rest[2], rest[3]));
+    }
     if (status !== 'OK' && !isRejection(status)) {
       throw new LedgerInvariantError(`transfer returned ${status}`);
     }
-    // Built through the same view as a stored record, so a replay's body is byte-identical.
-    const [accountsCurrency, q, fb, tb] = rest.map(String);
-    const record: Record_ = { s: String(statusCode[status]), f: input.from, t: input.to,
-      a: input.amount, c: input.currency ?? '', k: accountsCurrency ?? '', m: metadata, at: nowMs,
-      by: input.createdBy };
-    if (status === 'OK') Object.assign(record, { q, fb, tb });
-    return { kind: 'decided', transfer: transferView(input.id, record), replayed: false };
+    return { kind: 'decided', replayed: false,
+      transfer: decidedNow(input, metadata, nowMs, status, rest.map(String)) };
+  }
+
+  /**
+   * Decides a batch. Atomic: one script, all or nothing. Otherwise chunks of
+   * BATCH_CHUNK_TRANSFERS_MAX, one script each and one after another, so no script holds Redis
+   * longer than BATCH_CHUNK_BUDGET_MS; a failure (503) leaves earlier chunks decided and later
+   * ones untouched, and a retry of the whole batch with the same ids is safe.
+   */
+  async transferBatch(batch: BatchInput): Promise<BatchOutcome> {
+    const { transfers, atomic } = batch;
+    if (transfers.length < 1 || transfers.length > limits.BATCH_TRANSFERS_MAX) {
+      throw new Error(`transferBatch: ${transfers.length} transfers`);
+    }
+    const createdBy = (transfers[0] as TransferInput).createdBy;
+    if (transfers.some((t) => t.createdBy !== createdBy)) {
+      throw new Error('transferBatch: one batch, one createdBy');
+    }
+    const nowMs = String(this.now());
+    const chunk = atomic ? limits.BATCH_TRANSFERS_MAX : limits.BATCH_CHUNK_TRANSFERS_MAX;
+    const results: TransferOutcome[] = [];
+    for (let start = 0; start < transfers.length; start += chunk) {
+      const part = transfers.slice(start, start + chunk);
+      const outcome = await this.batchChunk(part, atomic, nowMs, createdBy);
+      if (outcome.kind !== 'decided') return outcome;
+      results.push(...outcome.results);
+    }
+    if (atomic && results.every((r) => r.kind === 'conflict' || r.replayed)) {
+      const index = results.findIndex((r) => r.kind === 'conflict');
+      const conflict = results[index];
+      if (conflict?.kind === 'conflict') {
+        return { kind: 'atomicExists', index, fields: conflict.fields };
+      }
+    }
+    return { kind: 'decided', results };
+  }
+
+  private async batchChunk(transfers: TransferInput[], atomic: boolean, nowMs: string,
+    createdBy: string): Promise<BatchOutcome> {
+    const k = this.keys;
+    const keys = [k.meta(), k.journal(), k.rejections(), k.accountIds()];
+    const index = new Map<string, number>();
+    const keyIndex = (key: string): string => {
+      let i = index.get(key);
+      if (i === undefined) {
+        i = keys.push(key); // KEYS are 1-based in Lua: the new length is the index
+        index.set(key, i);
+      }
+      return String(i);
+    };
+    const metadata = transfers.map((t) => canonicalMetadata(t.metadata));
+    const args = [(transfers[0] as TransferInput).id, atomic ? '1' : '0', nowMs, createdBy,
+      String(transfers.length)];
+    for (const [i, t] of transfers.entries()) {
+      args.push(t.id, t.from, t.to, t.amount, t.currency ?? '', metadata[i] as string,
+        keyIndex(k.account(t.from)), keyIndex(k.account(t.to)),
+        keyIndex(k.transferBucket(t.id)));
+    }
+    const reply = await this.run('transfer-batch', keys, args, 1, args[0] as string);
+    const [status, ...rest] = replyStatus(reply);
+    if (status !== 'OK') return atomicFailure(transfers, metadata, status, rest);
+    const results = rest[0];
+    if (!Array.isArray(results) || results.length !== transfers.length) {
+      throw new LedgerInvariantError('transfer-batch: not one result per transfer');
+    }
+    return { kind: 'decided', results: results.map((result, i) =>
+      batchItem(transfers[i] as TransferInput, metadata[i] as string, nowMs, result)) };
   }
 
   private async readHash(key: string, id: string): Promise<Record_ | undefined> {
@@ -241,29 +324,45 @@ export class Ledger {
   }
 
   async getTransfer(id: string): Promise<Transfer | undefined> {
-    const record = await this.readHash(this.keys.transfer(id), id);
-    return record && transferView(id, record);
+    const k = this.keys;
+    const reply = await this.run('read-transfer',
+      [k.transferBucket(id), k.journal(), k.rejections(), k.accountIds()], [id], 0, id);
+    if (reply[1] === '') return undefined;
+    return transferView(id, storedRecord(reply[1], reply[2], reply[3], reply[4]));
   }
 
-  /** Newest first; `beforeSeq` (exclusive) continues a previous page. */
+  /**
+   * Newest first; `startSeq` (a previous page's `nextSeq`) continues a listing. Undefined when
+   * the account does not exist; `badCursor` when `startSeq` is not one of its entries.
+   */
   async listEntries(
     accountId: string,
     limit: number,
-    beforeSeq?: string,
-  ): Promise<EntriesPage | undefined> {
+    startSeq?: string,
+  ): Promise<EntriesPage | 'badCursor' | undefined> {
     if (!Number.isInteger(limit) || limit < 1 || limit > limits.ENTRIES_PAGE_LIMIT_MAX) {
       throw new Error(`listEntries: limit ${limit} out of range`);
     }
-    const end = beforeSeq === undefined ? '+' : `(${beforeSeq}-0`;
+    const k = this.keys;
     const reply = await this.run('read-entries',
-      [this.keys.account(accountId), this.keys.entries(accountId)],
-      [accountId, end, String(limit + 1)], 0, accountId);
-    const [, exists, range] = reply as [string, number, Array<[string, string[]]>];
+      [k.account(accountId), k.journal(), k.accountIds()],
+      [accountId, startSeq ?? '', String(limit)], 0, accountId);
+    const [, exists, cursorOk, flat, next, ids] = reply as [string, number, number, unknown,
+      unknown, unknown];
     if (exists !== 1) return undefined;
-    if (!Array.isArray(range)) throw new LedgerInvariantError('read-entries: no range in reply');
-    const entries = range.slice(0, limit).map(([streamId, fields]) => entryView(streamId, fields));
-    const last = entries[entries.length - 1];
-    return { entries, nextBeforeSeq: range.length > limit && last ? last.seq : null };
+    if (cursorOk !== 1) return 'badCursor';
+    if (!Array.isArray(flat) || !Array.isArray(ids) || flat.length !== ids.length * 5
+      || typeof next !== 'string') {
+      throw new LedgerInvariantError('read-entries: reply of an unexpected shape');
+    }
+    const entries: Entry[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const at = i * 5;
+      entries.push({ transferId: String(flat[at + 1]), seq: String(flat[at]),
+        amount: String(flat[at + 2]), balanceAfter: String(flat[at + 3]),
+        counterparty: String(ids[i]), createdAt: iso(String(flat[at + 4])) });
+    }
+    return { entries, nextSeq: next === '0' ? null : next };
   }
 }
 
@@ -287,6 +386,46 @@ function hashReply(value: unknown): Record_ {
   const record: Record_ = {};
   for (let i = 0; i < value.length; i += 2) record[String(value[i])] = String(value[i + 1]);
   return record;
+}
+
+/**
+ * A stored record (a journal or rejections stream entry, see keys.ts) in the shape the views
+ * read: s status, f/t account ids, a amount, c currency as given, k the accounts' currency, m
+ * metadata, at createdAt, by createdBy; committed ones add q seq and fb/tb balances after.
+ */
+function storedRecord(ref: unknown, fields: unknown, fromId: unknown, toId: unknown): Record_ {
+  if (typeof ref !== 'string' || ref === '') {
+    throw new LedgerInvariantError('script reply: a record without its reference');
+  }
+  const stored = hashReply(fields);
+  if (ref.startsWith('-')) {
+    return { s: field(stored, 's'), f: field(stored, 'f'), t: field(stored, 't'),
+      a: field(stored, 'a'), c: field(stored, 'c'), k: field(stored, 'k'),
+      m: field(stored, 'm'), at: field(stored, 'w'), by: field(stored, 'b') };
+  }
+  if (typeof fromId !== 'string' || typeof toId !== 'string') {
+    throw new LedgerInvariantError(`journal record ${ref} names an account with no id`);
+  }
+  // A committed transfer's currency is its accounts' (`c` equal to it, or omitted).
+  return { s: String(statusCode.OK), f: fromId, t: toId, a: field(stored, 'a'), c: '',
+    k: field(stored, 'k'), m: field(stored, 'm'), at: field(stored, 'w'), by: field(stored, 'b'),
+    q: ref, fb: field(stored, 'fb'), tb: field(stored, 'tb') };
+}
+
+/**
+ * The view of a transfer decided by this call, built through the same function as a stored
+ * record's so that a replay's body is byte-identical. `rest` is the script's reply after the
+ * status and id: accountsCurrency, and for a commit seq and both balances after.
+ */
+function decidedNow(input: TransferInput, metadata: string, nowMs: string,
+  status: ScriptStatus, rest: string[]): Transfer {
+  const [accountsCurrency, q, fb, tb] = rest;
+  const committed = status === 'OK';
+  const record: Record_ = { s: String(statusCode[status]), f: input.from, t: input.to,
+    a: input.amount, c: committed ? '' : input.currency ?? '', k: accountsCurrency ?? '',
+    m: metadata, at: nowMs, by: input.createdBy };
+  if (committed) Object.assign(record, { q, fb, tb });
+  return transferView(input.id, record);
 }
 
 function field(record: Record_, name: string): string {
@@ -344,16 +483,37 @@ function transferView(id: string, record: Record_): Transfer {
   return { ...base, status: 'rejected', reason: status };
 }
 
-function entryView(streamId: string, fields: string[]): Entry {
-  const record = hashReply(fields);
-  return {
-    transferId: field(record, 't'),
-    seq: streamId.slice(0, streamId.indexOf('-')),
-    amount: field(record, 'a'),
-    balanceAfter: field(record, 'b'),
-    counterparty: field(record, 'c'),
-    createdAt: iso(field(record, 'at')),
-  };
+/** One item of a batch reply: `{ status, ... }` as documented in transfer-batch-4.lua. */
+function batchItem(input: TransferInput, metadata: string, nowMs: string,
+  result: unknown): TransferOutcome {
+  if (!Array.isArray(result) || typeof result[0] !== 'number') {
+    throw new LedgerInvariantError('transfer-batch: a result is not { status, ... }');
+  }
+  const status = statusName(result[0]);
+  const rest = result.slice(1);
+  if (status === 'EXISTS') {
+    return compareWithRecord(input, metadata, storedRecord(rest[0], rest[1], rest[2], rest[3]));
+  }
+  if (status !== 'OK' && !isRejection(status)) {
+    throw new LedgerInvariantError(`transfer-batch returned ${status} for an item`);
+  }
+  return { kind: 'decided', replayed: false,
+    transfer: decidedNow(input, metadata, nowMs, status, rest.map(String)) };
+}
+
+/** An atomic batch that wrote nothing: `{ status, index (1-based), ... }` after the tag. */
+function atomicFailure(transfers: TransferInput[], metadata: string[], status: ScriptStatus,
+  rest: unknown[]): BatchOutcome {
+  const index = Number(rest[0]) - 1;
+  const input = transfers[index];
+  if (!Number.isInteger(index) || input === undefined) {
+    throw new LedgerInvariantError(`transfer-batch: ${status} for no item (${String(rest[0])})`);
+  }
+  if (isRejection(status)) return { kind: 'atomicRejected', index, reason: status };
+  if (status !== 'EXISTS') throw new LedgerInvariantError(`transfer-batch returned ${status}`);
+  const outcome = compareWithRecord(input, metadata[index] as string,
+    storedRecord(rest[1], rest[2], rest[3], rest[4]));
+  return { kind: 'atomicExists', index, fields: outcome.kind === 'conflict' ? outcome.fields : [] };
 }
 
 /**

@@ -3,7 +3,8 @@
  * - the file is `<name>-<N>.lua`, N being the number of KEYS it declares;
  * - the first line is a `#!lua` shebang with flags, so Redis checks OOM, disk errors and
  *   read-only replicas before the script runs, not halfway through;
- * - the header documents KEYS[1..N] and no other KEYS;
+ * - the header documents KEYS[1..N] and no other KEYS, except that a script taking a variable
+ *   number of keys (a batch) documents `KEYS[N+1..]` after them and is called with at least N;
  * - `--- @include <name>` lines inline `lua/includes/<name>.lua`;
  * - `{{L_<LIMIT>}}`, `{{S_<STATUS>}}`, `{{AMOUNT_MAX}}` and `{{FORMAT_VERSION}}` are replaced
  *   from the TypeScript modules, so limits and status codes have one home.
@@ -17,13 +18,15 @@ import { isPersistenceError, isUnavailableError } from './errors.js';
 import { SCRIPT_STATUSES, statusCode } from './status.js';
 
 /** Version of the stored data layout; scripts refuse a ledger written in another format. */
-export const DATA_FORMAT_VERSION = '1';
+export const DATA_FORMAT_VERSION = '2';
 
 export const LUA_DIR = fileURLToPath(new URL('../../lua/', import.meta.url));
 
 export interface Script {
   readonly name: string;
+  /** Keys it declares; with `variadic`, the least it is called with. */
   readonly numberOfKeys: number;
+  readonly variadic: boolean;
   readonly source: string;
   readonly sha: string;
 }
@@ -53,6 +56,11 @@ export function compileScript(file: string, text: string, dir = LUA_DIR): Script
       throw new Error(`lua/${file}: the header must document exactly KEYS[1..${numberOfKeys}]`);
     }
   }
+  const rest = [...text.matchAll(/^KEYS\[(\d+)\.\.\]/gm)].map((m) => Number(m[1]));
+  if (rest.some((first) => first !== numberOfKeys + 1)) {
+    throw new Error(`lua/${file}: variable keys must be documented as KEYS[${numberOfKeys + 1}..]`);
+  }
+  const variadic = rest.length > 0;
   const inlined = text.replace(/^--- @include ([a-z0-9-]+)$/gm, (_line, include: string) =>
     readFileSync(`${dir}includes/${include}.lua`, 'utf8'),
   );
@@ -63,7 +71,7 @@ export function compileScript(file: string, text: string, dir = LUA_DIR): Script
     return value;
   });
   const sha = createHash('sha1').update(source).digest('hex');
-  return { name, numberOfKeys, source, sha };
+  return { name, numberOfKeys, variadic, source, sha };
 }
 
 export function loadScripts(dir = LUA_DIR): Map<string, Script> {
@@ -110,7 +118,7 @@ export async function runScript(
   args: readonly string[],
   observer?: ScriptObserver,
 ): Promise<unknown> {
-  if (keys.length !== script.numberOfKeys) {
+  if (script.variadic ? keys.length < script.numberOfKeys : keys.length !== script.numberOfKeys) {
     throw new Error(`${script.name}: expected ${script.numberOfKeys} keys, got ${keys.length}`);
   }
   if (observer === undefined) return callScript(redis, script, keys, args);
@@ -134,11 +142,11 @@ async function callScript(
   args: readonly string[],
 ): Promise<unknown> {
   try {
-    return await redis.evalsha(script.sha, script.numberOfKeys, ...keys, ...args);
+    return await redis.evalsha(script.sha, keys.length, ...keys, ...args);
   } catch (error) {
     // NOSCRIPT means the script did not run, so sending the source is safe.
     if (error instanceof Error && error.message.startsWith('NOSCRIPT')) {
-      return await redis.eval(script.source, script.numberOfKeys, ...keys, ...args);
+      return await redis.eval(script.source, keys.length, ...keys, ...args);
     }
     throw error;
   }

@@ -2,7 +2,10 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { Account, EntriesPage, Health, Problem, Readiness, Transfer } from '../http/schemas.js';
+import {
+  Account, BatchProblem, BatchResult, EntriesPage, Health, Problem, Readiness, Transfer,
+  TransferBatchResults,
+} from '../http/schemas.js';
 
 export const OPENAPI_INFO = {
   title: 'Atomic Ledger',
@@ -12,7 +15,8 @@ export const OPENAPI_INFO = {
 };
 
 export default fp(async (app: FastifyInstance) => {
-  for (const schema of [Account, Transfer, EntriesPage, Problem, Health, Readiness]) {
+  for (const schema of [Account, Transfer, EntriesPage, Problem, Health, Readiness, BatchResult,
+    TransferBatchResults, BatchProblem]) {
     app.addSchema(schema);
   }
   await app.register(swagger, {

@@ -96,6 +96,9 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
     // Refuse a torn AOF instead of loading half of a script's MULTI block (aof-repair.ts).
     '--aof-load-truncated', 'no',
     '--maxmemory-policy', 'noeviction',
+    // Transfer ids live in small hashes (keys.ts); these keep them listpack-encoded, a few bytes
+    // per id, with ids up to 128 characters (Redis's defaults: 128 entries on Debian, 64 bytes).
+    '--hash-max-listpack-entries', '512', '--hash-max-listpack-value', '128',
   ];
   const url = `redis://127.0.0.1:${port}`;
   const logStart = existsSync(logFile) ? statSync(logFile).size : 0;

@@ -7,13 +7,17 @@ import {
   Account, CreateAccountBody, EntriesPage, EntriesQuery, IdParams, NoQuery,
 } from '../http/schemas.js';
 
-/** Cursors are opaque to clients; inside, a versioned "before this seq". */
-export function encodeCursor(beforeSeq: string): string {
-  return Buffer.from(`e1:${beforeSeq}`).toString('base64url');
+/**
+ * Cursors are opaque to clients; inside, a versioned "from this seq on" (the seq of the next
+ * page's newest entry). Entries are only ever added above an account's newest, so a page never
+ * repeats or skips one however many transfers arrive meanwhile.
+ */
+export function encodeCursor(startSeq: string): string {
+  return Buffer.from(`e2:${startSeq}`).toString('base64url');
 }
 
 export function decodeCursor(cursor: string): string | undefined {
-  const match = /^e1:([1-9][0-9]{0,15})$/.exec(Buffer.from(cursor, 'base64url').toString());
+  const match = /^e2:([1-9][0-9]{0,15})$/.exec(Buffer.from(cursor, 'base64url').toString());
   return match?.[1];
 }
 
@@ -75,19 +79,19 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
       return sendProblem(reply, problem(400, 'VALIDATION_ERROR',
         `querystring/limit must be at most ${limits.ENTRIES_PAGE_LIMIT_MAX}`));
     }
-    const beforeSeq = cursor === undefined ? undefined : decodeCursor(cursor);
-    if (cursor !== undefined && beforeSeq === undefined) {
-      return sendProblem(reply, problem(400, 'VALIDATION_ERROR',
-        'cursor is not one this service issued'));
-    }
-    const page = await app.ledger.listEntries(request.params.id, limit, beforeSeq);
+    const startSeq = cursor === undefined ? undefined : decodeCursor(cursor);
+    const badCursor = () => sendProblem(reply, problem(400, 'VALIDATION_ERROR',
+      `cursor is not one this service issued for account "${request.params.id}"`));
+    if (cursor !== undefined && startSeq === undefined) return badCursor();
+    const page = await app.ledger.listEntries(request.params.id, limit, startSeq);
     if (!page) {
       return sendProblem(reply, problem(404, 'ACCOUNT_NOT_FOUND',
         `no account "${request.params.id}"`));
     }
+    if (page === 'badCursor') return badCursor();
     return {
       entries: page.entries,
-      nextCursor: page.nextBeforeSeq === null ? null : encodeCursor(page.nextBeforeSeq),
+      nextCursor: page.nextSeq === null ? null : encodeCursor(page.nextSeq),
     };
   });
 };

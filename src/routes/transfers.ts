@@ -2,8 +2,14 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { transferInput } from '../http/input.js';
 import { type Problem as ProblemBody, problem, sendProblem } from '../http/problem.js';
 import { described, problems } from '../http/responses.js';
-import { IdParams, NoQuery, Transfer, TransferBody } from '../http/schemas.js';
-import type { Transfer as TransferView } from '../ledger/ledger.js';
+import { limits } from '../config/limits.js';
+import {
+  BatchProblem, IdParams, NoQuery, Transfer, TransferBatchBody, TransferBatchResults,
+  TransferBody,
+} from '../http/schemas.js';
+import type {
+  BatchOutcome, TransferInput, TransferOutcome, Transfer as TransferView,
+} from '../ledger/ledger.js';
 
 /** The 422 body of a rejection: built only from the record, so a replay is the same JSON. */
 export function rejectionProblem(t: TransferView): ProblemBody {
@@ -27,6 +33,54 @@ export function rejectionProblem(t: TransferView): ProblemBody {
   }
 }
 
+function conflictProblem(id: string, fields: string[]): ProblemBody {
+  return problem(409, 'TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS',
+    `transfer "${id}" was decided with different ${fields.join(', ')}`);
+}
+
+/** One transfer of a batch: what `POST /transfers` would have answered for it. */
+function batchResult(id: string, outcome: TransferOutcome) {
+  if (outcome.kind === 'conflict') {
+    return { id, status: 409 as const, replayed: false,
+      problem: conflictProblem(id, outcome.fields) };
+  }
+  const t = outcome.transfer;
+  if (t.status === 'rejected') {
+    return { id, status: 422 as const, replayed: outcome.replayed, problem: rejectionProblem(t) };
+  }
+  return { id, status: 201 as const, replayed: outcome.replayed, transfer: t };
+}
+
+/** An atomic batch refused as a whole (nothing applied): the transfer that spoiled it. */
+function atomicProblem(inputs: TransferInput[],
+  outcome: Exclude<BatchOutcome, { kind: 'decided' }>) {
+  const index = outcome.index;
+  const input = inputs[index] as TransferInput;
+  const where = `transfers/${index} ("${input.id}")`;
+  const none = 'no transfer of this batch was applied or recorded';
+  let p: ProblemBody;
+  if (outcome.kind === 'atomicRejected') {
+    const reason = rejectionProblem({ ...input, status: 'rejected', reason: outcome.reason,
+      createdAt: '' });
+    p = { ...reason, detail: `${where} would be rejected: ${reason.detail}; ${none}` };
+  } else if (outcome.fields.length > 0) {
+    const conflict = conflictProblem(input.id, outcome.fields);
+    p = { ...conflict, detail: `${where}: ${conflict.detail}; ${none}` };
+  } else {
+    p = problem(409, 'TRANSFER_EXISTS', `${where} was decided before, while others in the ` +
+      `batch are new: an atomic batch is all new, or all a replay; ${none}`);
+  }
+  return { ...p, index, transferId: input.id };
+}
+
+const batchProblems = {
+  409: { description: 'Atomic batch: a transfer id decided before (TRANSFER_EXISTS), or with ' +
+    'other fields; nothing applied', content: { 'application/problem+json':
+    { schema: BatchProblem } } },
+  422: { description: 'Atomic batch: a transfer would be rejected (its code); nothing applied ' +
+    'or recorded', content: { 'application/problem+json': { schema: BatchProblem } } },
+} as unknown as { 409: typeof BatchProblem; 422: typeof BatchProblem };
+
 const transfers: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/transfers', {
     config: { scope: 'write' },
@@ -47,13 +101,55 @@ const transfers: FastifyPluginAsyncTypebox = async (app) => {
     const outcome = await app.ledger.transfer(input.value).catch(app.metrics.transferFailed);
     app.metrics.transferDecided(outcome);
     if (outcome.kind === 'conflict') {
-      return sendProblem(reply, problem(409, 'TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS',
-        `transfer "${input.value.id}" was decided with different ${outcome.fields.join(', ')}`));
+      return sendProblem(reply, conflictProblem(input.value.id, outcome.fields));
     }
     if (outcome.replayed) reply.header('idempotent-replayed', 'true');
     const t = outcome.transfer;
     if (t.status === 'rejected') return sendProblem(reply, rejectionProblem(t));
     return reply.code(201).send(t);
+  });
+
+  app.post('/transfers/batch', {
+    config: { scope: 'write' },
+    bodyLimit: limits.BATCH_BODY_BYTES_MAX,
+    schema: {
+      summary: `Decide up to ${limits.BATCH_TRANSFERS_MAX} transfers, atomically or each on its own`,
+      description: 'Each transfer follows the rules of `POST /transfers` (its id is its ' +
+        'idempotency key). `atomic: false`: each is decided on its own and its result is what ' +
+        '`POST /transfers` would have answered (201, 409 or 422, with `replayed`). ' +
+        '`atomic: true`: all commit, or none is applied nor recorded and the reply names the ' +
+        'first transfer that would not commit. A batch in which a transfer is malformed (or ids ' +
+        'repeat) is refused whole with 400. On 503 retry the whole batch with the same ids.',
+      tags: ['transfers'],
+      body: TransferBatchBody,
+      response: { 200: described(TransferBatchResults, 'Every transfer decided, in order'),
+        ...batchProblems, ...problems(400, 401, 403, 413, 415, 429, 503) },
+    },
+  }, async (request, reply) => {
+    const inputs: TransferInput[] = [];
+    const seen = new Set<string>();
+    for (const [i, body] of request.body.transfers.entries()) {
+      if (seen.has(body.id)) {
+        return sendProblem(reply, problem(400, 'VALIDATION_ERROR',
+          `transfers/${i}/id: "${body.id}" appears more than once in the batch`));
+      }
+      seen.add(body.id);
+      const input = transferInput(body, request.caller);
+      if (!input.ok) {
+        return sendProblem(reply, { ...input.problem,
+          detail: `transfers/${i}: ${input.problem.detail}` });
+      }
+      inputs.push(input.value);
+    }
+    const outcome = await app.ledger.transferBatch({ transfers: inputs,
+      atomic: request.body.atomic }).catch(app.metrics.transferFailed);
+    if (outcome.kind !== 'decided') {
+      const p = atomicProblem(inputs, outcome);
+      return reply.code(p.status).type('application/problem+json').send(p);
+    }
+    for (const result of outcome.results) app.metrics.transferDecided(result);
+    return { results: outcome.results.map((r, i) => batchResult((inputs[i] as TransferInput).id,
+      r)) };
   });
 
   app.get('/transfers/:id', {

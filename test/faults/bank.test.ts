@@ -364,14 +364,20 @@ test('the checker is not blind: damage done behind the service is reported', asy
     await sleep(500);
     await load.stop();
     const committed = history.transfersWith('committed').filter((op) => op.kind === 'transfer');
-    const [half, gone] = committed.slice(-2).map((op) => op.body as TransferBody);
+    // `gone` loses its id; `half` (the newest commit, so the head of both its accounts'
+    // entry chains) is cut out of its credit account's chain.
+    const [gone, half] = committed.slice(-2).map((op) => op.body as TransferBody);
     if (half === undefined || gone === undefined) throw new Error('too few transfers committed');
-    const halfSeq = (JSON.parse(committed[committed.length - 2]?.decided?.text ?? '{}') as
+    const halfSeq = (JSON.parse(committed[committed.length - 1]?.decided?.text ?? '{}') as
       { seq: string }).seq;
     const keys = ledgerKeys('ledger', ledgerName);
     await system.admin(async (redis) => {
-      await redis.xdel(keys.entries(half.to), `${halfSeq}-0`);
-      await redis.del(keys.transfer(gone.id));
+      const [[, fields] = ['', []]] = await redis.xrange(keys.journal(), `0-${halfSeq}`,
+        `0-${halfSeq}`);
+      const previous = fields[fields.indexOf('pt') + 1];
+      if (previous === undefined) throw new Error(`no journal record ${halfSeq}`);
+      await redis.hset(keys.account(half.to), 'lseq', previous);
+      await redis.hdel(keys.transferBucket(gone.id), gone.id);
       const credits = await redis.hget(keys.account(spec.cash), 'cr');
       await redis.hset(keys.account(spec.cash), 'cr', `${BigInt(credits ?? '0') + 5n}`);
     });

@@ -45,6 +45,7 @@ async function conserved(f: Fixture): Promise<bigint[]> {
   expect(balances.reduce((a, b) => a + b, 0n)).toBe(0n);
   for (const [i, id] of ['alice', 'bob'].entries()) {
     const page = await f.ledger.listEntries(id, 1000);
+    if (page === 'badCursor') throw new Error('no cursor was given');
     const sum = (page?.entries ?? []).reduce((a, e) => a + BigInt(e.amount), 0n);
     expect(sum, `entries of ${id} add up to its balance`).toBe(balances[i + 1]);
   }

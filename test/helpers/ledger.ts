@@ -79,6 +79,27 @@ export async function dumpLedger(redis: Redis, keys: LedgerKeys): Promise<string
   return JSON.stringify(out);
 }
 
+/**
+ * A parsed dump with the record of the rejected transfer `id` taken out (its id-bucket field
+ * and its rejections-stream entry): equal to the dump before means the rejection wrote only its
+ * own record.
+ */
+export function withoutRejection(dump: string, keys: LedgerKeys, id: string): unknown[] {
+  const out: unknown[] = [];
+  for (const [name, type, value] of JSON.parse(dump) as Array<[string, string, unknown]>) {
+    if (name === keys.transferBucket(id)) {
+      const { [id]: _own, ...rest } = value as Record<string, string>;
+      if (Object.keys(rest).length > 0) out.push([name, type, rest]);
+    } else if (name === keys.rejections()) {
+      const rest = (value as Array<[string, string[]]>).filter(([, fields]) => fields[1] !== id);
+      if (rest.length > 0) out.push([name, type, rest]);
+    } else {
+      out.push([name, type, value]);
+    }
+  }
+  return out;
+}
+
 export const json = { 'content-type': 'application/json' };
 
 /**

@@ -38,7 +38,10 @@ const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31)
 
 const ops = operations(loadOpenApi());
 const opKey = (op: Operation) => `${op.method} ${op.path}`;
-const writes = ops.filter((op) => op.body !== undefined);
+// The batch endpoint is not modelled here (its results are per transfer): test/http/batch.test.ts
+// covers it case by case.
+const UNMODELLED = ['POST /transfers/batch'];
+const writes = ops.filter((op) => op.body !== undefined && !UNMODELLED.includes(opKey(op)));
 const reads = ops.filter((op) => op.body === undefined && op.parameters.length > 0);
 
 // ---------------------------------------------------------------------------------------------
@@ -365,8 +368,9 @@ async function checkState(g: Fixture, op: Operation, status: number, exp: Expect
   const changed = changedKeys(before, after);
   if (op.method === 'POST' && status === 422 && op.path === '/transfers' && first) {
     // A rejection is decided and recorded under its id, and nothing else moves.
-    const own = g.keys.transfer(String(exp.body?.id));
-    expect(changed.filter((k) => k !== own), `${context}\nkeys changed by a 422`).toEqual([]);
+    const own = [g.keys.transferBucket(String(exp.body?.id)), g.keys.rejections()];
+    expect(changed.filter((k) => !own.includes(k)), `${context}\nkeys changed by a 422`)
+      .toEqual([]);
     return;
   }
   expect(changed, `${context}\nkeys changed by a ${status} (nothing may change)`).toEqual([]);
@@ -445,6 +449,8 @@ const MUST_SEE: Record<string, number[]> = {
 
 test('the document has the operations this test fuzzes', () => {
   expect(writes.map(opKey).sort()).toEqual(['POST /accounts', 'POST /transfers']);
+  expect(ops.filter((op) => op.body !== undefined).map(opKey).sort())
+    .toEqual(['POST /accounts', 'POST /transfers', ...UNMODELLED]);
   expect(reads.map(opKey).sort())
     .toEqual(['GET /accounts/{id}', 'GET /accounts/{id}/entries', 'GET /transfers/{id}']);
 });

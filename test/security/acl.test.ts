@@ -136,7 +136,7 @@ describe('the ledger user is refused', () => {
 
   test('and nothing changed: data, configuration and the server itself', async () => {
     expect(await admin.get('other:key')).toBe('untouched');
-    expect(await admin.exists(own('meta'), own('a:alice'), own('e:alice'))).toBe(3);
+    expect(await admin.exists(own('meta'), own('a:alice'), own('j'))).toBe(3);
     expect(await admin.config('GET', 'appendfsync')).toEqual(['appendfsync', 'always']);
     const shas = [...loadScripts().values()].map((s) => s.sha);
     expect(await admin.call('SCRIPT', 'EXISTS', ...shas)).toEqual(shas.map(() => 1));

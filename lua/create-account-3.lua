@@ -2,8 +2,9 @@
 --[[
 create-account: create one account under its id, idempotently.
 
-KEYS[1] meta     ledger hash: fmt (data-format version)
-KEYS[2] account  the account's hash
+KEYS[1] meta        ledger hash: fmt (data-format version), an (last account number)
+KEYS[2] account     the account's hash
+KEYS[3] accountIds  hash: account number -> account id
 
 ARGV[1] id              account id
 ARGV[2] currency        1-16 of A-Z 0-9 _
@@ -19,9 +20,9 @@ Returns { status, id, ... } (the id echoes ARGV[1]; see transfer-6.lua):
 A key of the wrong type makes a read fail with an error before any write.
 
 Account fields: cur, dr (posted debits), cr (posted credits), od (overdraft limit), m metadata,
-at createdAt, by createdBy, lseq (seq of the account's last entry; '0' before any), and dp/cp,
-the pending
-debits/credits that two-phase holds will use (always '0' until then).
+at createdAt, by createdBy, lseq (seq of the account's last entry; '0' before any), n (its
+account number: journal records name accounts by number, which is shorter than an id), and
+dp/cp, the pending debits/credits that two-phase holds will use (always '0' until then).
 ]]
 
 --- @include u128
@@ -29,7 +30,8 @@ debits/credits that two-phase holds will use (always '0' until then).
 local id, currency, overdraft, metadata, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local by = ARGV[6]
 
-local fmt = redis.call('HGET', KEYS[1], 'fmt')
+local meta = redis.call('HMGET', KEYS[1], 'fmt', 'an')
+local fmt = meta[1]
 if fmt and fmt ~= '{{FORMAT_VERSION}}' then return { {{S_FORMAT_UNSUPPORTED}}, id } end
 
 if #id == 0 or #id > {{L_ID_LENGTH_MAX}} or #currency == 0
@@ -43,8 +45,18 @@ end
 local account = redis.call('HGETALL', KEYS[2])
 if #account > 0 then return { {{S_EXISTS}}, id, account } end
 
+local last = meta[2] or '0'
+if not string.find(last, '^%d+$') or #last > 15 then
+  return redis.error_reply('ERR corrupt ledger: account number ' .. last)
+end
+-- A count of accounts, far below 2^53: exact as a double (not a money value).
+local n = string.format('%d', tonumber(last) + 1)
+local taken = redis.call('HEXISTS', KEYS[3], n)
+if taken == 1 then return redis.error_reply('ERR corrupt ledger: account number reused') end
+
 -- After this point the account is created; nothing below can fail.
 redis.call('HSET', KEYS[2], 'cur', currency, 'dr', '0', 'cr', '0', 'od', overdraft,
-  'm', metadata, 'at', now, 'by', by, 'lseq', '0', 'dp', '0', 'cp', '0')
-if not fmt then redis.call('HSET', KEYS[1], 'fmt', '{{FORMAT_VERSION}}') end
+  'm', metadata, 'at', now, 'by', by, 'lseq', '0', 'n', n, 'dp', '0', 'cp', '0')
+redis.call('HSET', KEYS[1], 'fmt', '{{FORMAT_VERSION}}', 'an', n)
+redis.call('HSET', KEYS[3], n, id)
 return { {{S_OK}}, id }

@@ -1,0 +1,58 @@
+#!lua flags=no-writes
+--[[
+read-entries: a page of an account's entries, newest first, with the caller's tag echoed back
+(see read-hash-1.lua for why). An account's entries are not stored apart: each journal record
+names the previous seq of both its accounts (pf, pt), and the account hash holds its newest
+(lseq), so a page walks that chain, one XRANGE per entry.
+
+KEYS[1] account     the account's hash
+KEYS[2] journal     stream of committed transfers, stream id `0-<seq>`
+KEYS[3] accountIds  hash: account number -> account id (to name counterparties)
+
+ARGV[1] tag      echoed: the account id
+ARGV[2] start    '' for the newest entry, or the seq of the first entry to return (a cursor)
+ARGV[3] count    entries to return, 1 .. ENTRIES_PAGE_LIMIT_MAX
+
+Returns { tag, exists (1 or 0), cursorOk (1 or 0), entries, next, counterpartyIds }:
+entries is a flat list of 5 values per entry: seq, transferId, amount (negative for a debit),
+balanceAfter, createdAt (ms); next is the seq where the following page starts ('0': none);
+counterpartyIds holds one account id per entry. cursorOk is 0 when start is not a seq of this
+account's entries (a cursor this service did not issue for it).
+]]
+local count = tonumber(ARGV[3])
+if not count or count < 1 or count > {{L_ENTRIES_PAGE_LIMIT_MAX}} then
+  return redis.error_reply('ERR read-entries: count out of range')
+end
+local account = redis.call('HMGET', KEYS[1], 'n', 'lseq')
+if not account[1] then return { ARGV[1], 0, 1, {}, '0', {} } end
+local me, seq = account[1], account[2]
+if ARGV[2] ~= '' then seq = ARGV[2] end
+
+local entries, others = {}, {}
+local first = true
+while seq ~= '0' and #others < count do
+  local found = redis.call('XRANGE', KEYS[2], '0-' .. seq, '0-' .. seq)
+  local r = found[1] and found[1][2]
+  -- Journal records have a fixed field order (transfer-7.lua): i f t a k m w b fb tb pf pt.
+  if not r or r[3] ~= 'f' or r[23] ~= 'pt' then
+    if first then return { ARGV[1], 1, 0, {}, '0', {} } end
+    return redis.error_reply('ERR corrupt ledger: entry chain broken at seq ' .. seq)
+  end
+  local n = #entries
+  entries[n + 1], entries[n + 2], entries[n + 5] = seq, r[2], r[14]
+  if r[4] == me then
+    entries[n + 3], entries[n + 4] = '-' .. r[8], r[18]
+    others[#others + 1], seq = r[6], r[22]
+  elseif r[6] == me then
+    entries[n + 3], entries[n + 4] = r[8], r[20]
+    others[#others + 1], seq = r[4], r[24]
+  elseif first then
+    return { ARGV[1], 1, 0, {}, '0', {} }
+  else
+    return redis.error_reply('ERR corrupt ledger: entry chain broken at seq ' .. seq)
+  end
+  first = false
+end
+local ids = {}
+if #others > 0 then ids = redis.call('HMGET', KEYS[3], unpack(others)) end
+return { ARGV[1], 1, 1, entries, seq, ids }

@@ -1,0 +1,158 @@
+#!lua flags=
+--[[
+transfer-batch: decide a chunk of transfers in order, each exactly as transfer-7.lua would; with
+atomic = '1', all or nothing: any item that would not commit leaves everything unwritten.
+
+KEYS[1] meta        ledger hash: fmt (data-format version)
+KEYS[2] journal     stream of committed transfers, stream id `0-<seq>`
+KEYS[3] rejections  stream of rejected transfers, stream id `0-<rejection number>`
+KEYS[4] accountIds  hash: account number -> account id (read only for replays)
+KEYS[5..] the items' accounts and id buckets, each once; items refer to them by index
+
+ARGV[1] tag        echoed: the first item's id
+ARGV[2] atomic     '1' all or nothing, '0' each item decided on its own
+ARGV[3] now        createdAt, milliseconds since the epoch (time comes from the caller)
+ARGV[4] createdBy  name of the API key that asked (never a secret)
+ARGV[5] count      number of items, 1 .. BATCH_TRANSFERS_MAX
+ARGV[6..] 9 values per item: id, from, to, amount, currency ('' = the accounts'), metadata,
+          and the KEYS indexes of its debit account, credit account and id bucket
+
+Returns { OK, tag, results } where results has one table per item, in order:
+  { OK, accountsCurrency, seq, fromBalanceAfter, toBalanceAfter }        committed now
+  { ACCOUNT_NOT_FOUND | CURRENCY_MISMATCH | INSUFFICIENT_FUNDS | BALANCE_OVERFLOW,
+    accountsCurrency }                                                    rejected, recorded
+  { EXISTS, ref, { field, value, ... }, fromId, toId }    decided before (see transfer-7.lua)
+When every item was decided before (a replay of the whole batch) nothing is written and every
+result is EXISTS: the caller compares each with its request.
+With atomic = '1' nothing is written unless every item commits now or every item was decided
+before; otherwise it returns the first item that spoils it (1-based index), writing nothing:
+  { ACCOUNT_NOT_FOUND | ..., tag, index, accountsCurrency }               it would be rejected
+  { EXISTS, tag, index, ref, record, fromId, toId }    a decided id among new ones
+  { FORMAT_UNSUPPORTED, tag } / { INVALID_ARGUMENT, tag }                 nothing written
+]]
+
+--- @include u128
+--- @include decide
+--- @include record
+
+local tag, atomic, now, by, count = ARGV[1], ARGV[2] == '1', ARGV[3], ARGV[4], tonumber(ARGV[5])
+
+local fmt = redis.call('HGET', KEYS[1], 'fmt')
+if fmt and fmt ~= '{{FORMAT_VERSION}}' then return { {{S_FORMAT_UNSUPPORTED}}, tag } end
+if not count or count < 1 or count > {{L_BATCH_TRANSFERS_MAX}} or #ARGV ~= 5 + 9 * count
+  or not string.find(now, '^%d+$') or #by == 0 or #by > {{L_KEY_NAME_LENGTH_MAX}} then
+  return { {{S_INVALID_ARGUMENT}}, tag }
+end
+
+-- Tables keyed by KEYS index are also listed in first-seen order, so writes happen in an order
+-- fixed by the arguments (determinism; never `pairs` order).
+local accounts, accountOrder, seen, results, kept = {}, {}, {}, {}, 0
+local commits, rejections = 0, 0
+
+-- An account's state, read once per chunk and updated in memory as items commit.
+local function account(k)
+  local a = accounts[k]
+  if a then return a end
+  local v = redis.call('HMGET', KEYS[k], 'cur', 'dr', 'cr', 'od', 'lseq', 'n')
+  a = { cur = v[1], dr = v[2], cr = v[3], od = v[4], lseq = v[5], n = v[6], key = KEYS[k] }
+  if v[1] and not (v[5] and v[6] and string.find(v[5], '^%d+$')) then
+    error('corrupt ledger: account ' .. KEYS[k] .. ' lacks lseq or n')
+  end
+  accounts[k] = a
+  accountOrder[#accountOrder + 1] = a
+  return a
+end
+
+for i = 1, count do
+  local b = 5 + 9 * (i - 1)
+  local id, from, to, amount = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
+  local currency, metadata = ARGV[b + 5], ARGV[b + 6]
+  local fk, tk, bk = tonumber(ARGV[b + 7]), tonumber(ARGV[b + 8]), tonumber(ARGV[b + 9])
+  if #id == 0 or #id > {{L_ID_LENGTH_MAX}} or seen[id] or #from == 0 or from == to
+    or #from > {{L_ID_LENGTH_MAX}} or #to == 0 or #to > {{L_ID_LENGTH_MAX}}
+    or #currency > {{L_CURRENCY_LENGTH_MAX}} or #metadata > {{L_METADATA_JSON_BYTES_MAX}}
+    or string.byte(metadata, 1) ~= 123 or amount == '0' or not u_valid(amount)
+    or not (fk and tk and bk and KEYS[fk] and KEYS[tk] and KEYS[bk]) or fk < 5 or tk < 5
+    or bk < 5 then
+    return { {{S_INVALID_ARGUMENT}}, tag }
+  end
+  seen[id] = true
+  local ref = redis.call('HGET', KEYS[bk], id)
+  if ref then
+    local record = t_record(KEYS[2], KEYS[3], ref)
+    local ids = {}
+    if string.byte(ref, 1) ~= 45 then ids = redis.call('HMGET', KEYS[4], record[4], record[6]) end
+    results[i] = { {{S_EXISTS}}, ref, record, ids[1], ids[2] }
+    if atomic and kept > 0 then
+      return { {{S_EXISTS}}, tag, i, ref, record, ids[1], ids[2] }
+    end
+  else
+    if atomic and i > 1 and kept == 0 then -- the items before were all decided already
+      return { results[1][1], tag, 1, results[1][2], results[1][3], results[1][4],
+        results[1][5] }
+    end
+    local fa, ta = account(fk), account(tk)
+    local status, debits, credits = t_decide(amount, currency, fa.cur, fa.dr, fa.cr, fa.od,
+      ta.cur, ta.cr)
+    local accountsCurrency = fa.cur or ta.cur or ''
+    if status == {{S_OK}} then
+      fa.dr, ta.cr, fa.dirty, ta.dirty = debits, credits, true, true
+      results[i] = { status, accountsCurrency, '', s_diff(fa.cr, debits), s_diff(credits, ta.dr) }
+      commits = commits + 1
+    else
+      if atomic then return { status, tag, i, accountsCurrency } end
+      results[i] = { status, accountsCurrency }
+      rejections = rejections + 1
+    end
+    kept = kept + 1
+  end
+end
+if kept == 0 then return { {{S_OK}}, tag, results } end
+
+-- Every write below appends to a stream or sets hashes whose types the reads above checked. A
+-- stream's type, and that its ids are `0-<n>` (so XADD 0-* cannot fail), are checked now.
+for _, s in ipairs({ { KEYS[2], commits }, { KEYS[3], rejections } }) do
+  if s[2] > 0 then
+    local top = redis.call('XREVRANGE', s[1], '+', '-', 'COUNT', 1)[1]
+    if top and string.sub(top[1], 1, 2) ~= '0-' then
+      return redis.error_reply('ERR corrupt ledger: stream id ' .. top[1] .. ' in ' .. s[1])
+    end
+  end
+end
+
+-- After this point every item's outcome is decided and nothing below can fail.
+local buckets, bucketOrder = {}, {}
+for i = 1, count do
+  local r = results[i]
+  local b = 5 + 9 * (i - 1)
+  local id = ARGV[b + 1]
+  local bk = tonumber(ARGV[b + 9])
+  local ref
+  if r[1] == {{S_OK}} then
+    local fa, ta = accounts[tonumber(ARGV[b + 7])], accounts[tonumber(ARGV[b + 8])]
+    local jid = redis.call('XADD', KEYS[2], '0-*', 'i', id, 'f', fa.n, 't', ta.n,
+      'a', ARGV[b + 4], 'k', fa.cur, 'm', ARGV[b + 6], 'w', now, 'b', by, 'fb', r[4],
+      'tb', r[5], 'pf', fa.lseq, 'pt', ta.lseq)
+    ref = string.sub(jid, 3)
+    r[3], fa.lseq, ta.lseq = ref, ref, ref
+  elseif r[1] ~= {{S_EXISTS}} then
+    local rid = redis.call('XADD', KEYS[3], '0-*', 'i', id, 's', r[1], 'f', ARGV[b + 2],
+      't', ARGV[b + 3], 'a', ARGV[b + 4], 'c', ARGV[b + 5], 'k', r[2], 'm', ARGV[b + 6],
+      'w', now, 'b', by)
+    ref = '-' .. string.sub(rid, 3)
+  end
+  if ref then
+    local list = buckets[bk]
+    if not list then
+      list = {}
+      buckets[bk], bucketOrder[#bucketOrder + 1] = list, bk
+    end
+    list[#list + 1], list[#list + 2] = id, ref
+  end
+end
+for _, k in ipairs(bucketOrder) do redis.call('HSET', KEYS[k], unpack(buckets[k])) end
+for _, a in ipairs(accountOrder) do
+  if a.dirty then redis.call('HSET', a.key, 'dr', a.dr, 'cr', a.cr, 'lseq', a.lseq) end
+end
+if not fmt then redis.call('HSET', KEYS[1], 'fmt', '{{FORMAT_VERSION}}') end
+return { {{S_OK}}, tag, results }
