@@ -118,6 +118,8 @@ export interface LedgerOptions {
   now?: () => number;
   /** Told of every script call (metrics); see `setObserver` for one attached later. */
   observer?: LedgerObserver;
+  /** The scripts to run; default: this build's `lua/`. Tests pass another release's. */
+  scripts?: Map<string, Script>;
 }
 
 /** What the ledger reports as it works; the metrics plugin implements it (no Fastify here). */
@@ -142,7 +144,7 @@ export class Ledger {
     this.keys = options.keys;
     this.now = options.now ?? Date.now;
     this.observer = options.observer;
-    this.scripts = loadScripts();
+    this.scripts = options.scripts ?? loadScripts();
   }
 
   /**

@@ -35,6 +35,8 @@ export interface FixtureOptions {
   persistence?: PersistencePolicy;
   /** Default: the test keys, authentication on (rate limit out of the way). */
   auth?: AuthOptions;
+  /** Scripts of another release (default: this build's). */
+  scripts?: Ledger['scripts'];
 }
 
 export async function fixture(options: FixtureOptions = {}): Promise<Fixture> {
@@ -42,7 +44,7 @@ export async function fixture(options: FixtureOptions = {}): Promise<Fixture> {
   redis.on('error', () => {});
   await redis.connect();
   const keys = ledgerKeys('test', options.ledgerName ?? uniqueLedgerName());
-  const ledger = new Ledger({ redis, keys, now: options.now });
+  const ledger = new Ledger({ redis, keys, now: options.now, scripts: options.scripts });
   await ledger.ensureScripts();
   const app = await buildApp({ ledger, redis, persistence: options.persistence,
     auth: options.auth ?? { mode: 'keys', keys: TEST_KEYS, ratePerSecond: 1_000_000 } });
