@@ -205,6 +205,11 @@ export class Ledger {
     return ensureScriptsLoaded(this.redis, this.scripts.values());
   }
 
+  /** The data-format version the ledger's data carries (undefined: nothing written yet). */
+  async dataFormat(): Promise<string | undefined> {
+    return (await this.redis.hget(this.keys.meta(), 'fmt')) ?? undefined;
+  }
+
   async createAccount(input: AccountInput): Promise<CreateAccountOutcome> {
     const nowMs = this.now();
     const id = input.id ?? uuidv7(nowMs);

@@ -9,6 +9,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Ledger } from './ledger.js';
+import { DATA_FORMAT_VERSION } from './scripts.js';
 
 export interface PersistencePolicy {
   appendfsync: 'always' | 'everysec';
@@ -70,6 +71,10 @@ export async function checkReadiness(redis: Redis, ledger: Ledger,
   try {
     await ledger.ensureScripts();
     checks.scripts = 'ok';
+    const format = await ledger.dataFormat();
+    checks.dataFormat = format === undefined || format === DATA_FORMAT_VERSION ? 'ok'
+      : `the ledger's data is in format ${format}; this release reads format ` +
+        `${DATA_FORMAT_VERSION} only, and its scripts refuse to touch it`;
     info = parseInfo(`${await redis.info('persistence')}\r\n${await redis.info('memory')}`);
     const write = info.get('aof_last_write_status');
     // Checked even with the policy off: a failing disk refuses every write (MISCONF).

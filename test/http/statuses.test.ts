@@ -128,8 +128,21 @@ describe('operations', () => {
   test('200 healthz and readyz', async () => {
     expect((await get('/healthz')).statusCode).toBe(200);
     const ready = await get('/readyz');
-    expect(ready.json()).toEqual({ status: 'ready', checks: { scripts: 'ok', aof: 'ok',
+    expect(ready.json()).toEqual({ status: 'ready', checks: { scripts: 'ok', dataFormat: 'ok',
+      aof: 'ok',
       appendfsync: 'ok', aofLoadTruncated: 'ok', maxmemoryPolicy: 'ok', aofLastWrite: 'ok' } });
+  });
+
+  test('a ledger in a data format this release does not read: readyz 503 says so', async () => {
+    const g = await fixture();
+    try {
+      await g.redis.hset(g.keys.meta(), 'fmt', '1');
+      const res = await g.app.inject({ method: 'GET', url: '/readyz' });
+      expectProblem(res, 503, 'NOT_READY');
+      expect(JSON.stringify(res.json())).toMatch(/data is in format 1; this release reads format 2/);
+    } finally {
+      await g.close();
+    }
   });
 
   test('404 NOT_FOUND for an unknown route', async () => {
