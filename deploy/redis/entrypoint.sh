@@ -13,7 +13,7 @@ set -eu
 DATA_DIR=${REDIS_DATA_DIR:-/data}
 AOF_DIR="$DATA_DIR/appendonlydir"
 MANIFEST="$AOF_DIR/appendonly.aof.manifest"
-MAX_CUT=${AOF_TORN_TAIL_BYTES_MAX:-1048576} # same as limits.AOF_TORN_TAIL_BYTES_MAX
+MAX_CUT=${AOF_TORN_TAIL_BYTES_MAX:-4194304} # same as limits.AOF_TORN_TAIL_BYTES_MAX
 
 start() {
   exec redis-server "$@" --dir "$DATA_DIR" --appendonly yes --appenddirname appendonlydir \

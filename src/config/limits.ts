@@ -78,11 +78,13 @@ export const limits = {
    */
   EMBEDDED_REDIS_RESTART_DELAY_MS: 1000,
   /**
-   * Largest torn AOF tail cut automatically at start. One transfer's MULTI block is at most a
-   * few KB (metadata ≤ 4 KB); a crash tears at most the writes in flight, so more damage than
-   * this means something other than a torn tail, for a human to inspect.
+   * Largest torn AOF tail cut automatically at start. A crash tears at most the script in
+   * flight, whose MULTI block is the largest write: an atomic batch, at most
+   * BATCH_BODY_BYTES_MAX of request data plus ~0.5 KB of journal fields, id and account updates
+   * per transfer (< 2 MiB). More damage than this means something other than a torn tail, for
+   * a human to inspect.
    */
-  AOF_TORN_TAIL_BYTES_MAX: 1024 * 1024,
+  AOF_TORN_TAIL_BYTES_MAX: 4 * 1024 * 1024,
   /**
    * Default per-key request rate (LEDGER_RATE_LIMIT_PER_SECOND overrides it): far above one
    * service's normal traffic on this hardware (~10k transfers/s per instance), low enough that a
@@ -111,6 +113,10 @@ if (AMOUNT_MAX_STRING.length !== limits.AMOUNT_DIGITS_MAX) {
 }
 if (limits.HTTP_REQUEST_TIMEOUT_MS <= limits.REDIS_COMMAND_TIMEOUT_MS) {
   throw new Error('limits: the HTTP request timeout must exceed the Redis command timeout');
+}
+if (limits.AOF_TORN_TAIL_BYTES_MAX < 2 * limits.BATCH_BODY_BYTES_MAX + limits.BATCH_TRANSFERS_MAX
+  * 1024) {
+  throw new Error('limits: the torn-tail bound must exceed the largest atomic batch\'s MULTI');
 }
 if (limits.BATCH_CHUNK_TRANSFERS_MAX > limits.BATCH_TRANSFERS_MAX) {
   throw new Error('limits: a batch chunk larger than a batch');

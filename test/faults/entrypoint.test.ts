@@ -8,6 +8,7 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { limits } from '../../src/config/limits.js';
 import { AOF_DIR_NAME, newestIncrFile } from '../../src/redis/aof-repair.js';
 import { startEmbeddedRedis } from '../../src/redis/embedded.js';
 import { fixture, json } from '../helpers/ledger.js';
@@ -85,4 +86,10 @@ test('damage before the tail: refuses and touches nothing', async () => {
   expect(r.stderr).toMatch(/damaged other than in the tail/);
   expect(r.stdout).toBe('');
   expect(readFileSync(file).equals(bytes)).toBe(true);
+});
+
+test('the entrypoint cuts at most AOF_TORN_TAIL_BYTES_MAX by default, as the service does', () => {
+  const script = readFileSync(resolve('deploy/redis/entrypoint.sh'), 'utf8');
+  expect(/MAX_CUT=\$\{AOF_TORN_TAIL_BYTES_MAX:-(\d+)\}/.exec(script)?.[1])
+    .toBe(String(limits.AOF_TORN_TAIL_BYTES_MAX));
 });
