@@ -6,8 +6,12 @@
  * - `maxmemory-policy noeviction`, so Redis never drops a balance to make room.
  * INFO gives most of it; the two settings INFO lacks come from CONFIG GET (a least-privilege
  * ACL grants `+config|get` only).
+ *
+ * Reported but never failing readiness (`advisory`): Redis's busy-reply-threshold against our
+ * script budget and command timeout.
  */
 import type { Redis } from 'ioredis';
+import { limits } from '../config/limits.js';
 import type { Ledger } from './ledger.js';
 
 export interface PersistencePolicy {
@@ -23,6 +27,8 @@ export const DEFAULT_PERSISTENCE_POLICY: PersistencePolicy = {
 export interface Readiness {
   ready: boolean;
   checks: Record<string, string>;
+  /** `ok` or what an operator should know; never makes the service unready. */
+  advisory: Record<string, string>;
   /** INFO persistence + memory as read for the checks, if Redis answered (metrics reuse it). */
   info?: Map<string, string>;
 }
@@ -63,9 +69,39 @@ async function persistenceChecks(redis: Redis, info: Map<string, string>, policy
     : `maxmemory-policy is ${policyName ?? '?'}, not noeviction`;
 }
 
+/**
+ * Below our script budget, a normal script of ours could make Redis answer BUSY to everyone
+ * else; above our command timeout, a stuck script shows as timeouts and connection resets
+ * instead of BUSY, and SCRIPT KILL is accepted only that late.
+ */
+export function busyThresholdAdvice(value: string): string {
+  if (!/^\d+$/.test(value)) return `busy-reply-threshold is ${value}`;
+  const ms = Number(value);
+  if (ms < limits.SCRIPT_TIME_BUDGET_MS) {
+    return `busy-reply-threshold is ${ms} ms, below the scripts' budget ` +
+      `(SCRIPT_TIME_BUDGET_MS ${limits.SCRIPT_TIME_BUDGET_MS} ms): normal transfers may make ` +
+      'Redis answer BUSY (503) to other requests';
+  }
+  if (ms >= limits.REDIS_COMMAND_TIMEOUT_MS) {
+    return `busy-reply-threshold is ${ms} ms, not below the command timeout ` +
+      `(${limits.REDIS_COMMAND_TIMEOUT_MS} ms): a stuck script shows as timeouts and ` +
+      `connection resets, and SCRIPT KILL works only after ${ms} ms ` +
+      `(recommended: ${limits.REDIS_BUSY_REPLY_THRESHOLD_MS})`;
+  }
+  return 'ok';
+}
+
+async function advise(redis: Redis): Promise<Record<string, string>> {
+  const advisory: Record<string, string> = {};
+  const threshold = await configValue(redis, 'busy-reply-threshold');
+  advisory.busyReplyThreshold = busyThresholdAdvice(threshold);
+  return advisory;
+}
+
 export async function checkReadiness(redis: Redis, ledger: Ledger,
   policy: PersistencePolicy = DEFAULT_PERSISTENCE_POLICY): Promise<Readiness> {
   const checks: Record<string, string> = {};
+  let advisory: Record<string, string> = {};
   let info: Map<string, string> | undefined;
   try {
     await ledger.ensureScripts();
@@ -76,9 +112,10 @@ export async function checkReadiness(redis: Redis, ledger: Ledger,
     checks.aofLastWrite = write === 'ok' ? 'ok'
       : `aof_last_write_status is ${write ?? '?'} (disk full or I/O error?): writes are refused`;
     if (policy.check === 'strict') await persistenceChecks(redis, info, policy, checks);
+    advisory = await advise(redis);
   } catch (error) {
     checks.redis = `unreachable: ${error instanceof Error ? error.message : String(error)}`;
   }
-  return { ready: Object.values(checks).every((v) => v === 'ok'), checks,
+  return { ready: Object.values(checks).every((v) => v === 'ok'), checks, advisory,
     ...(info === undefined ? {} : { info }) };
 }

@@ -33,8 +33,9 @@ export function createRegistry(options: { defaultMetrics: boolean }) {
     redisUp: gauge('ledger_redis_up', '1 while the Redis connection is ready and answers INFO'),
     redisCommandErrors: new Counter({
       name: 'ledger_redis_command_errors_total',
-      help: 'Redis commands that failed, by kind: reply (an error reply), timeout (no answer ' +
-        'within the command timeout), connection (not connected or connection lost)',
+      help: 'Redis commands that failed, by kind: reply (an error reply), busy (a BUSY reply: ' +
+        'a script ran past busy-reply-threshold), timeout (no answer within the command ' +
+        'timeout), connection (not connected or connection lost)',
       labelNames: ['kind'] as const,
       registers,
     }),

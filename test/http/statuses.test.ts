@@ -130,7 +130,8 @@ describe('operations', () => {
     expect((await get('/healthz')).statusCode).toBe(200);
     const ready = await get('/readyz');
     expect(ready.json()).toEqual({ status: 'ready', checks: { scripts: 'ok', aof: 'ok',
-      appendfsync: 'ok', aofLoadTruncated: 'ok', maxmemoryPolicy: 'ok', aofLastWrite: 'ok' } });
+      appendfsync: 'ok', aofLoadTruncated: 'ok', maxmemoryPolicy: 'ok', aofLastWrite: 'ok' },
+    advisory: { busyReplyThreshold: 'ok' } });
   });
 
   test('404 NOT_FOUND for an unknown route', async () => {
