@@ -8,7 +8,8 @@
  * ACL grants `+config|get` only).
  *
  * Reported but never failing readiness (`advisory`): Redis's busy-reply-threshold against our
- * script budget and command timeout.
+ * script budget and command timeout, and each read replica's health (reads fall back to the
+ * primary, so a sick replica must not take the service out of rotation).
  */
 import type { Redis } from 'ioredis';
 import { limits } from '../config/limits.js';
@@ -91,10 +92,33 @@ export function busyThresholdAdvice(value: string): string {
   return 'ok';
 }
 
-async function advise(redis: Redis): Promise<Record<string, string>> {
+/** One replica's health; never throws, never names a password. */
+export async function replicaHealth(replica: Redis): Promise<string> {
+  const where = `${replica.options.host}:${replica.options.port}`;
+  if (replica.status !== 'ready') {
+    return `${where}: connection ${replica.status}; reads go to the primary meanwhile`;
+  }
+  try {
+    const info = parseInfo(await replica.info('replication'));
+    const role = info.get('role');
+    if (role !== 'slave') return `${where}: role ${role ?? '?'}, not a replica`;
+    const link = info.get('master_link_status');
+    if (link !== 'up') {
+      return `${where}: link to its primary is ${link ?? '?'}; it serves stale data unless ` +
+        'replica-serve-stale-data is no (then reads go to the primary)';
+    }
+    return 'ok';
+  } catch (error) {
+    return `${where}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`;
+  }
+}
+
+async function advise(redis: Redis, ledger: Ledger): Promise<Record<string, string>> {
   const advisory: Record<string, string> = {};
   const threshold = await configValue(redis, 'busy-reply-threshold');
   advisory.busyReplyThreshold = busyThresholdAdvice(threshold);
+  const health = await Promise.all(ledger.replicas.map(replicaHealth));
+  health.forEach((text, i) => { advisory[`replica${i + 1}`] = text; });
   return advisory;
 }
 
@@ -112,7 +136,7 @@ export async function checkReadiness(redis: Redis, ledger: Ledger,
     checks.aofLastWrite = write === 'ok' ? 'ok'
       : `aof_last_write_status is ${write ?? '?'} (disk full or I/O error?): writes are refused`;
     if (policy.check === 'strict') await persistenceChecks(redis, info, policy, checks);
-    advisory = await advise(redis);
+    advisory = await advise(redis, ledger);
   } catch (error) {
     checks.redis = `unreachable: ${error instanceof Error ? error.message : String(error)}`;
   }

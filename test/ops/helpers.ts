@@ -109,10 +109,14 @@ export async function caughtUp(primary: Redis, replica: Redis): Promise<void> {
   });
 }
 
-/** `cmdstat_<name>` calls from INFO commandstats (0 when never called). */
+/**
+ * `cmdstat_<name>` calls that succeeded, from INFO commandstats (0 when never called). Failed
+ * calls (an EVALSHA answered NOSCRIPT) are left out.
+ */
 export async function calls(redis: Redis, command: string): Promise<number> {
-  const stat = (await info(redis, 'commandstats')).get(`cmdstat_${command}`);
-  return Number(/calls=(\d+)/.exec(stat ?? '')?.[1] ?? 0);
+  const stat = (await info(redis, 'commandstats')).get(`cmdstat_${command}`) ?? '';
+  const field = (name: string) => Number(new RegExp(`\\b${name}=(\\d+)`).exec(stat)?.[1] ?? 0);
+  return field('calls') - field('failed_calls');
 }
 
 /** `errorstat_<PREFIX>` count from INFO errorstats (0 when never replied). */
@@ -149,7 +153,7 @@ export async function opsApp(primaryUrl: string, options: OpsAppOptions = {}): P
   const redis = await connect(primaryUrl);
   const replicas = await Promise.all((options.replicaUrls ?? []).map(connect));
   const keys = ledgerKeys('test', options.ledgerName ?? uniqueLedgerName());
-  const ledger = new Ledger({ redis, keys });
+  const ledger = new Ledger({ redis, keys, replicas });
   await ledger.ensureScripts();
   const app = await buildApp({ ledger, redis,
     metrics: options.metrics ?? { pollIntervalMs: 60_000, defaultMetrics: false },
