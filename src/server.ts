@@ -69,6 +69,9 @@ async function main(): Promise<void> {
   const persistence = { appendfsync: config.appendfsync, check: config.persistenceCheck };
   const app = await buildApp({ ledger, redis, persistence, auth,
     logger: { level: config.logLevel } });
+  // A stuck script is named by its SHA-1 in Redis's log ("Slow script detected"): ours, listed.
+  app.log.info({ scripts: Object.fromEntries([...ledger.scripts.values()]
+    .map((script) => [script.name, script.sha])) }, 'scripts loaded');
   for (const line of notice) {
     if (auth.mode === 'off') app.log.warn(line);
     else console.log(line);

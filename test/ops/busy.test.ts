@@ -76,6 +76,8 @@ describe('a script running past busy-reply-threshold', () => {
     const read = await call(o.base, 'GET', '/accounts/alice');
     expect(await slow.finished(), 'the slow script ran to its end').toBe('done');
 
+    console.info(`during BUSY: transfer ${during.status} in ${during.end - during.start} ms, ` +
+      `read ${read.status} in ${read.end - read.start} ms`);
     expect([during.status, during.code]).toEqual([503, 'UNAVAILABLE']);
     expect(during.retryAfter).toBe(String(limits.RETRY_AFTER_SECONDS));
     // Answered at once, not after the command timeout: BUSY is a reply.
