@@ -66,8 +66,9 @@ describe('a primary and its replica after the bank workload', () => {
     await caughtUp(p, r);
 
     const committed = history.transfersWith('committed').length;
+    const replicated = (await info(r, 'replication')).get('slave_repl_offset');
     console.info(`convergence (BANK_SEED=${seed}): ${history.ops.length} ops, ${committed} ` +
-      `committed transfers; replica offset ${(await info(r, 'replication')).get('slave_repl_offset')}`);
+      `committed transfers; ${replicated} bytes replicated`);
     expect(committed, 'the workload must have moved money').toBeGreaterThan(100);
     expect(await datasetDifferences(p, r)).toEqual([]);
     expect(await p.call('DEBUG', 'DIGEST')).toBe(await r.call('DEBUG', 'DIGEST'));

@@ -14,8 +14,8 @@ import { freePort } from '../../src/redis/embedded.js';
 import { ServiceProcess } from '../faults/bank/system.js';
 import { API_KEYS_ENV } from '../helpers/auth.js';
 import {
-  admin, call, calls, caughtUp, errorCount, metric, type OpsApp, opsApp, REPLICATION_ARGS, startRedis, startReplica,
-  type TestRedis, until,
+  admin, call, calls, caughtUp, errorCount, metric, type OpsApp, opsApp, REPLICATION_ARGS,
+  startRedis, startReplica, type TestRedis, until,
 } from './helpers.js';
 
 let primary: TestRedis;
