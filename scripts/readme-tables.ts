@@ -27,6 +27,9 @@ export const LIMIT_DOCS: Record<LimitName, string> = {
   BATCH_CHUNK_BUDGET_MS: 'longest one non-atomic batch chunk may hold Redis (measured)',
   REDIS_COMMAND_TIMEOUT_MS:
     'a Redis command unanswered by then is 503 `UNAVAILABLE` (outcome unknown)',
+  SCRIPT_TIME_BUDGET_MS: 'the longest any of our Lua scripts may run inside Redis (worst case)',
+  REDIS_BUSY_REPLY_THRESHOLD_MS: 'Redis `busy-reply-threshold` the embedded Redis sets; past it ' +
+    'other commands get `BUSY` (503 `UNAVAILABLE`); `/readyz` reports another value',
   REDIS_CONNECT_TIMEOUT_MS: 'connecting to Redis',
   REDIS_RECONNECT_DELAY_MAX_MS: 'longest wait between reconnection attempts',
   REDIS_CONNECTION_RESET_INTERVAL_MS: 'after a command timeout or a reply that is not the ' +

@@ -55,11 +55,23 @@ async function main(): Promise<void> {
     { tlsCaFile: config.redisTlsCaFile });
   redis.on('error', () => {}); // each failed command reports its own error; avoid log floods
   await redis.connect();
-  const ledger = new Ledger({ redis, keys: ledgerKeys(config.keyPrefix, config.ledgerName) });
+  // A replica that is down at start must not stop the service: reads fall back to the primary
+  // and ioredis keeps reconnecting.
+  const replicas = config.replicaUrls.map((url) => {
+    const replica = createRedis(url, { tlsCaFile: config.redisTlsCaFile });
+    replica.on('error', () => {});
+    replica.connect().catch(() => {});
+    return replica;
+  });
+  const ledger = new Ledger({ redis, replicas,
+    keys: ledgerKeys(config.keyPrefix, config.ledgerName) });
   await ledger.ensureScripts();
   const persistence = { appendfsync: config.appendfsync, check: config.persistenceCheck };
   const app = await buildApp({ ledger, redis, persistence, auth,
     logger: { level: config.logLevel } });
+  // A stuck script is named by its SHA-1 in Redis's log ("Slow script detected"): ours, listed.
+  app.log.info({ scripts: Object.fromEntries([...ledger.scripts.values()]
+    .map((script) => [script.name, script.sha])) }, 'scripts loaded');
   for (const line of notice) {
     if (auth.mode === 'off') app.log.warn(line);
     else console.log(line);
@@ -74,8 +86,10 @@ async function main(): Promise<void> {
     else app.log.info({ signal }, 'shutting down');
     await app.close(); // stops accepting, lets in-flight requests finish
     // QUIT needs a live connection; with Redis gone, just drop the socket.
-    if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
-    else redis.disconnect();
+    for (const r of [redis, ...replicas]) {
+      if (r.status === 'ready') await r.quit().catch(() => r.disconnect());
+      else r.disconnect();
+    }
     await embedded?.stop();
   });
 

@@ -12,6 +12,8 @@ export interface Config {
   redisUrl: string | undefined;
   /** CA bundle for a `rediss://` Redis whose certificate a private CA signed. */
   redisTlsCaFile: string | undefined;
+  /** Read replicas of the REDIS_URL primary; GETs may be served there (empty: none). */
+  replicaUrls: string[];
   dataDir: string;
   keyPrefix: string;
   ledgerName: string;
@@ -42,6 +44,16 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const redisTlsCaFile = env.REDIS_TLS_CA_FILE || undefined;
   if (redisTlsCaFile !== undefined && !redisUrl?.startsWith('rediss://')) {
     problems.push('REDIS_TLS_CA_FILE needs a rediss:// REDIS_URL');
+  }
+  const replicaUrls = (env.REDIS_REPLICA_URLS ?? '').split(',').map((u) => u.trim())
+    .filter((u) => u !== '');
+  if (replicaUrls.some((u) => !/^rediss?:\/\//.test(u))) {
+    problems.push('REDIS_REPLICA_URLS must be comma-separated redis:// or rediss:// URLs');
+  }
+  if (replicaUrls.length > 0 && redisUrl === undefined) {
+    // The embedded Redis moves to a free port at every start: nothing can replicate it.
+    problems.push('REDIS_REPLICA_URLS needs REDIS_URL (replicas of the embedded Redis make ' +
+      'no sense)');
   }
   const keyPrefix = env.LEDGER_KEY_PREFIX ?? 'ledger';
   if (!NAME.test(keyPrefix)) problems.push('LEDGER_KEY_PREFIX must be 1-64 of A-Z a-z 0-9 _ - .');
@@ -78,6 +90,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     host: env.HOST ?? '127.0.0.1',
     redisUrl,
     redisTlsCaFile,
+    replicaUrls,
     dataDir: env.LEDGER_DATA_DIR ?? './data',
     keyPrefix,
     ledgerName,
@@ -98,6 +111,10 @@ export const CONFIG_DOC: ReadonlyArray<[string, string, string]> = [
     'unset: the service starts its own `redis-server` with AOF under `LEDGER_DATA_DIR`'],
   ['REDIS_TLS_CA_FILE', 'PEM CA bundle for a `rediss://` `REDIS_URL` signed by a private CA',
     'unset'],
+  ['REDIS_REPLICA_URLS', 'read replicas of `REDIS_URL`, comma-separated: `GET`s are served ' +
+    'there round-robin (they may lag; header `Ledger-Read-From: primary` reads the primary), ' +
+    'falling back to the primary while a replica is down; writes always go to the primary ' +
+    '(see Read replicas)', 'unset: every read from the primary'],
   ['LEDGER_DATA_DIR', 'where the embedded Redis keeps its files', '`./data`'],
   ['LEDGER_KEY_PREFIX', 'first part of every Redis key', '`ledger`'],
   ['LEDGER_NAME', 'the ledger; its keys share the hash tag `{LEDGER_NAME}` (one Cluster slot)',

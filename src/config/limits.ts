@@ -21,7 +21,10 @@ export const limits = {
    * few hundred bytes and every script's work is bounded. Checked in TypeScript and again in Lua.
    */
   METADATA_JSON_BYTES_MAX: 4096,
-  /** Entries page size: 1000 entries is ~150 KB of JSON, one Redis call of well under 1 ms. */
+  /**
+   * Entries page size: 1000 entries is ~150 KB of JSON and the slowest script we run (~2 ms
+   * inside Redis, measured; it sets SCRIPT_TIME_BUDGET_MS).
+   */
   ENTRIES_PAGE_LIMIT_MAX: 1000,
   ENTRIES_PAGE_LIMIT_DEFAULT: 100,
   /** Largest request body. The largest valid body (metadata at its limits) is well below this. */
@@ -53,6 +56,24 @@ export const limits = {
    * is unwell, and a shorter wait brings the service back sooner after a stall.
    */
   REDIS_COMMAND_TIMEOUT_MS: 1000,
+  /**
+   * The longest any of our scripts may run inside Redis, worst case (largest metadata, amounts
+   * of 2^128-1, a full entries page, a first EVAL that compiles the source). A script blocks
+   * every Redis client while it runs. Measured on a shared 2-core machine: a transfer ~35 µs,
+   * a first EVAL ~0.2 ms, a full entries page (1001 entries) ~2 ms, p95 ~3 ms, single calls up
+   * to ~6 ms when the machine is busy: the page sets the budget, with room
+   * (test/ops/script-budget.test.ts prints the figures).
+   */
+  SCRIPT_TIME_BUDGET_MS: 10,
+  /**
+   * Redis's `busy-reply-threshold` (its default is 5000): past it, a running script makes Redis
+   * answer every other command `BUSY` (503 UNAVAILABLE here) and accept `SCRIPT KILL`. 50x
+   * the script budget, so no script of ours can reach it; below the command timeout, so a
+   * stuck script shows as fast BUSY replies, not timeouts and connection resets, and an
+   * operator can kill it within half a second. The embedded Redis sets it; `/readyz` reports
+   * (never fails on) another value.
+   */
+  REDIS_BUSY_REPLY_THRESHOLD_MS: 500,
   /** Connecting (TCP + handshake) to a healthy Redis on a LAN takes milliseconds. */
   REDIS_CONNECT_TIMEOUT_MS: 2000,
   /** Reconnect backoff cap: a restarted Redis is found again within this. */
@@ -120,6 +141,12 @@ if (limits.AOF_TORN_TAIL_BYTES_MAX < 2 * limits.BATCH_BODY_BYTES_MAX + limits.BA
 }
 if (limits.BATCH_CHUNK_TRANSFERS_MAX > limits.BATCH_TRANSFERS_MAX) {
   throw new Error('limits: a batch chunk larger than a batch');
+}
+if (limits.SCRIPT_TIME_BUDGET_MS * 10 > limits.REDIS_BUSY_REPLY_THRESHOLD_MS) {
+  throw new Error('limits: a script within its budget must never reach busy-reply-threshold');
+}
+if (limits.REDIS_BUSY_REPLY_THRESHOLD_MS >= limits.REDIS_COMMAND_TIMEOUT_MS) {
+  throw new Error('limits: Redis must answer BUSY before our command timeout gives up');
 }
 if (limits.ENTRIES_PAGE_LIMIT_DEFAULT > limits.ENTRIES_PAGE_LIMIT_MAX) {
   throw new Error('limits: default page size above the maximum');

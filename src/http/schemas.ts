@@ -175,4 +175,6 @@ export const Health = Type.Object({ status: Type.String() }, { $id: 'Health' });
 export const Readiness = Type.Object({
   status: Type.String(),
   checks: Type.Record(Type.String(), Type.String()),
+  /** Reported, never failing readiness: busy-reply-threshold, read replicas' health. */
+  advisory: Type.Record(Type.String(), Type.String()),
 }, { $id: 'Readiness' });

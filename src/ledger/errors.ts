@@ -26,10 +26,17 @@ const CONNECTION_FAILURE = new RegExp(
   'ECONNREFUSED|ECONNRESET|EPIPE',
 );
 
+/**
+ * An operator's SCRIPT KILL stopped our script. Redis kills only a script that has not written
+ * (after a write it answers UNKILLABLE), so this attempt changed nothing: safe to retry.
+ */
+const KILLED_SCRIPT = 'Script killed by user';
+
 export function isUnavailableError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (error instanceof ReplyError || error.name === 'ReplyError') {
-    return TRANSIENT_REPLY_PREFIXES.some((p) => error.message.startsWith(p));
+    return TRANSIENT_REPLY_PREFIXES.some((p) => error.message.startsWith(p)) ||
+      error.message.includes(KILLED_SCRIPT);
   }
   // Connection closed, command timed out, offline queue disabled, retries exhausted: all come
   // from ioredis itself, not from a Redis reply.

@@ -8,6 +8,7 @@ import { readStoredSigned } from './amount.js';
 import { LedgerInvariantError, ReplyMismatchError } from './errors.js';
 import { uuidv7 } from './ids.js';
 import type { LedgerKeys } from './keys.js';
+import { type ReadObserver, type ReadOptions, ReadRouting } from './replicas.js';
 import {
   ensureScriptsLoaded, loadScripts, runScript, type Script, type ScriptObserver,
 } from './scripts.js';
@@ -120,10 +121,12 @@ export interface LedgerOptions {
   observer?: LedgerObserver;
   /** The scripts to run; default: this build's `lua/`. Tests pass another release's. */
   scripts?: Map<string, Script>;
+  /** Read replicas (replicas.ts): reads may go there; writes never do. */
+  replicas?: readonly Redis[];
 }
 
 /** What the ledger reports as it works; the metrics plugin implements it (no Fastify here). */
-export type LedgerObserver = ScriptObserver;
+export interface LedgerObserver extends ScriptObserver, ReadObserver {}
 
 /** Canonical JSON of metadata: sorted keys, so equal metadata compares equal as a string. */
 export function canonicalMetadata(metadata: Metadata): string {
@@ -138,6 +141,7 @@ export class Ledger {
   private readonly keys: LedgerKeys;
   private readonly now: () => number;
   private observer: LedgerObserver | undefined;
+  private readonly reads: ReadRouting;
 
   constructor(options: LedgerOptions) {
     this.redis = options.redis;
@@ -145,6 +149,12 @@ export class Ledger {
     this.now = options.now ?? Date.now;
     this.observer = options.observer;
     this.scripts = options.scripts ?? loadScripts();
+    this.reads = new ReadRouting(options.replicas ?? []);
+  }
+
+  /** The read replicas' connections (readiness reports their health). */
+  get replicas(): readonly Redis[] {
+    return this.reads.replicas;
   }
 
   /**
@@ -165,33 +175,45 @@ export class Ledger {
    * stream) would hand every later command another's reply; and a timed-out command leaves the
    * connection in an unknown state. Both reset the connection and answer 503 (outcome unknown):
    * the client retries with the same id, which is always safe.
+   * A BUSY reply (another script past busy-reply-threshold) or READONLY (the primary became a
+   * replica; ioredis reconnects, see client.ts) is thrown as it is: 503, retry with the same id.
+   * `on` is a read replica's connection (reads only); the primary by default.
    */
   private async run(name: string, keys: string[], args: string[], echoAt: number,
-    tag: string): Promise<unknown[]> {
+    tag: string, on: Redis = this.redis): Promise<unknown[]> {
     let reply: unknown;
     try {
-      reply = await runScript(this.redis, this.script(name), keys, args, this.observer);
+      reply = await runScript(on, this.script(name), keys, args, this.observer);
     } catch (error) {
       if (error instanceof Error && /Command timed out/.test(error.message)) {
-        this.resetConnection();
+        this.resetConnection(on);
       }
       throw error;
     }
     if (!Array.isArray(reply) || reply[echoAt] !== tag) {
-      this.resetConnection();
+      this.resetConnection(on);
       throw new ReplyMismatchError(`${name}: a reply that is not this command's (tag ${tag})`);
     }
     return reply;
   }
 
-  private lastResetMs = 0;
+  /** A read, on a replica or the primary as `options` and the replicas' health decide. */
+  private read(name: string, keys: string[], args: string[], echoAt: number, tag: string,
+    options: ReadOptions | undefined): Promise<unknown[]> {
+    return this.reads.run(options,
+      (on) => this.run(name, keys, args, echoAt, tag, on ?? this.redis), this.observer);
+  }
+
+  private readonly lastResetMs = new Map<Redis, number>();
 
   /** Drops the connection and reconnects (ioredis re-sends what was in flight); once per burst. */
-  private resetConnection(): void {
+  private resetConnection(redis: Redis): void {
     const now = Date.now();
-    if (now - this.lastResetMs < limits.REDIS_CONNECTION_RESET_INTERVAL_MS) return;
-    this.lastResetMs = now;
-    this.redis.disconnect(true);
+    if (now - (this.lastResetMs.get(redis) ?? 0) < limits.REDIS_CONNECTION_RESET_INTERVAL_MS) {
+      return;
+    }
+    this.lastResetMs.set(redis, now);
+    redis.disconnect(true);
   }
 
   private script(name: string): Script {
@@ -319,21 +341,22 @@ export class Ledger {
       batchItem(transfers[i] as TransferInput, metadata[i] as string, nowMs, result)) };
   }
 
-  private async readHash(key: string, id: string): Promise<Record_ | undefined> {
-    const reply = await this.run('read-hash', [key], [id], 0, id);
+  private async readHash(key: string, id: string,
+    options?: ReadOptions): Promise<Record_ | undefined> {
+    const reply = await this.read('read-hash', [key], [id], 0, id, options);
     const record = hashReply((reply as unknown[])[1]);
     return Object.keys(record).length === 0 ? undefined : record;
   }
 
-  async getAccount(id: string): Promise<Account | undefined> {
-    const record = await this.readHash(this.keys.account(id), id);
+  async getAccount(id: string, options?: ReadOptions): Promise<Account | undefined> {
+    const record = await this.readHash(this.keys.account(id), id, options);
     return record && accountView(id, record);
   }
 
-  async getTransfer(id: string): Promise<Transfer | undefined> {
+  async getTransfer(id: string, options?: ReadOptions): Promise<Transfer | undefined> {
     const k = this.keys;
-    const reply = await this.run('read-transfer',
-      [k.transferBucket(id), k.journal(), k.rejections(), k.accountIds()], [id], 0, id);
+    const reply = await this.read('read-transfer',
+      [k.transferBucket(id), k.journal(), k.rejections(), k.accountIds()], [id], 0, id, options);
     if (reply[1] === '') return undefined;
     return transferView(id, storedRecord(reply[1], reply[2], reply[3], reply[4]));
   }
@@ -346,14 +369,15 @@ export class Ledger {
     accountId: string,
     limit: number,
     startSeq?: string,
+    options?: ReadOptions,
   ): Promise<EntriesPage | 'badCursor' | undefined> {
     if (!Number.isInteger(limit) || limit < 1 || limit > limits.ENTRIES_PAGE_LIMIT_MAX) {
       throw new Error(`listEntries: limit ${limit} out of range`);
     }
     const k = this.keys;
-    const reply = await this.run('read-entries',
+    const reply = await this.read('read-entries',
       [k.account(accountId), k.journal(), k.accountIds()],
-      [accountId, startSeq ?? '', String(limit)], 0, accountId);
+      [accountId, startSeq ?? '', String(limit)], 0, accountId, options);
     const [, exists, cursorOk, flat, next, ids] = reply as [string, number, number, unknown,
       unknown, unknown];
     if (exists !== 1) return undefined;

@@ -6,8 +6,13 @@
  * - `maxmemory-policy noeviction`, so Redis never drops a balance to make room.
  * INFO gives most of it; the two settings INFO lacks come from CONFIG GET (a least-privilege
  * ACL grants `+config|get` only).
+ *
+ * Reported but never failing readiness (`advisory`): Redis's busy-reply-threshold against our
+ * script budget and command timeout, and each read replica's health (reads fall back to the
+ * primary, so a sick replica must not take the service out of rotation).
  */
 import type { Redis } from 'ioredis';
+import { limits } from '../config/limits.js';
 import type { Ledger } from './ledger.js';
 import { DATA_FORMAT_VERSION } from './scripts.js';
 
@@ -24,6 +29,8 @@ export const DEFAULT_PERSISTENCE_POLICY: PersistencePolicy = {
 export interface Readiness {
   ready: boolean;
   checks: Record<string, string>;
+  /** `ok` or what an operator should know; never makes the service unready. */
+  advisory: Record<string, string>;
   /** INFO persistence + memory as read for the checks, if Redis answered (metrics reuse it). */
   info?: Map<string, string>;
 }
@@ -64,9 +71,62 @@ async function persistenceChecks(redis: Redis, info: Map<string, string>, policy
     : `maxmemory-policy is ${policyName ?? '?'}, not noeviction`;
 }
 
+/**
+ * Below our script budget, a normal script of ours could make Redis answer BUSY to everyone
+ * else; above our command timeout, a stuck script shows as timeouts and connection resets
+ * instead of BUSY, and SCRIPT KILL is accepted only that late.
+ */
+export function busyThresholdAdvice(value: string): string {
+  if (!/^\d+$/.test(value)) return `busy-reply-threshold is ${value}`;
+  const ms = Number(value);
+  if (ms < limits.SCRIPT_TIME_BUDGET_MS) {
+    return `busy-reply-threshold is ${ms} ms, below the scripts' budget ` +
+      `(SCRIPT_TIME_BUDGET_MS ${limits.SCRIPT_TIME_BUDGET_MS} ms): normal transfers may make ` +
+      'Redis answer BUSY (503) to other requests';
+  }
+  if (ms >= limits.REDIS_COMMAND_TIMEOUT_MS) {
+    return `busy-reply-threshold is ${ms} ms, not below the command timeout ` +
+      `(${limits.REDIS_COMMAND_TIMEOUT_MS} ms): a stuck script shows as timeouts and ` +
+      `connection resets, and SCRIPT KILL works only after ${ms} ms ` +
+      `(recommended: ${limits.REDIS_BUSY_REPLY_THRESHOLD_MS})`;
+  }
+  return 'ok';
+}
+
+/** One replica's health; never throws, never names a password. */
+export async function replicaHealth(replica: Redis): Promise<string> {
+  const where = `${replica.options.host}:${replica.options.port}`;
+  if (replica.status !== 'ready') {
+    return `${where}: connection ${replica.status}; reads go to the primary meanwhile`;
+  }
+  try {
+    const info = parseInfo(await replica.info('replication'));
+    const role = info.get('role');
+    if (role !== 'slave') return `${where}: role ${role ?? '?'}, not a replica`;
+    const link = info.get('master_link_status');
+    if (link !== 'up') {
+      return `${where}: link to its primary is ${link ?? '?'}; it serves stale data unless ` +
+        'replica-serve-stale-data is no (then reads go to the primary)';
+    }
+    return 'ok';
+  } catch (error) {
+    return `${where}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`;
+  }
+}
+
+async function advise(redis: Redis, ledger: Ledger): Promise<Record<string, string>> {
+  const advisory: Record<string, string> = {};
+  const threshold = await configValue(redis, 'busy-reply-threshold');
+  advisory.busyReplyThreshold = busyThresholdAdvice(threshold);
+  const health = await Promise.all(ledger.replicas.map(replicaHealth));
+  health.forEach((text, i) => { advisory[`replica${i + 1}`] = text; });
+  return advisory;
+}
+
 export async function checkReadiness(redis: Redis, ledger: Ledger,
   policy: PersistencePolicy = DEFAULT_PERSISTENCE_POLICY): Promise<Readiness> {
   const checks: Record<string, string> = {};
+  let advisory: Record<string, string> = {};
   let info: Map<string, string> | undefined;
   try {
     await ledger.ensureScripts();
@@ -81,9 +141,10 @@ export async function checkReadiness(redis: Redis, ledger: Ledger,
     checks.aofLastWrite = write === 'ok' ? 'ok'
       : `aof_last_write_status is ${write ?? '?'} (disk full or I/O error?): writes are refused`;
     if (policy.check === 'strict') await persistenceChecks(redis, info, policy, checks);
+    advisory = await advise(redis, ledger);
   } catch (error) {
     checks.redis = `unreachable: ${error instanceof Error ? error.message : String(error)}`;
   }
-  return { ready: Object.values(checks).every((v) => v === 'ok'), checks,
+  return { ready: Object.values(checks).every((v) => v === 'ok'), checks, advisory,
     ...(info === undefined ? {} : { info }) };
 }

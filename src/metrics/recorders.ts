@@ -5,6 +5,7 @@
  */
 import { isPersistenceError, isUnavailableError } from '../ledger/errors.js';
 import type { LedgerObserver, TransferOutcome } from '../ledger/ledger.js';
+import { READ_ROUTES, type ReadObserver } from '../ledger/replicas.js';
 import { REJECTION_REASONS, type RejectionReason } from '../ledger/status.js';
 import type { HistogramChild as Child, LeanCounter, LeanHistogram } from './lean.js';
 
@@ -33,6 +34,12 @@ export function scriptRecorder(
       }
     },
   };
+}
+
+/** Where reads were served (replicas.ts); every series exists from the start at 0. */
+export function readRecorder(counter: LeanCounter<'route'>): Required<ReadObserver> {
+  const children = new Map(READ_ROUTES.map((route) => [route, counter.child({ route })]));
+  return { readRouted: (route) => children.get(route)?.inc() };
 }
 
 /** The `outcome` label of ledger_transfers_total: a closed set. */

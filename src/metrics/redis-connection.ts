@@ -11,11 +11,14 @@
 import type { Command, Redis } from 'ioredis';
 import type { Metrics } from './registry.js';
 
-export const COMMAND_ERROR_KINDS = ['reply', 'timeout', 'connection'] as const;
+export const COMMAND_ERROR_KINDS = ['reply', 'busy', 'timeout', 'connection'] as const;
 type ErrorKind = (typeof COMMAND_ERROR_KINDS)[number];
 
 export function commandErrorKind(error: unknown): ErrorKind {
-  if (error instanceof Error && error.name === 'ReplyError') return 'reply';
+  if (error instanceof Error && error.name === 'ReplyError') {
+    // A script has run past busy-reply-threshold: Redis refuses everything else meanwhile.
+    return error.message.startsWith('BUSY') ? 'busy' : 'reply';
+  }
   if (error instanceof Error && error.message === 'Command timed out') return 'timeout';
   return 'connection';
 }

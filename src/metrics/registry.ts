@@ -29,12 +29,19 @@ export function createRegistry(options: { defaultMetrics: boolean }) {
     httpDuration: new LeanHistogram('ledger_http_request_duration_seconds',
       'HTTP requests by method, route pattern (never the raw URL) and status class',
       ['method', 'route', 'status_class'] as const, HTTP_DURATION_BUCKETS_SECONDS, registry),
+    reads: new LeanCounter('ledger_reads_total',
+      'Reads (GET of an account, its entries, a transfer) by where they were served: primary ' +
+        '(no replicas configured, or Ledger-Read-From: primary), replica, fallback_down (no ' +
+        'replica connection ready) or fallback_error (a replica failed the read); both ' +
+        'fallbacks were served by the primary',
+      ['route'] as const, registry),
     ready: gauge('ledger_ready', '1 when the readiness checks of /readyz pass, read on a timer'),
     redisUp: gauge('ledger_redis_up', '1 while the Redis connection is ready and answers INFO'),
     redisCommandErrors: new Counter({
       name: 'ledger_redis_command_errors_total',
-      help: 'Redis commands that failed, by kind: reply (an error reply), timeout (no answer ' +
-        'within the command timeout), connection (not connected or connection lost)',
+      help: 'Redis commands that failed, by kind: reply (an error reply), busy (a BUSY reply: ' +
+        'a script ran past busy-reply-threshold), timeout (no answer within the command ' +
+        'timeout), connection (not connected or connection lost)',
       labelNames: ['kind'] as const,
       registers,
     }),

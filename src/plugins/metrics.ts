@@ -8,8 +8,9 @@ import fp from 'fastify-plugin';
 import type { Registry } from 'prom-client';
 import { checkReadiness } from '../ledger/readiness.js';
 import { METRICS_POLL_INTERVAL_MS } from '../metrics/constants.js';
+import type { LedgerObserver } from '../ledger/ledger.js';
 import {
-  httpRecorder, scriptRecorder, type TransferRecorder, transferRecorder,
+  httpRecorder, readRecorder, scriptRecorder, type TransferRecorder, transferRecorder,
 } from '../metrics/recorders.js';
 import { watchRedisConnection } from '../metrics/redis-connection.js';
 import { createPoller, pollRedis, type PollState } from '../metrics/redis-poller.js';
@@ -55,13 +56,19 @@ export default fp<MetricsOptions & { enabled?: boolean }>(async (app: FastifyIns
   const previousObserver = app.ledger.getObserver();
   const recordScript = scriptRecorder(m.scriptDuration,
     (err) => app.log.error({ err }, 'metrics: recording a script call failed'));
+  const recordRead = readRecorder(m.reads);
   // An observer the ledger was built with keeps being told, after ours.
-  const observer = previousObserver === undefined ? recordScript : {
-    scriptCompleted(script: string, outcome: string, seconds: number) {
-      recordScript.scriptCompleted(script, outcome, seconds);
-      previousObserver.scriptCompleted(script, outcome, seconds);
-    },
-  };
+  const observer: LedgerObserver = previousObserver === undefined
+    ? { ...recordScript, ...recordRead } : {
+      scriptCompleted(script: string, outcome: string, seconds: number) {
+        recordScript.scriptCompleted(script, outcome, seconds);
+        previousObserver.scriptCompleted(script, outcome, seconds);
+      },
+      readRouted(route) {
+        recordRead.readRouted(route);
+        previousObserver.readRouted?.(route);
+      },
+    };
   app.ledger.setObserver(observer);
 
   const http = httpRecorder(m.httpDuration);

@@ -20,6 +20,10 @@ export interface EmbeddedRedisOptions {
   /** Default: a free loopback port. */
   port?: number;
   appendfsync?: 'always' | 'everysec';
+  /** Default REDIS_BUSY_REPLY_THRESHOLD_MS; tests that provoke BUSY make it shorter. */
+  busyReplyThresholdMs?: number;
+  /** More redis-server arguments, after ours (a later value wins): tests' replication. */
+  extraArgs?: readonly string[];
   binary?: string;
 }
 
@@ -99,6 +103,10 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
     // Transfer ids live in small hashes (keys.ts); these keep them listpack-encoded, a few bytes
     // per id, with ids up to 128 characters (Redis's defaults: 128 entries on Debian, 64 bytes).
     '--hash-max-listpack-entries', '512', '--hash-max-listpack-value', '128',
+    // Explicit, not Redis's 5 s: a stuck script answers BUSY before our command timeout.
+    '--busy-reply-threshold',
+    String(options.busyReplyThresholdMs ?? limits.REDIS_BUSY_REPLY_THRESHOLD_MS),
+    ...(options.extraArgs ?? []),
   ];
   const url = `redis://127.0.0.1:${port}`;
   const logStart = existsSync(logFile) ? statSync(logFile).size : 0;

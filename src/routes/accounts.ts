@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { limits } from '../config/limits.js';
 import { accountInput } from '../http/input.js';
 import { problem, sendProblem } from '../http/problem.js';
+import { ReadFromHeaders, readOptions } from '../http/read-from.js';
 import { described, problems } from '../http/responses.js';
 import {
   Account, CreateAccountBody, EntriesPage, EntriesQuery, IdParams, NoQuery,
@@ -50,11 +51,12 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['accounts'],
       params: IdParams,
       querystring: NoQuery,
+      headers: ReadFromHeaders,
       response: { 200: described(Account, 'The account'),
         ...problems(400, 401, 403, 404, 429, 503) },
     },
   }, async (request, reply) => {
-    const account = await app.ledger.getAccount(request.params.id);
+    const account = await app.ledger.getAccount(request.params.id, readOptions(request));
     if (!account) {
       return sendProblem(reply, problem(404, 'ACCOUNT_NOT_FOUND',
         `no account "${request.params.id}"`));
@@ -69,6 +71,7 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['accounts'],
       params: IdParams,
       querystring: EntriesQuery,
+      headers: ReadFromHeaders,
       response: { 200: described(EntriesPage, 'A page of entries, newest first'),
         ...problems(400, 401, 403, 404, 429, 503) },
     },
@@ -83,7 +86,8 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
     const badCursor = () => sendProblem(reply, problem(400, 'VALIDATION_ERROR',
       `cursor is not one this service issued for account "${request.params.id}"`));
     if (cursor !== undefined && startSeq === undefined) return badCursor();
-    const page = await app.ledger.listEntries(request.params.id, limit, startSeq);
+    const page = await app.ledger.listEntries(request.params.id, limit, startSeq,
+      readOptions(request));
     if (!page) {
       return sendProblem(reply, problem(404, 'ACCOUNT_NOT_FOUND',
         `no account "${request.params.id}"`));

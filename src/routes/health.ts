@@ -25,7 +25,7 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (_request, reply) => {
     const result = await checkReadiness(app.redis, app.ledger, app.persistence);
-    if (result.ready) return { status: 'ready', checks: result.checks };
+    if (result.ready) return { status: 'ready', checks: result.checks, advisory: result.advisory };
     const failing = Object.entries(result.checks).filter(([, v]) => v !== 'ok');
     return sendProblem(reply, problem(503, 'NOT_READY',
       failing.map(([name, why]) => `${name}: ${why}`).join('; ')));

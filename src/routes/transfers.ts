@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { transferInput } from '../http/input.js';
 import { type Problem as ProblemBody, problem, sendProblem } from '../http/problem.js';
+import { ReadFromHeaders, readOptions } from '../http/read-from.js';
 import { described, problems } from '../http/responses.js';
 import { limits } from '../config/limits.js';
 import {
@@ -159,12 +160,13 @@ const transfers: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['transfers'],
       params: IdParams,
       querystring: NoQuery,
+      headers: ReadFromHeaders,
       response: { 200: described(Transfer, 'The transfer, committed or rejected'),
         ...problems(400, 401, 403, 404, 429, 503) },
     },
   }, async (request, reply) => {
     request.log = reply.log = request.log.child({ transferId: request.params.id });
-    const transfer = await app.ledger.getTransfer(request.params.id);
+    const transfer = await app.ledger.getTransfer(request.params.id, readOptions(request));
     if (!transfer) {
       return sendProblem(reply, problem(404, 'TRANSFER_NOT_FOUND',
         `no transfer "${request.params.id}"`));

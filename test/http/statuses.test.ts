@@ -129,8 +129,8 @@ describe('operations', () => {
     expect((await get('/healthz')).statusCode).toBe(200);
     const ready = await get('/readyz');
     expect(ready.json()).toEqual({ status: 'ready', checks: { scripts: 'ok', dataFormat: 'ok',
-      aof: 'ok',
-      appendfsync: 'ok', aofLoadTruncated: 'ok', maxmemoryPolicy: 'ok', aofLastWrite: 'ok' } });
+      aof: 'ok', appendfsync: 'ok', aofLoadTruncated: 'ok', maxmemoryPolicy: 'ok',
+      aofLastWrite: 'ok' }, advisory: { busyReplyThreshold: 'ok' } });
   });
 
   test('a ledger in a data format this release does not read: readyz 503 says so', async () => {

@@ -99,7 +99,7 @@ describe('poller', () => {
     m.aofLastWriteOk.set(1);
     const info = () => Promise.reject(new Error('Command timed out'));
     const failing = { status: 'ready', info } as unknown as Redis;
-    const notReady = async () => ({ ready: false, checks: {} });
+    const notReady = async () => ({ ready: false, checks: {}, advisory: {} });
     await pollRedis(failing, m, notReady, { delayedFsync: undefined });
     expect(await gauge(m, 'ledger_redis_up')).toBe(0);
     expect(await gauge(m, 'ledger_redis_aof_last_write_ok')).toBe(1);
