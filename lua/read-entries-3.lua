@@ -11,7 +11,7 @@ KEYS[3] accountIds  hash: account number -> account id (to name counterparties)
 
 ARGV[1] tag      echoed: the account id
 ARGV[2] start    '' for the newest entry, or the seq of the first entry to return (a cursor)
-ARGV[3] count    entries to return, 1 .. ENTRIES_PAGE_LIMIT_MAX
+ARGV[3] count    entries to return, 1 .. ENTRIES_READ_CHUNK_MAX (a page takes several calls)
 
 Returns { tag, exists (1 or 0), cursorOk (1 or 0), entries, next, counterpartyIds }:
 entries is a flat list of 5 values per entry: seq, transferId, amount (negative for a debit),
@@ -20,7 +20,7 @@ counterpartyIds holds one account id per entry. cursorOk is 0 when start is not 
 account's entries (a cursor this service did not issue for it).
 ]]
 local count = tonumber(ARGV[3])
-if not count or count < 1 or count > {{L_ENTRIES_PAGE_LIMIT_MAX}} then
+if not count or count < 1 or count > {{L_ENTRIES_READ_CHUNK_MAX}} then
   return redis.error_reply('ERR read-entries: count out of range')
 end
 local account = redis.call('HMGET', KEYS[1], 'n', 'lseq')

@@ -25,6 +25,9 @@ export const LIMIT_DOCS: Record<LimitName, string> = {
   BATCH_BODY_BYTES_MAX: 'largest `POST /transfers/batch` body; above it, 413',
   BATCH_CHUNK_TRANSFERS_MAX: 'transfers per Redis script in a non-atomic batch',
   BATCH_CHUNK_BUDGET_MS: 'longest one non-atomic batch chunk may hold Redis (measured)',
+  BATCH_CHUNK_BYTES_MAX: 'bytes of transfer fields per Redis script in a non-atomic batch',
+  ATOMIC_BATCH_BUDGET_MS: 'longest an atomic batch (one script) may hold Redis (measured)',
+  ENTRIES_READ_CHUNK_MAX: 'entries read per Redis script; a larger page takes several',
   REDIS_COMMAND_TIMEOUT_MS:
     'a Redis command unanswered by then is 503 `UNAVAILABLE` (outcome unknown)',
   SCRIPT_TIME_BUDGET_MS: 'the longest any of our Lua scripts may run inside Redis (worst case)',

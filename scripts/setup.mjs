@@ -4,8 +4,9 @@
 //   2. redis-server on PATH (the embedded Redis and the tests start their own): installed with
 //      apt-get when we are root on Debian/Ubuntu, else one instruction and exit 1. Not needed
 //      for `npm start` with REDIS_URL set. Nothing is started here.
-//   3. For the tests only (not `npm start`): prometheus and promtool (Debian package
-//      `prometheus`), which test/metrics/ runs against the service; installed the same way.
+//   3. For the tests only (not `npm start` nor `npm run bench`): prometheus and promtool
+//      (Debian package `prometheus`), which test/metrics/ runs against the service; installed
+//      the same way.
 // Quiet when everything is present.
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
@@ -86,8 +87,8 @@ function ensureRedisServer() {
 }
 
 function prometheusNeeded() {
-  // The metrics tests run a real Prometheus and promtool; the service itself never needs them.
-  return process.env.npm_lifecycle_event !== 'prestart';
+  // The metrics tests run a real Prometheus and promtool; the service and the bench never do.
+  return !['prestart', 'prebench'].includes(process.env.npm_lifecycle_event);
 }
 
 function ensurePrometheus() {

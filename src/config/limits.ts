@@ -42,13 +42,33 @@ export const limits = {
   BATCH_BODY_BYTES_MAX: 1024 * 1024,
   /**
    * Transfers per script in a non-atomic batch. Every other client waits while a script runs, so
-   * the chunk is the trade-off between batch throughput (the fixed cost of a call is spread over
-   * the chunk) and everyone else's latency. A transfer costs Redis ~10–15 µs inside a chunk
-   * (bench/), so 100 stay under BATCH_CHUNK_BUDGET_MS with room for a loaded machine.
+   * the chunk is the trade-off between batch throughput (a call's fixed cost and round trip are
+   * spread over the chunk) and everyone else's latency. Measured inside Redis here: 100 small
+   * transfers between distinct accounts take 1.2–2 ms, with 36-digit amounts ~2.2 ms, so 50
+   * keep a chunk under BATCH_CHUNK_BUDGET_MS with room (test/ops/script-budget.test.ts).
    */
-  BATCH_CHUNK_TRANSFERS_MAX: 100,
-  /** Longest a non-atomic batch chunk may hold Redis (measured by test/lua/budget.test.ts). */
+  BATCH_CHUNK_TRANSFERS_MAX: 50,
+  /**
+   * Bytes of transfer fields (ids, amount, currency, metadata) per non-atomic chunk: a transfer
+   * with 4 KB of metadata costs Redis ~3× a small one (it fills a stream node by itself).
+   */
+  BATCH_CHUNK_BYTES_MAX: 32 * 1024,
+  /** Longest a non-atomic batch chunk may hold Redis (measured by the budget test). */
   BATCH_CHUNK_BUDGET_MS: 2,
+  /**
+   * Longest an atomic batch may hold Redis: it is one script, so BATCH_TRANSFERS_MAX transfers
+   * at their worst (distinct accounts, longest ids, metadata filling the body) take tens of
+   * milliseconds, every other client waiting. Atomic batches are for short linked chains; the
+   * README says what a large one costs everyone else.
+   */
+  ATOMIC_BATCH_BUDGET_MS: 100,
+  /**
+   * Entries read per script call: a page of up to ENTRIES_PAGE_LIMIT_MAX is read in calls of
+   * this many (each entry is a journal lookup, ~2–9 µs), so no read holds Redis past ~1 ms. The
+   * calls together still give a consistent page: an account's chain never changes below its
+   * newest entry.
+   */
+  ENTRIES_READ_CHUNK_MAX: 100,
   /**
    * A Redis command that has not answered by then is an unknown outcome: the client gets 503 and
    * retries with the same id, and the connection is reset (its replies may be lost). Our scripts
@@ -138,6 +158,13 @@ if (limits.HTTP_REQUEST_TIMEOUT_MS <= limits.REDIS_COMMAND_TIMEOUT_MS) {
 if (limits.AOF_TORN_TAIL_BYTES_MAX < 2 * limits.BATCH_BODY_BYTES_MAX + limits.BATCH_TRANSFERS_MAX
   * 1024) {
   throw new Error('limits: the torn-tail bound must exceed the largest atomic batch\'s MULTI');
+}
+if (limits.ATOMIC_BATCH_BUDGET_MS * 5 > limits.REDIS_BUSY_REPLY_THRESHOLD_MS) {
+  throw new Error('limits: an atomic batch within its budget must never reach BUSY');
+}
+if (limits.BATCH_CHUNK_BYTES_MAX < 2 * (4 * limits.ID_LENGTH_MAX
+  + limits.METADATA_JSON_BYTES_MAX)) {
+  throw new Error('limits: a batch chunk must hold at least two of the largest transfers');
 }
 if (limits.BATCH_CHUNK_TRANSFERS_MAX > limits.BATCH_TRANSFERS_MAX) {
   throw new Error('limits: a batch chunk larger than a batch');

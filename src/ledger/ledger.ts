@@ -291,11 +291,11 @@ export class Ledger {
       throw new Error('transferBatch: one batch, one createdBy');
     }
     const nowMs = String(this.now());
-    const chunk = atomic ? limits.BATCH_TRANSFERS_MAX : limits.BATCH_CHUNK_TRANSFERS_MAX;
+    const metadata = transfers.map((t) => canonicalMetadata(t.metadata));
     const results: TransferOutcome[] = [];
-    for (let start = 0; start < transfers.length; start += chunk) {
-      const part = transfers.slice(start, start + chunk);
-      const outcome = await this.batchChunk(part, atomic, nowMs, createdBy);
+    for (const [start, end] of atomic ? [[0, transfers.length]] : chunks(transfers, metadata)) {
+      const outcome = await this.batchChunk(transfers.slice(start, end),
+        metadata.slice(start, end), atomic, nowMs, createdBy);
       if (outcome.kind !== 'decided') return outcome;
       results.push(...outcome.results);
     }
@@ -309,8 +309,8 @@ export class Ledger {
     return { kind: 'decided', results };
   }
 
-  private async batchChunk(transfers: TransferInput[], atomic: boolean, nowMs: string,
-    createdBy: string): Promise<BatchOutcome> {
+  private async batchChunk(transfers: TransferInput[], metadata: string[], atomic: boolean,
+    nowMs: string, createdBy: string): Promise<BatchOutcome> {
     const k = this.keys;
     const keys = [k.meta(), k.journal(), k.rejections(), k.accountIds()];
     const index = new Map<string, number>();
@@ -322,7 +322,6 @@ export class Ledger {
       }
       return String(i);
     };
-    const metadata = transfers.map((t) => canonicalMetadata(t.metadata));
     const args = [(transfers[0] as TransferInput).id, atomic ? '1' : '0', nowMs, createdBy,
       String(transfers.length)];
     for (const [i, t] of transfers.entries()) {
@@ -363,7 +362,9 @@ export class Ledger {
 
   /**
    * Newest first; `startSeq` (a previous page's `nextSeq`) continues a listing. Undefined when
-   * the account does not exist; `badCursor` when `startSeq` is not one of its entries.
+   * the account does not exist; `badCursor` when `startSeq` is not one of its entries. Read in
+   * calls of ENTRIES_READ_CHUNK_MAX on one connection: below the newest entry an account's
+   * chain never changes, so the calls together are one consistent page.
    */
   async listEntries(
     accountId: string,
@@ -374,10 +375,28 @@ export class Ledger {
     if (!Number.isInteger(limit) || limit < 1 || limit > limits.ENTRIES_PAGE_LIMIT_MAX) {
       throw new Error(`listEntries: limit ${limit} out of range`);
     }
+    return this.reads.run(options, async (on) => {
+      const entries: Entry[] = [];
+      let start = startSeq ?? '';
+      let next: string | null = null;
+      do {
+        const count = Math.min(limit - entries.length, limits.ENTRIES_READ_CHUNK_MAX);
+        const part = await this.entriesChunk(accountId, start, count, on ?? this.redis);
+        if (part === undefined || part === 'badCursor') return part;
+        entries.push(...part.entries);
+        next = part.nextSeq;
+        if (next !== null) start = next;
+      } while (next !== null && entries.length < limit);
+      return { entries, nextSeq: next };
+    }, this.observer);
+  }
+
+  private async entriesChunk(accountId: string, start: string, count: number,
+    on: Redis): Promise<EntriesPage | 'badCursor' | undefined> {
     const k = this.keys;
-    const reply = await this.read('read-entries',
-      [k.account(accountId), k.journal(), k.accountIds()],
-      [accountId, startSeq ?? '', String(limit)], 0, accountId, options);
+    const reply = await this.run('read-entries',
+      [k.account(accountId), k.journal(), k.accountIds()], [accountId, start, String(count)],
+      0, accountId, on);
     const [, exists, cursorOk, flat, next, ids] = reply as [string, number, number, unknown,
       unknown, unknown];
     if (exists !== 1) return undefined;
@@ -512,6 +531,30 @@ function transferView(id: string, record: Record_): Transfer {
   }
   if (!isRejection(status)) throw new LedgerInvariantError(`stored transfer status ${status}`);
   return { ...base, status: 'rejected', reason: status };
+}
+
+/**
+ * Splits a non-atomic batch into [start, end) chunks of at most BATCH_CHUNK_TRANSFERS_MAX
+ * transfers and BATCH_CHUNK_BYTES_MAX of their fields (a script's time grows with both); a
+ * transfer alone is always below the bytes bound.
+ */
+function chunks(transfers: TransferInput[], metadata: string[]): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  let start = 0;
+  let bytes = 0;
+  for (const [i, t] of transfers.entries()) {
+    const size = t.id.length + t.from.length + t.to.length + t.amount.length
+      + (t.currency?.length ?? 0) + (metadata[i] as string).length;
+    if (i > start && (i - start === limits.BATCH_CHUNK_TRANSFERS_MAX
+      || bytes + size > limits.BATCH_CHUNK_BYTES_MAX)) {
+      out.push([start, i]);
+      start = i;
+      bytes = 0;
+    }
+    bytes += size;
+  }
+  out.push([start, transfers.length]);
+  return out;
 }
 
 /** One item of a batch reply: `{ status, ... }` as documented in transfer-batch-4.lua. */
