@@ -1,0 +1,119 @@
+/** bench/results/latest.md: the same figures as the JSON, as tables a reviewer can read. */
+import { type Figures, KIND_LABELS, KINDS, type Results, type Storage,
+  type StorageFigures } from './results.js';
+
+const fmt = (value: number | null | undefined, digits = 0): string =>
+  value === null || value === undefined || !Number.isFinite(value) ? '—'
+    : value.toLocaleString('en-US', { minimumFractionDigits: digits,
+      maximumFractionDigits: digits });
+
+const fmtRatio = (value: number | null | undefined) =>
+  value === null || value === undefined ? '—' : `${fmt(value, 2)}×`;
+
+const GiB = 1024 ** 3;
+
+function figureRow(label: string, f: Figures): string {
+  return `| ${label} | ${fmt(f.requestsPerS)} | ${fmt(f.transfersPerS)} | ${fmt(f.p50Ms, 2)} | ` +
+    `${fmt(f.p99Ms, 2)} | ${fmt(f.redisScriptUsPerTransfer, 1)} | ` +
+    `${fmt(f.redisCpuUsPerTransfer, 1)} | ${fmt(f.serverCpuUsPerTransfer, 1)} | ` +
+    `${fmt(f.serverCores, 2)} / ${fmt(f.redisCores, 2)} / ${fmt(f.loaderCores, 2)} | ` +
+    `${fmt(Math.max(0, f.machineCores - f.serverCores - f.redisCores - f.loaderCores), 2)} |`;
+}
+
+function storageRow(label: string, s: Storage['perKind'][keyof Storage['perKind']]
+  | StorageFigures): string {
+  if (!s.available) return `| ${label}: ${s.reason} | — | — | — | — |`;
+  return `| ${label} | ${fmt(s.transfers)} | ${fmt(s.durationS, 1)} | ` +
+    `${fmt(s.ramBytesPerTransfer)} | ${fmt(s.aofBytesPerTransfer)} |`;
+}
+
+export function markdown(r: Results): string {
+  const p = r.parameters;
+  const v = r.versions;
+  const out: string[] = [
+    `# Atomic Ledger benchmark, ${r.startedAt}`,
+    '',
+    `- Machine: ${r.machine.cpuModel}, ${r.machine.cores} cores, ` +
+      `${fmt(r.machine.totalMemBytes / GiB, 1)} GiB, ${r.machine.os} ${r.machine.kernel}`,
+    `- Versions: Node ${v.node}, redis-server ${v.redis}, fastify ${v.fastify}, ` +
+      `ioredis ${v.ioredis}, autocannon ${v.autocannon}` +
+      (r.git ? `; commit ${r.git.commit.slice(0, 12)}${r.git.dirty ? ' (dirty)' : ''}` : ''),
+    `- Parameters: ${p.durationS} s per segment × ${p.rounds} rounds, interleaved a → b → c → d ` +
+      `each round, warm-up ${p.warmupS} s per server; ${p.connections} connections for a/b/c, ` +
+      `${p.batchConnections} for d with ${p.batchSize} transfers per batch; ` +
+      `${p.accounts} accounts; product LOG_LEVEL ${p.productLogLevel}, rate limit raised to ` +
+      `${fmt(p.productRateLimitPerSecond)}/s` + (p.quick ? '; **BENCH_QUICK (not a measurement)**'
+      : '') + (p.profile ? '; **BENCH_PROFILE (product under --cpu-prof)**' : ''),
+    '- Figures are medians across rounds; ratios are medians of each round\'s ratio. Every ' +
+      'server is a child process; the load generator, the servers and Redis share the machine. ' +
+      '"cores": CPU seconds per second of the server, redis-server and the load generator; ' +
+      '"other cores": of every other process on the machine (an AOF rewrite\'s child, other ' +
+      'people\'s work): where it is high, the figures are of a contended machine.',
+  ];
+  for (const [name, policy] of Object.entries(r.policies)) {
+    out.push('', `## appendfsync ${name}`, '',
+      '| server | req/s | transfers/s | p50 ms | p99 ms | Redis script µs/tr | ' +
+        'Redis CPU µs/tr | server CPU µs/tr | cores server / Redis / load | other cores |',
+      '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+    for (const kind of KINDS) {
+      const k = policy.kinds[kind];
+      out.push(k.available ? figureRow(k.label, k.median)
+        : `| ${k.label} | ${k.reason} |${' — |'.repeat(8)}`);
+    }
+    const ra = policy.ratios;
+    out.push('', `Ratios: c/b (product ÷ lean) **${fmtRatio(ra.singleOverLean)}** · d/c ` +
+      `(batch ÷ single transfers/s) **${fmtRatio(ra.batchOverSingle)}** (atomic:true ` +
+      `${fmtRatio(ra.batchAtomicOverSingle)}) · b/a (lean ÷ hello req/s) ` +
+      `${fmtRatio(ra.leanOverHello)}`);
+    const spread = KINDS.flatMap((kind) => {
+      const k = policy.kinds[kind];
+      if (!k.available) return [];
+      const key = kind === 'hello' ? 'requestsPerS' : 'transfersPerS';
+      return [`${kind} ${k.rounds.map((s) => fmt(s[key])).join(' / ')}`];
+    });
+    out.push('', `Per round (${'req/s for hello, transfers/s for the others'}): ` +
+      `${spread.join(' · ')}`);
+    if (policy.aofRewrites > 0) {
+      out.push('', `Redis rewrote its AOF (automatically, at 2× growth) during ` +
+        `${policy.aofRewrites} segment(s): a fork, and a child busy on one of the cores.`);
+    }
+    const h = policy.halfRate;
+    out.push('', h === null ? 'Half max throughput: not measured.'
+      : `Half max throughput (product single: max ${fmt(h.maxTransfersPerS)}/s measured just ` +
+        `before, target ${fmt(h.targetPerS)}/s): paced even arrivals p50 ` +
+        `${fmt(h.paced.p50Ms, 2)} ms, ` +
+        `**p99 ${fmt(h.paced.p99Ms, 2)} ms** (max ${fmt(h.paced.maxMs, 1)} ms, achieved ` +
+        `${fmt(h.paced.achievedPerS)}/s, the generator itself late by up to ` +
+        `${fmt(h.paced.loaderLagMaxMs, 1)} ms; cores server / Redis / load / other ` +
+        `${fmt(h.paced.serverCores, 2)} / ${fmt(h.paced.redisCores, 2)} / ` +
+        `${fmt(h.paced.loaderCores, 2)} / ${fmt(h.paced.otherCores, 2)}); ` +
+        'autocannon overallRate p50 ' +
+        `${fmt(h.autocannon.p50Ms, 2)} ms, p99 ${fmt(h.autocannon.p99Ms, 2)} ms (achieved ` +
+        `${fmt(h.autocannon.achievedPerS)}/s; it sends each connection's per-second quota ` +
+        'back to back, so its latencies are those of bursts)' +
+        (h.aofRewriteDuring ? '; **an AOF rewrite ran meanwhile**' : '') +
+        (h.aofDelayedFsyncs > 0 ? `; ${h.aofDelayedFsyncs} delayed fsync(s)` : '') +
+        (h.paced.maxInFlight > r.parameters.connections
+          ? `; up to ${fmt(h.paced.maxInFlight)} requests were outstanding at once (more than ` +
+            'the connections): the server fell behind the rate meanwhile' : '') + '.');
+  }
+  const s = r.storage;
+  out.push('', `## Storage (fresh Redis, appendfsync ${s.appendfsync})`, '',
+    'Each run in turn; used_memory and aof_current_size deltas read after it. The small runs ' +
+      'stay under Redis\'s 64 MB first-rewrite threshold, so their AOF growth is exact; the ' +
+      'large run gives RAM per stored transfer (its AOF is usually rewritten meanwhile: —).', '',
+    '| run | transfers stored | s | RAM B/transfer | AOF B/transfer |',
+    '|---|--:|--:|--:|--:|',
+    ...(['lean', 'single', 'batch', 'batchAtomic'] as const).map((kind) =>
+      storageRow(KIND_LABELS[kind], s.perKind[kind])),
+    storageRow(`large run: ${s.large.via}`, s.large));
+  out.push('', '## Goals (reported, never enforced)', '',
+    '| goal | fsync | measured | status |', '|---|---|--:|---|');
+  for (const g of r.goals) {
+    const digits = g.unit === 'ms' || g.unit === 'µs' || g.unit === '×' ? 2 : 0;
+    const measured = g.measured === null ? '—' : `${fmt(g.measured, digits)} ${g.unit}`;
+    out.push(`| ${g.goal} | ${g.policy} | ${measured} | ` +
+      `${g.status === 'met' ? 'met' : `**${g.status}**`} |`);
+  }
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,210 @@
+/**
+ * The shape of bench/results/*.json, and the goals it is compared against. Figures that do not
+ * apply are null (hello world moves no transfers); a server that does not exist yet is
+ * `{ available: false, reason }`. test/bench.test.ts checks this shape.
+ */
+import { median, ratio } from './stats.js';
+
+export const KINDS = ['hello', 'lean', 'single', 'batch', 'batchAtomic'] as const;
+export type Kind = (typeof KINDS)[number];
+
+export const KIND_LABELS: Record<Kind, string> = {
+  hello: '(a) Fastify hello world',
+  lean: '(b) lean baseline',
+  single: '(c) product POST /transfers',
+  batch: '(d) product batch, atomic:false',
+  batchAtomic: '(d) product batch, atomic:true',
+};
+
+/** The figures of one segment, and their medians across rounds. */
+export interface Figures {
+  requestsPerS: number;
+  transfersPerS: number | null;
+  p50Ms: number;
+  p99Ms: number;
+  /** EVALSHA (and any other script command) usec from INFO commandstats ÷ transfers. */
+  redisScriptUsPerTransfer: number | null;
+  /** The redis-server process's CPU (INFO cpu, user + sys) ÷ transfers. */
+  redisCpuUsPerTransfer: number | null;
+  /** The server child's CPU (/proc) ÷ transfers. */
+  serverCpuUsPerTransfer: number | null;
+  /** CPU cores busy on average: the server child, redis-server, and the load generator. */
+  serverCores: number;
+  redisCores: number;
+  loaderCores: number;
+  /** The whole machine's busy cores: the rest is other processes (AOF rewrites, other work). */
+  machineCores: number;
+}
+
+export const FIGURE_KEYS: ReadonlyArray<keyof Figures> = [
+  'requestsPerS', 'transfersPerS', 'p50Ms', 'p99Ms', 'redisScriptUsPerTransfer',
+  'redisCpuUsPerTransfer', 'serverCpuUsPerTransfer', 'serverCores', 'redisCores', 'loaderCores',
+  'machineCores',
+];
+
+/** Per-transfer figures; null for hello world, which moves none. */
+export const PER_TRANSFER_KEYS: ReadonlyArray<keyof Figures> = [
+  'transfersPerS', 'redisScriptUsPerTransfer', 'redisCpuUsPerTransfer',
+  'serverCpuUsPerTransfer',
+];
+
+export interface Segment extends Figures {
+  round: number;
+  durationS: number;
+  okRequests: number;
+  transfers: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  /** Redis rewrote its AOF meanwhile (a fork, and a child busy on one of the cores). */
+  aofRewriteDuring: boolean;
+  statusCodes: Record<string, number>;
+  itemStatuses?: Record<string, number>;
+}
+
+export type KindResult =
+  | { available: true; label: string; connections: number; rounds: Segment[]; median: Figures }
+  | { available: false; label: string; reason: string };
+
+export interface HalfRate {
+  /** Measured again right before, closed loop: the capacity of the moment. */
+  maxTransfersPerS: number;
+  roundsMedianTransfersPerS: number;
+  targetPerS: number;
+  /** autocannon overallRate: bursts at the top of every second (see load.ts). */
+  autocannon: { achievedPerS: number; p50Ms: number; p99Ms: number; non2xx: number };
+  /** Even arrivals, open loop, latency from each request's due time. */
+  paced: { achievedPerS: number; p50Ms: number; p99Ms: number; maxMs: number; non2xx: number;
+    loaderLagMaxMs: number; maxInFlight: number;
+    /** CPU cores busy during the paced run, as in Figures; other = everything else. */
+    serverCores: number; redisCores: number; loaderCores: number; otherCores: number };
+  /** What Redis did meanwhile that stalls writes: AOF rewrites and delayed fsyncs. */
+  aofRewriteDuring: boolean;
+  aofDelayedFsyncs: number;
+}
+
+export interface Ratios {
+  /** Median over rounds of each round's ratio, so each ratio compares neighbours in time. */
+  singleOverLean: number | null;
+  batchOverSingle: number | null;
+  batchAtomicOverSingle: number | null;
+  leanOverHello: number | null;
+}
+
+export interface PolicyResult {
+  appendfsync: 'always' | 'everysec';
+  kinds: Record<Kind, KindResult>;
+  ratios: Ratios;
+  halfRate: HalfRate | null;
+  aofRewrites: number;
+}
+
+export interface StorageFigures {
+  available: true;
+  via: string;
+  transfers: number;
+  durationS: number;
+  usedMemoryDeltaBytes: number;
+  ramBytesPerTransfer: number | null;
+  /** null when an AOF rewrite ran during the run (the file size then says nothing). */
+  aofBytesPerTransfer: number | null;
+}
+
+export type StorageKind = Exclude<Kind, 'hello'>;
+
+/**
+ * On a fresh Redis: first a small run of each kind, too small for Redis to rewrite its AOF
+ * (under its 64 MB threshold), so the AOF's growth is exact; then a large run of the product
+ * for RAM per stored transfer (its AOF figure is usually null: rewrites run by then).
+ */
+export interface Storage {
+  appendfsync: 'always' | 'everysec';
+  perKind: Record<StorageKind, StorageFigures | { available: false; reason: string }>;
+  large: StorageFigures;
+}
+
+export type GoalStatus = 'met' | 'not met' | 'not available';
+
+export interface Goal {
+  goal: string;
+  policy: string;
+  measured: number | null;
+  unit: string;
+  status: GoalStatus;
+}
+
+export interface Results {
+  schema: 1;
+  startedAt: string;
+  finishedAt: string;
+  machine: { cpuModel: string; cores: number; totalMemBytes: number; kernel: string;
+    os: string };
+  versions: Record<string, string>;
+  git: { commit: string; dirty: boolean } | null;
+  parameters: {
+    durationS: number; rounds: number; warmupS: number; connections: number;
+    batchConnections: number; batchSize: number; accounts: number;
+    fsyncPolicies: string[]; storageTransfers: number; probeTransfers: number; quick: boolean;
+    profile: boolean;
+    productLogLevel: string; productRateLimitPerSecond: number;
+  };
+  policies: Record<string, PolicyResult>;
+  storage: Storage;
+  goals: Goal[];
+  profiles: Array<{ file: string; top: Array<{ name: string; where: string; selfMs: number;
+    percent: number }> }>;
+}
+
+export function medianFigures(rounds: readonly Segment[]): Figures {
+  const out = {} as Record<keyof Figures, number | null>;
+  for (const key of FIGURE_KEYS) out[key] = median(rounds.map((r) => r[key]));
+  return out as unknown as Figures;
+}
+
+/** Median across rounds of a per-round ratio of two kinds' figure. */
+export function roundRatio(a: KindResult, b: KindResult, key: keyof Figures): number | null {
+  if (!a.available || !b.available) return null;
+  return median(a.rounds.map((segment, i) => {
+    const other = b.rounds[i];
+    return other === undefined ? null : ratio(segment[key], other[key]);
+  }));
+}
+
+function goal(goal: string, policy: string, measured: number | null | undefined, unit: string,
+  meets: (value: number) => boolean): Goal {
+  const value = measured ?? null;
+  const status: GoalStatus = value === null || !Number.isFinite(value) ? 'not available'
+    : meets(value) ? 'met' : 'not met';
+  return { goal, policy, measured: value, unit, status };
+}
+
+/** The targets the product is built towards; reported, never enforced (the bench exits 0). */
+export function evaluateGoals(policies: Record<string, PolicyResult>, storage: Storage): Goal[] {
+  const goals: Goal[] = [];
+  for (const [name, p] of Object.entries(policies)) {
+    const fig = (kind: Kind) => {
+      const k = p.kinds[kind];
+      return k.available ? k.median : undefined;
+    };
+    goals.push(
+      goal('product ÷ lean ≥ 1.0 (single transfers/s)', name, p.ratios.singleOverLean, '×',
+        (v) => v >= 1),
+      goal('Redis CPU ≤ 10 µs per single transfer (commandstats)', name,
+        fig('single')?.redisScriptUsPerTransfer, 'µs', (v) => v <= 10),
+      goal('Redis CPU ≤ 5 µs per transfer in a batch, atomic:false (commandstats)', name,
+        fig('batch')?.redisScriptUsPerTransfer, 'µs', (v) => v <= 5),
+      goal('Redis CPU ≤ 5 µs per transfer in a batch, atomic:true (commandstats)', name,
+        fig('batchAtomic')?.redisScriptUsPerTransfer, 'µs', (v) => v <= 5),
+      goal('batch ≥ 100,000 transfers/s with atomic:false', name,
+        fig('batch')?.transfersPerS, 'transfers/s', (v) => v >= 100_000),
+      goal('p99 < 10 ms at half max throughput (paced, even arrivals)', name,
+        p.halfRate?.paced.p99Ms, 'ms', (v) => v < 10),
+      goal('p99 < 10 ms at half max throughput (autocannon overallRate)', name,
+        p.halfRate?.autocannon.p99Ms, 'ms', (v) => v < 10),
+    );
+  }
+  goals.push(goal('RAM ≤ 200 B per stored transfer ' +
+    `(${storage.large.transfers.toLocaleString('en-US')} via ${storage.large.via})`,
+  storage.appendfsync, storage.large.ramBytesPerTransfer, 'B', (v) => v <= 200));
+  return goals;
+}

@@ -1,0 +1,574 @@
+/**
+ * `npm run bench`: throughput, latency, Redis CPU, RAM and AOF per transfer of the product,
+ * each as a ratio against baselines measured in the same run (timings on this shared machine
+ * swing ~1.5× from one minute to the next, so only same-run ratios mean anything):
+ *   (a) Fastify hello world, (b) a lean Fastify + one EVALSHA transfer, (c) the product's
+ *   POST /transfers, (d) the product's POST /transfers/batch (when it exists).
+ * Each server is a child process; the load generator (autocannon) runs here. Per fsync policy
+ * the bench starts its own redis-server as the product's embedded one is started, interleaves
+ * a, b, c, d in every round, and reports medians. It never fails on speed: goals are printed
+ * as met or not met, and the exit code is 0 unless something broke.
+ *
+ * Knobs (environment):
+ *   BENCH_DURATION_S (8) seconds per segment    BENCH_ROUNDS (3)       BENCH_WARMUP_S (2)
+ *   BENCH_FSYNC (always,everysec)               BENCH_CONNECTIONS (100) for a, b, c
+ *   BENCH_BATCH_CONNECTIONS (4)                 BENCH_BATCH_SIZE (1000) transfers per batch
+ *   BENCH_ACCOUNTS (1000)                       BENCH_STORAGE_TRANSFERS (200000)
+ *   BENCH_PROBE_TRANSFERS (10000) per kind for AOF bytes per transfer
+ *   BENCH_RESULTS_DIR (bench/results)           BENCH_PROFILE=1: product under --cpu-prof
+ *   BENCH_QUICK=1: 1 s × 1 round, one policy, 5000 stored transfers (a smoke run: its figures
+ *   mean nothing)
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, release, totalmem, type as osType } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { loadConfig } from '../src/config/env.js';
+import { type EmbeddedRedis, freePort, startEmbeddedRedis } from '../src/redis/embedded.js';
+import { accountPool, batchBody, type LoadSpec, paced, runLoad, transferBody,
+  transferItem } from './lib/load.js';
+import { cpuSeconds, installCleanup, machineBusySeconds, makeWorkDir, reapStaleRuns, removeDir,
+  ROOT, type Server, startServer, track } from './lib/processes.js';
+import { formatTopSelfTime, topSelfTime } from './lib/profile.js';
+import { markdown } from './lib/report.js';
+import { snapshot, redisServerVersion, waitForRewrite } from './lib/redis-stats.js';
+import { evaluateGoals, type HalfRate, type Kind, KIND_LABELS, type KindResult, KINDS,
+  medianFigures, type PolicyResult, type Results, roundRatio, type Segment, type Storage,
+  type StorageFigures } from './lib/results.js';
+
+type Policy = 'always' | 'everysec';
+
+// ---------------------------------------------------------------------------------------------
+// Parameters
+
+function numberEnv(name: string, fallback: number, integer: boolean): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
+    throw new Error(`${name}=${raw} must be a positive ${integer ? 'integer' : 'number'}`);
+  }
+  return value;
+}
+
+/** The product's own defaults, read from its configuration code rather than copied here. */
+const PRODUCT_DEFAULTS = loadConfig({});
+/** The default per-key rate (2000/s) would answer 429 to a benchmark; its check still runs. */
+const RATE_LIMIT_PER_SECOND = 1_000_000_000;
+
+function parameters() {
+  const quick = process.env.BENCH_QUICK === '1';
+  const policies = (process.env.BENCH_FSYNC
+    ?? (quick ? PRODUCT_DEFAULTS.appendfsync : 'always,everysec'))
+    .split(',').map((p) => p.trim()).filter(Boolean);
+  for (const p of policies) {
+    if (p !== 'always' && p !== 'everysec') {
+      throw new Error(`BENCH_FSYNC: "${p}" is not always or everysec`);
+    }
+  }
+  if (policies.length === 0) throw new Error('BENCH_FSYNC names no policy');
+  return {
+    quick,
+    profile: process.env.BENCH_PROFILE === '1',
+    durationS: numberEnv('BENCH_DURATION_S', quick ? 1 : 8, false),
+    rounds: numberEnv('BENCH_ROUNDS', quick ? 1 : 3, true),
+    warmupS: numberEnv('BENCH_WARMUP_S', quick ? 0.5 : 2, false),
+    connections: numberEnv('BENCH_CONNECTIONS', 100, true),
+    batchConnections: numberEnv('BENCH_BATCH_CONNECTIONS', 4, true),
+    batchSize: numberEnv('BENCH_BATCH_SIZE', 1000, true),
+    // Two at least: a transfer needs two different accounts.
+    accounts: Math.max(2, numberEnv('BENCH_ACCOUNTS', 1000, true)),
+    storageTransfers: numberEnv('BENCH_STORAGE_TRANSFERS', quick ? 5000 : 200_000, true),
+    // Per kind, before the large run: small enough that Redis cannot rewrite its AOF meanwhile
+    // (its first automatic rewrite waits for 64 MB; a product transfer is ~650 B of AOF).
+    probeTransfers: numberEnv('BENCH_PROBE_TRANSFERS', quick ? 2000 : 10_000, true),
+    policies: [...new Set(policies)] as Policy[],
+    resultsDir: resolve(process.env.BENCH_RESULTS_DIR ?? join(ROOT, 'bench/results')),
+  };
+}
+
+type Params = ReturnType<typeof parameters>;
+
+// ---------------------------------------------------------------------------------------------
+// Servers
+
+const SECRET = `bench-${randomBytes(24).toString('base64url')}`;
+const API_KEYS = `bench:write:${createHash('sha256').update(SECRET).digest('hex')}`;
+const JSON_AUTH = { 'content-type': 'application/json', authorization: `Bearer ${SECRET}` };
+
+/** The caller's environment minus anything that would configure the product differently. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!/^(LEDGER_|REDIS_)/.test(key) && !['PORT', 'HOST', 'LOG_LEVEL'].includes(key)) {
+      env[key] = value;
+    }
+  }
+  return env;
+}
+
+async function startProduct(policy: Policy, redisUrl: string, dir: string,
+  profileDir?: string): Promise<Server> {
+  return startServer({
+    name: `product (${policy})`,
+    script: join(ROOT, 'src/server.ts'),
+    port: await freePort(),
+    env: { ...cleanEnv(), REDIS_URL: redisUrl, LEDGER_API_KEYS: API_KEYS,
+      LOG_LEVEL: PRODUCT_DEFAULTS.logLevel, LEDGER_APPENDFSYNC: policy,
+      LEDGER_RATE_LIMIT_PER_SECOND: String(RATE_LIMIT_PER_SECOND) },
+    readyPath: '/readyz',
+    logFile: join(dir, `product-${policy}.log`),
+    // No --cpu-prof-name: tsx's module-hooks thread writes a profile too, and one name for
+    // both would let the hooks thread's overwrite the main thread's. Node's default names
+    // carry the thread id; the main thread's is 0.
+    nodeFlags: profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir],
+  });
+}
+
+async function startBaseline(name: 'hello' | 'lean', redisUrl: string,
+  dir: string): Promise<Server> {
+  return startServer({
+    name,
+    script: join(ROOT, `bench/servers/${name}.ts`),
+    port: await freePort(),
+    env: { ...cleanEnv(), REDIS_URL: redisUrl },
+    readyPath: name === 'hello' ? '/' : '/healthz',
+    logFile: join(dir, `${name}.log`),
+  });
+}
+
+async function startRedis(policy: Policy, dir: string): Promise<EmbeddedRedis> {
+  const redis = await startEmbeddedRedis({ dataDir: join(dir, `redis-${policy}`),
+    appendfsync: policy });
+  track(redis.child);
+  if (redis.port === 6379) throw new Error('the bench must never use the shared Redis on 6379');
+  return redis;
+}
+
+async function createAccounts(product: Server, ids: readonly string[]): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < ids.length) {
+      const id = ids[next++] as string;
+      const response = await fetch(`${product.base}/accounts`, {
+        method: 'POST', headers: JSON_AUTH,
+        body: JSON.stringify({ id, currency: 'USD', overdraftLimit: 'unlimited' }),
+      });
+      const text = await response.text();
+      if (response.status !== 201) {
+        throw new Error(`POST /accounts answered ${response.status}: ${text.slice(0, 300)}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 32 }, worker));
+}
+
+/** The batch endpoint is being built: absent (404) or not answering as specified is "n/a". */
+async function probeBatch(product: Server, pool: readonly string[]): Promise<string | null> {
+  const response = await fetch(`${product.base}/transfers/batch`, {
+    method: 'POST', headers: JSON_AUTH,
+    body: JSON.stringify({ transfers: [transferItem(pool)], atomic: false }),
+  });
+  const text = await response.text();
+  if (response.status !== 200) {
+    return `not available (POST /transfers/batch answered ${response.status})`;
+  }
+  try {
+    if (Array.isArray((JSON.parse(text) as { results?: unknown }).results)) return null;
+  } catch {
+    // not JSON: said below
+  }
+  return 'not available (POST /transfers/batch answered 200 without a results array)';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Segments
+
+interface Bench {
+  params: Params;
+  stats: Redis;
+  pool: string[];
+  hello: Server;
+  lean: Server;
+  product: Server;
+}
+
+function loadSpec(bench: Bench, kind: Kind, durationS: number): LoadSpec {
+  const { params, pool } = bench;
+  const common = { method: 'POST' as const, headers: JSON_AUTH, durationS };
+  switch (kind) {
+    case 'hello':
+      return { url: `${bench.hello.base}/`, method: 'GET', headers: {}, durationS,
+        connections: params.connections, expectStatus: 200 };
+    case 'lean':
+      return { ...common, url: `${bench.lean.base}/transfers`, connections: params.connections,
+        expectStatus: 201, body: transferBody(pool) };
+    case 'single':
+      return { ...common, url: `${bench.product.base}/transfers`,
+        connections: params.connections, expectStatus: 201, body: transferBody(pool) };
+    case 'batch':
+    case 'batchAtomic':
+      return { ...common, url: `${bench.product.base}/transfers/batch`,
+        connections: params.batchConnections, expectStatus: 200, countItems: true,
+        body: batchBody(pool, params.batchSize, kind === 'batchAtomic') };
+  }
+}
+
+function serverOf(bench: Bench, kind: Kind): Server {
+  return kind === 'hello' ? bench.hello : kind === 'lean' ? bench.lean : bench.product;
+}
+
+async function measure(bench: Bench, kind: Kind, round: number): Promise<Segment> {
+  const { stats } = bench;
+  const server = serverOf(bench, kind);
+  await waitForRewrite(stats);
+  await stats.config('RESETSTAT');
+  const before = await snapshot(stats);
+  const serverCpu0 = cpuSeconds(server.pid);
+  const machine0 = machineBusySeconds();
+  const loaderCpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const load = await runLoad(loadSpec(bench, kind, bench.params.durationS));
+  const wallS = (performance.now() - t0) / 1000;
+  const loaderCpu = process.cpuUsage(loaderCpu0);
+  const serverCpuS = cpuSeconds(server.pid) - serverCpu0;
+  const machineS = machineBusySeconds() - machine0;
+  const after = await snapshot(stats);
+  const rewrite = before.aofRewriting || after.aofRewriting
+    || after.aofRewrites !== before.aofRewrites;
+  const n = load.transfers;
+  const per = (value: number) => (kind === 'hello' || n === 0 ? null : value / n);
+  const segment: Segment = {
+    round,
+    durationS: load.durationS,
+    okRequests: load.okRequests,
+    transfers: n,
+    non2xx: load.non2xx,
+    errors: load.errors,
+    timeouts: load.timeouts,
+    aofRewriteDuring: rewrite,
+    statusCodes: load.statusCodes,
+    ...(load.itemStatuses ? { itemStatuses: load.itemStatuses } : {}),
+    requestsPerS: load.okRequests / load.durationS,
+    transfersPerS: kind === 'hello' ? null : n / load.durationS,
+    p50Ms: load.p50Ms,
+    p99Ms: load.p99Ms,
+    redisScriptUsPerTransfer: per(after.scriptUsec - before.scriptUsec),
+    redisCpuUsPerTransfer: per((after.cpuSeconds - before.cpuSeconds) * 1e6),
+    serverCpuUsPerTransfer: per(serverCpuS * 1e6),
+    serverCores: serverCpuS / wallS,
+    redisCores: (after.cpuSeconds - before.cpuSeconds) / wallS,
+    loaderCores: (loaderCpu.user + loaderCpu.system) / 1e6 / wallS,
+    machineCores: machineS / wallS,
+  };
+  const bad = segment.non2xx + segment.errors;
+  console.error(`  round ${round} ${kind.padEnd(11)} ` +
+    `${Math.round(segment.requestsPerS).toLocaleString('en-US').padStart(8)} req/s ` +
+    (kind === 'hello' ? '' : `${Math.round(n / load.durationS).toLocaleString('en-US')
+      .padStart(8)} transfers/s `) +
+    `p50 ${load.p50Ms.toFixed(2)} ms p99 ${load.p99Ms.toFixed(2)} ms` +
+    (bad > 0 ? `  (${segment.non2xx} non-2xx, ${segment.errors} errors: ` +
+      `${JSON.stringify(load.statusCodes)})` : '') + (rewrite ? '  [AOF rewrite; AOF ' +
+      `${(before.aofCurrentSize / 2 ** 20).toFixed(0)} → ` +
+      `${(after.aofCurrentSize / 2 ** 20).toFixed(0)} MiB]` : ''));
+  return segment;
+}
+
+/**
+ * p99 at half the product's maximum. The maximum is measured again just before (closed loop,
+ * as in the rounds): on this shared machine the capacity of a few minutes ago may be gone,
+ * and an open-loop rate above the current capacity only measures a growing queue.
+ */
+async function halfRate(bench: Bench, single: KindResult): Promise<HalfRate | null> {
+  if (!single.available) return null;
+  const { params } = bench;
+  await waitForRewrite(bench.stats);
+  const max = await runLoad(loadSpec(bench, 'single', params.durationS));
+  const maxPerS = max.transfers / max.durationS;
+  if (maxPerS <= 0) return null;
+  const target = maxPerS / 2;
+  const url = `${bench.product.base}/transfers`;
+  const body = transferBody(bench.pool);
+  await waitForRewrite(bench.stats);
+  const before = await snapshot(bench.stats);
+  // Who used the CPU while the paced run ran: a queue there is explained by these.
+  const server0 = cpuSeconds(bench.product.pid);
+  const redis0 = (await snapshot(bench.stats)).cpuSeconds;
+  const machine0 = machineBusySeconds();
+  const loader0 = process.cpuUsage();
+  const t0 = performance.now();
+  const even = await paced({ url, headers: JSON_AUTH, body, expectStatus: 201,
+    ratePerS: target, durationS: params.durationS, connections: params.connections,
+    warmupS: Math.min(1, params.durationS / 2) });
+  const wallS = (performance.now() - t0) / 1000;
+  const loaderCpu = process.cpuUsage(loader0);
+  const machineS = machineBusySeconds() - machine0;
+  const serverS = cpuSeconds(bench.product.pid) - server0;
+  const redisS = (await snapshot(bench.stats)).cpuSeconds - redis0;
+  const loaderS = (loaderCpu.user + loaderCpu.system) / 1e6;
+  const viaAutocannon = await runLoad({ url, method: 'POST', headers: JSON_AUTH, body,
+    connections: params.connections, durationS: params.durationS, expectStatus: 201,
+    overallRate: Math.max(1, Math.round(target)) });
+  const after = await snapshot(bench.stats);
+  const rewrite = before.aofRewriting || after.aofRewriting
+    || after.aofRewrites !== before.aofRewrites;
+  console.error(`  half max ${Math.round(target)}/s: paced p99 ${even.p99Ms.toFixed(2)} ms ` +
+    `(generator lag max ${even.loaderLagMaxMs.toFixed(1)} ms), ` +
+    `autocannon overallRate p99 ${viaAutocannon.p99Ms.toFixed(2)} ms` +
+    (rewrite ? '  [AOF rewrite]' : ''));
+  return {
+    maxTransfersPerS: maxPerS,
+    roundsMedianTransfersPerS: single.median.transfersPerS ?? Number.NaN,
+    targetPerS: target,
+    autocannon: { achievedPerS: viaAutocannon.okRequests / viaAutocannon.durationS,
+      p50Ms: viaAutocannon.p50Ms, p99Ms: viaAutocannon.p99Ms, non2xx: viaAutocannon.non2xx },
+    paced: { achievedPerS: even.achievedPerS, p50Ms: even.p50Ms, p99Ms: even.p99Ms,
+      maxMs: even.maxMs, non2xx: even.non2xx + even.errors,
+      loaderLagMaxMs: even.loaderLagMaxMs, maxInFlight: even.maxInFlight,
+      serverCores: serverS / wallS, redisCores: redisS / wallS, loaderCores: loaderS / wallS,
+      otherCores: Math.max(0, machineS - serverS - redisS - loaderS) / wallS },
+    aofRewriteDuring: rewrite,
+    aofDelayedFsyncs: after.aofDelayedFsync - before.aofDelayedFsync,
+  };
+}
+
+async function benchPolicy(params: Params, policy: Policy, tmp: string,
+  profileDir: string | undefined): Promise<PolicyResult> {
+  console.error(`\nappendfsync ${policy}: starting redis-server and the servers under test`);
+  const redis = await startRedis(policy, tmp);
+  const stats = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+  const servers: Server[] = [];
+  try {
+    const [hello, lean, product] = await Promise.all([
+      startBaseline('hello', redis.url, tmp), startBaseline('lean', redis.url, tmp),
+      startProduct(policy, redis.url, tmp, profileDir)]);
+    servers.push(hello, lean, product);
+    const pool = accountPool(params.accounts);
+    await createAccounts(product, pool);
+    const bench: Bench = { params, stats, pool, hello, lean, product };
+    const missingBatch = await probeBatch(product, pool);
+    const kinds = KINDS.filter((k) => missingBatch === null || !k.startsWith('batch'));
+    if (missingBatch !== null) console.error(`  batch: ${missingBatch}`);
+
+    if (params.warmupS > 0) {
+      console.error(`  warm-up: ${params.warmupS} s per server`);
+      for (const kind of kinds) await runLoad(loadSpec(bench, kind, params.warmupS));
+    }
+    const rounds = new Map<Kind, Segment[]>(kinds.map((k) => [k, []]));
+    let rewrites = 0;
+    for (let round = 1; round <= params.rounds; round++) {
+      for (const kind of kinds) {
+        const segment = await measure(bench, kind, round);
+        rounds.get(kind)?.push(segment);
+        if (segment.aofRewriteDuring) rewrites++;
+      }
+    }
+    const result = {} as Record<Kind, KindResult>;
+    for (const kind of KINDS) {
+      const segments = rounds.get(kind);
+      result[kind] = segments === undefined
+        ? { available: false, label: KIND_LABELS[kind], reason: missingBatch ?? 'not measured' }
+        : { available: true, label: KIND_LABELS[kind],
+          connections: kind.startsWith('batch') ? params.batchConnections : params.connections,
+          rounds: segments, median: medianFigures(segments) };
+    }
+    const half = await halfRate(bench, result.single);
+    await Promise.all(servers.map((s) => s.stop()));
+    return {
+      appendfsync: policy,
+      kinds: result,
+      ratios: {
+        singleOverLean: roundRatio(result.single, result.lean, 'transfersPerS'),
+        batchOverSingle: roundRatio(result.batch, result.single, 'transfersPerS'),
+        batchAtomicOverSingle: roundRatio(result.batchAtomic, result.single, 'transfersPerS'),
+        leanOverHello: roundRatio(result.lean, result.hello, 'requestsPerS'),
+      },
+      halfRate: half,
+      aofRewrites: rewrites,
+    };
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+    stats.disconnect();
+    await redis.stop();
+    removeDir(join(tmp, `redis-${policy}`));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storage: AOF and RAM per stored transfer, on a fresh Redis
+
+async function storageRun(server: Server, stats: Redis, spec: LoadSpec,
+  via: string): Promise<StorageFigures> {
+  await waitForRewrite(stats);
+  const before = await snapshot(stats);
+  const load = await runLoad(spec);
+  await sleep(500); // let client buffers drain before reading used_memory
+  const after = await snapshot(stats);
+  const rewrite = before.aofRewriting || after.aofRewriting
+    || after.aofRewrites !== before.aofRewrites;
+  const n = load.transfers;
+  if (load.non2xx + load.errors > 0) {
+    console.error(`  storage ${via}: ${load.non2xx} non-2xx, ${load.errors} errors ` +
+      JSON.stringify(load.statusCodes));
+  }
+  const delta = after.usedMemory - before.usedMemory;
+  const figures: StorageFigures = {
+    available: true,
+    via,
+    transfers: n,
+    durationS: load.durationS,
+    usedMemoryDeltaBytes: delta,
+    ramBytesPerTransfer: n > 0 ? delta / n : null,
+    aofBytesPerTransfer: n > 0 && !rewrite
+      ? (after.aofCurrentSize - before.aofCurrentSize) / n : null,
+  };
+  const show = (v: number | null) => (v === null ? '—' : v.toFixed(0));
+  console.error(`  ${via}: ${n.toLocaleString('en-US')} transfers, ` +
+    `${show(figures.ramBytesPerTransfer)} B RAM, ${show(figures.aofBytesPerTransfer)} B AOF ` +
+    `per transfer${rewrite ? ' [AOF rewrite]' : ''}`);
+  return figures;
+}
+
+async function storage(params: Params, tmp: string): Promise<Storage> {
+  const policy = params.policies[0] as Policy;
+  const k = params.probeTransfers;
+  console.error(`\nstorage: fresh Redis (appendfsync ${policy}); ${k.toLocaleString('en-US')} ` +
+    `transfers per kind, then ${params.storageTransfers.toLocaleString('en-US')} via the product`);
+  const dir = join(tmp, 'storage');
+  mkdirSync(dir);
+  const redis = await startRedis(policy, dir);
+  const stats = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+  const servers: Server[] = [];
+  try {
+    const pool = accountPool(params.accounts);
+    const [product, lean] = await Promise.all([startProduct(policy, redis.url, dir),
+      startBaseline('lean', redis.url, dir)]);
+    servers.push(product, lean);
+    await createAccounts(product, pool);
+    const missingBatch = await probeBatch(product, pool);
+    const single = (server: Server, amount: number): LoadSpec => ({
+      url: `${server.base}/transfers`, method: 'POST', headers: JSON_AUTH, amount,
+      connections: params.connections, expectStatus: 201, body: transferBody(pool) });
+    const batch = (amount: number, atomic: boolean): LoadSpec => ({
+      url: `${product.base}/transfers/batch`, method: 'POST', headers: JSON_AUTH,
+      amount: Math.ceil(amount / params.batchSize), connections: params.batchConnections,
+      expectStatus: 200, countItems: true, body: batchBody(pool, params.batchSize, atomic) });
+    const unavailable = { available: false as const, reason: missingBatch ?? '' };
+    const perKind: Storage['perKind'] = {
+      lean: await storageRun(lean, stats, single(lean, k), 'lean POST /transfers'),
+      single: await storageRun(product, stats, single(product, k), 'product POST /transfers'),
+      batch: missingBatch !== null ? unavailable : await storageRun(product, stats,
+        batch(k, false), 'product batch, atomic:false'),
+      batchAtomic: missingBatch !== null ? unavailable : await storageRun(product, stats,
+        batch(k, true), 'product batch, atomic:true'),
+    };
+    const large = await storageRun(product, stats, missingBatch === null
+      ? batch(params.storageTransfers, false) : single(product, params.storageTransfers),
+    missingBatch === null ? `product batch of ${params.batchSize}, atomic:false`
+      : 'product POST /transfers');
+    return { appendfsync: policy, perKind, large };
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+    stats.disconnect();
+    await redis.stop();
+    removeDir(dir);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Run
+
+function packageVersion(name: string): string {
+  try {
+    const file = join(ROOT, 'node_modules', name, 'package.json');
+    return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function gitState(): Results['git'] {
+  try {
+    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' });
+    const status = execFileSync('git', ['status', '--porcelain'], { cwd: ROOT,
+      encoding: 'utf8' });
+    return { commit: commit.trim(), dirty: status.trim() !== '' };
+  } catch {
+    return null;
+  }
+}
+
+async function main(): Promise<void> {
+  installCleanup();
+  const params = parameters();
+  const startedAt = new Date().toISOString();
+  const stamp = `${startedAt.slice(0, 19).replace(/:/g, '-')}Z`;
+  reapStaleRuns();
+  const tmp = makeWorkDir();
+  console.error(`bench: ${params.durationS} s × ${params.rounds} rounds, fsync ` +
+    `${params.policies.join(', ')}; working in ${tmp}`);
+
+  const policies: Record<string, PolicyResult> = {};
+  const profileFiles: string[] = [];
+  for (const policy of params.policies) {
+    const profileDir = params.profile
+      ? join(params.resultsDir, 'profiles', `${stamp}-${policy}`) : undefined;
+    if (profileDir) mkdirSync(profileDir, { recursive: true });
+    policies[policy] = await benchPolicy(params, policy, tmp, profileDir);
+    if (profileDir) {
+      // Written on the product's graceful exit: CPU.<date>.<time>.<pid>.<thread id>.<n>;
+      // thread 0 is the main thread, the one that serves requests.
+      for (const file of readdirSync(profileDir)) {
+        if (/\.\d+\.0\.\d+\.cpuprofile$/.test(file)) profileFiles.push(join(profileDir, file));
+      }
+    }
+  }
+  const storageResult = await storage(params, tmp);
+  const cpu = cpus();
+  const results: Results = {
+    schema: 1,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine: { cpuModel: cpu[0]?.model.trim() ?? 'unknown', cores: cpu.length,
+      totalMemBytes: totalmem(), kernel: release(), os: osType() },
+    versions: { node: process.version, redis: redisServerVersion(),
+      fastify: packageVersion('fastify'), ioredis: packageVersion('ioredis'),
+      autocannon: packageVersion('autocannon') },
+    git: gitState(),
+    parameters: {
+      durationS: params.durationS, rounds: params.rounds, warmupS: params.warmupS,
+      connections: params.connections, batchConnections: params.batchConnections,
+      batchSize: params.batchSize, accounts: params.accounts, fsyncPolicies: params.policies,
+      storageTransfers: params.storageTransfers, probeTransfers: params.probeTransfers,
+      quick: params.quick, profile: params.profile,
+      productLogLevel: PRODUCT_DEFAULTS.logLevel,
+      productRateLimitPerSecond: RATE_LIMIT_PER_SECOND,
+    },
+    policies,
+    storage: storageResult,
+    goals: evaluateGoals(policies, storageResult),
+    profiles: profileFiles.filter(existsSync).map((file) => ({
+      file, top: topSelfTime(file, ROOT, 25) })),
+  };
+  mkdirSync(params.resultsDir, { recursive: true });
+  const jsonFile = join(params.resultsDir, `${stamp}-${params.policies.join('+')}.json`);
+  writeFileSync(jsonFile, `${JSON.stringify(results, null, 2)}\n`);
+  const md = markdown(results);
+  writeFileSync(join(params.resultsDir, 'latest.md'), md);
+  process.stdout.write(`\n${md}`);
+  for (const profile of results.profiles) {
+    process.stdout.write(`\n${formatTopSelfTime('Top 25 self time of the product (whole ' +
+      `run: it is idle while a and b run): ${profile.file}`,
+      profile.top)}\n`);
+  }
+  console.error(`\nbench: wrote ${jsonFile} and ${join(params.resultsDir, 'latest.md')}`);
+}
+
+main().then(() => process.exit(0), (error: unknown) => {
+  console.error(`bench failed: ${error instanceof Error ? error.stack : error}`);
+  process.exit(1);
+});

@@ -1,0 +1,125 @@
+/**
+ * The bench harness (`npm run bench`), structurally: a BENCH_QUICK run into a temporary results
+ * directory exits 0 and writes a JSON with every figure as a finite number (null where a figure
+ * does not apply, "not available" for a batch endpoint that does not exist yet) and the
+ * markdown report. No speed is asserted here: speed is what the bench reports, as ratios.
+ * The bench starts its own redis-servers; the suite's shared one is not used.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, expect, test } from 'vitest';
+import { FIGURE_KEYS, type Figures, KINDS, PER_TRANSFER_KEYS,
+  type Results } from '../bench/lib/results.js';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'ledger-bench-test-'));
+let child: ChildProcess | undefined;
+
+afterAll(() => {
+  if (child && child.exitCode === null) child.kill('SIGTERM'); // its handler stops the rest
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function runQuickBench(): Promise<{ code: number | null; output: string }> {
+  child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, BENCH_QUICK: '1', BENCH_RESULTS_DIR: dir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (d) => { output += d; });
+  child.stderr?.on('data', (d) => { output += d; });
+  return new Promise((ok) => child?.once('exit', (code) => ok({ code, output })));
+}
+
+const isFinite = (value: unknown) => typeof value === 'number' && Number.isFinite(value);
+
+function expectFigures(where: string, figures: Figures, perTransfer: boolean): void {
+  for (const key of FIGURE_KEYS) {
+    const value = figures[key];
+    if (!perTransfer && PER_TRANSFER_KEYS.includes(key)) {
+      expect(value, `${where}.${key}`).toBeNull();
+    } else {
+      expect(isFinite(value), `${where}.${key} = ${value}`).toBe(true);
+    }
+  }
+}
+
+test('BENCH_QUICK writes every figure, finite, and the markdown report', async () => {
+  const { code, output } = await runQuickBench();
+  expect(code, output).toBe(0);
+  const files = readdirSync(dir);
+  const json = files.filter((f) => f.endsWith('.json'));
+  expect(json, files.join(', ')).toHaveLength(1);
+  expect(json[0]).toMatch(/^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ-always\.json$/);
+  const r = JSON.parse(readFileSync(join(dir, json[0] as string), 'utf8')) as Results;
+
+  expect(r.schema).toBe(1);
+  expect(r.parameters).toMatchObject({ quick: true, rounds: 1, fsyncPolicies: ['always'] });
+  expect(r.machine.cores).toBeGreaterThan(0);
+  expect(r.machine.cpuModel).not.toBe('');
+  for (const name of ['node', 'redis', 'fastify', 'ioredis', 'autocannon']) {
+    expect(r.versions[name], name).toMatch(/^v?\d+\.\d+/);
+  }
+
+  expect(Object.keys(r.policies)).toEqual(['always']);
+  const policy = r.policies.always;
+  if (policy === undefined) throw new Error('no always policy');
+  let batchAvailable = true;
+  for (const kind of KINDS) {
+    const k = policy.kinds[kind];
+    if (!k.available) {
+      // Only the batch endpoint may be missing, and then it says so.
+      expect(kind.startsWith('batch'), `${kind}: ${k.reason}`).toBe(true);
+      expect(k.reason).toMatch(/^not available/);
+      batchAvailable = false;
+      continue;
+    }
+    expect(k.rounds).toHaveLength(1);
+    expectFigures(`${kind}.median`, k.median, kind !== 'hello');
+    for (const segment of k.rounds) {
+      expectFigures(`${kind}.round${segment.round}`, segment, kind !== 'hello');
+      expect(segment.okRequests, kind).toBeGreaterThan(0);
+    }
+  }
+  expect(isFinite(policy.ratios.singleOverLean)).toBe(true);
+  expect(isFinite(policy.ratios.leanOverHello)).toBe(true);
+  expect(isFinite(policy.ratios.batchOverSingle)).toBe(batchAvailable);
+  expect(isFinite(policy.ratios.batchAtomicOverSingle)).toBe(batchAvailable);
+  const half = policy.halfRate;
+  if (half === null) throw new Error('no half-rate figures');
+  for (const value of [half.maxTransfersPerS, half.targetPerS, half.paced.p50Ms,
+    half.paced.p99Ms, half.paced.achievedPerS, half.autocannon.p50Ms, half.autocannon.p99Ms,
+    half.autocannon.achievedPerS, half.paced.loaderLagMaxMs, half.paced.maxInFlight,
+    half.roundsMedianTransfersPerS, half.paced.serverCores, half.paced.redisCores,
+    half.paced.loaderCores, half.paced.otherCores]) {
+    expect(isFinite(value)).toBe(true);
+  }
+
+  for (const [kind, run] of Object.entries(r.storage.perKind)) {
+    if (!run.available) {
+      expect(kind.startsWith('batch') && !batchAvailable, `${kind}: ${run.reason}`).toBe(true);
+      expect(run.reason).toMatch(/^not available/);
+      continue;
+    }
+    expect(run.transfers, kind).toBeGreaterThan(0);
+    expect(isFinite(run.ramBytesPerTransfer), kind).toBe(true);
+    expect(isFinite(run.aofBytesPerTransfer), kind).toBe(true); // too small for a rewrite
+  }
+  expect(r.storage.large.transfers).toBeGreaterThan(0);
+  expect(isFinite(r.storage.large.ramBytesPerTransfer)).toBe(true);
+
+  expect(r.goals.length).toBeGreaterThanOrEqual(8);
+  for (const goal of r.goals) {
+    expect(['met', 'not met', 'not available']).toContain(goal.status);
+    expect(goal.status === 'not available' || isFinite(goal.measured), goal.goal).toBe(true);
+  }
+
+  const md = readFileSync(join(dir, 'latest.md'), 'utf8');
+  expect(md).toContain('## appendfsync always');
+  expect(md).toContain('## Goals');
+  expect(output).toContain('## Goals'); // the table is printed too
+});
