@@ -64,6 +64,9 @@ export async function buildApp(options: AppOptions) {
     logger: loggerOptions(options.logger),
     // Request ids that stay unique across restarts and instances, unlike Fastify's req-1, req-2.
     genReqId: () => randomUUID(),
+    // One access-log line per request (below) instead of Fastify's two: measured in bench/, the
+    // second line cost ~5% of a transfer's CPU and said nothing the first does not.
+    disableRequestLogging: true,
     bodyLimit: limits.BODY_BYTES_MAX,
     requestTimeout: limits.HTTP_REQUEST_TIMEOUT_MS,
     keepAliveTimeout: limits.HTTP_KEEP_ALIVE_TIMEOUT_MS,
@@ -87,6 +90,12 @@ export async function buildApp(options: AppOptions) {
   // Only JSON bodies: Fastify's default text/plain parser would turn a 415 into a 400.
   app.removeContentTypeParser('text/plain');
 
+  app.addHook('onResponse', (request, reply, done) => {
+    request.log.info({ req: { method: request.method, url: request.url },
+      res: { statusCode: reply.statusCode }, responseTime: reply.elapsedTime },
+    'request completed');
+    done();
+  });
   await app.register(drain);
   await app.register(errors);
   await app.register(auth, options.auth);
