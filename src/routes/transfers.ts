@@ -114,7 +114,8 @@ const transfers: FastifyPluginAsyncTypebox = async (app) => {
     config: { scope: 'write' },
     bodyLimit: limits.BATCH_BODY_BYTES_MAX,
     schema: {
-      summary: `Decide up to ${limits.BATCH_TRANSFERS_MAX} transfers, atomically or each on its own`,
+      summary:
+        `Decide up to ${limits.BATCH_TRANSFERS_MAX} transfers, atomically or each on its own`,
       description: 'Each transfer follows the rules of `POST /transfers` (its id is its ' +
         'idempotency key). `atomic: false`: each is decided on its own and its result is what ' +
         '`POST /transfers` would have answered (201, 409 or 422, with `replayed`). ' +
