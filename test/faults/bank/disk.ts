@@ -16,17 +16,16 @@ const TORN_BYTES_INTO_COMMAND = 3;
 
 /** The newest incremental AOF file named by the manifest under the data dir. */
 export function newestIncrAof(dataDir: string): string {
-  for (const dir of readdirSync(dataDir, { withFileTypes: true })) {
-    if (!dir.isDirectory()) continue;
-    const manifest = readdirSync(join(dataDir, dir.name)).find((f) => f.endsWith('.manifest'));
-    if (manifest === undefined) continue;
-    const incr = readFileSync(join(dataDir, dir.name, manifest), 'utf8').split('\n')
-      .map((line) => /^file (\S+) seq \d+ type i$/.exec(line.trim())?.[1])
-      .filter((name): name is string => name !== undefined);
-    const newest = incr[incr.length - 1];
-    if (newest !== undefined) return join(dataDir, dir.name, newest);
-  }
-  throw new Error(`no AOF manifest with an incremental file under ${dataDir}`);
+  // The live AOF directory only: after a repair, an `aof-backup-*` copy sits beside it (and
+  // sorts first), and tearing that one would leave the live AOF whole.
+  const dir = join(dataDir, 'appendonlydir'); // Redis's default appenddirname, which we keep
+  const manifest = readdirSync(dir).find((f) => f.endsWith('.manifest'));
+  const incr = manifest === undefined ? [] : readFileSync(join(dir, manifest), 'utf8')
+    .split('\n').map((line) => /^file (\S+) seq \d+ type i$/.exec(line.trim())?.[1])
+    .filter((name): name is string => name !== undefined);
+  const newest = incr[incr.length - 1];
+  if (newest === undefined) throw new Error(`no AOF manifest with an incremental file in ${dir}`);
+  return join(dir, newest);
 }
 
 export interface Tear {
