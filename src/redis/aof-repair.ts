@@ -4,9 +4,10 @@
  * default `aof-load-truncated yes` drops that block on the next start but cuts the file only
  * back to its last complete command, so the half block is still in the file, and merges into
  * the next write's block at the start after that: half a transfer, one restart late (seen on
- * 7.0.15; test/faults/batch-durability.test.ts). We run Redis with `aof-load-truncated no`; when it refuses, this cuts the tail back
- * to the last complete command outside any MULTI with `redis-check-aof --fix`, after backing the
- * files up, and only when the damage is confined to the tail of the newest file. Anything else
+ * 7.0.15; test/faults/batch-durability.test.ts). We run Redis with `aof-load-truncated no`;
+ * when it refuses, this cuts the tail back to the last complete command outside any MULTI with
+ * `redis-check-aof --fix`, after backing the files up, and only when the damage is confined to
+ * the tail of the newest file. Anything else
  * (damage in the middle, a large cut) is left for a human: we never throw away acknowledged data.
  */
 import { spawnSync } from 'node:child_process';
