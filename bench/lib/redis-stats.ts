@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
+import { parseInfo } from '../../src/ledger/readiness.js';
 
 /** Commands that run a script; the product uses EVALSHA, the others keep a rewrite counted. */
 const SCRIPT_COMMANDS = ['evalsha', 'eval', 'evalsha_ro', 'eval_ro', 'fcall', 'fcall_ro'];
@@ -22,15 +23,6 @@ export interface RedisSnapshot {
   /** Calls and microseconds of script commands since the last CONFIG RESETSTAT. */
   scriptCalls: number;
   scriptUsec: number;
-}
-
-export function parseInfo(text: string): Map<string, string> {
-  const fields = new Map<string, string>();
-  for (const line of text.split('\r\n')) {
-    const colon = line.indexOf(':');
-    if (colon > 0 && !line.startsWith('#')) fields.set(line.slice(0, colon), line.slice(colon + 1));
-  }
-  return fields;
 }
 
 /** `calls=12,usec=345,...` of one cmdstat_ line. */
