@@ -3,6 +3,7 @@
  * apply are null (hello world moves no transfers); a server that does not exist yet is
  * `{ available: false, reason }`. test/bench.test.ts checks this shape.
  */
+import type { LoadResult } from './load.js';
 import { median, ratio } from './stats.js';
 
 export const KINDS = ['hello', 'lean', 'single', 'batch', 'batchAtomic'] as const;
@@ -48,18 +49,11 @@ export const PER_TRANSFER_KEYS: ReadonlyArray<keyof Figures> = [
   'serverCpuUsPerTransfer',
 ];
 
-export interface Segment extends Figures {
+/** One server's segment: the load generator's counts and the figures derived from them. */
+export interface Segment extends Figures, Omit<LoadResult, 'p50Ms' | 'p99Ms'> {
   round: number;
-  durationS: number;
-  okRequests: number;
-  transfers: number;
-  non2xx: number;
-  errors: number;
-  timeouts: number;
   /** Redis rewrote its AOF meanwhile (a fork, and a child busy on one of the cores). */
   aofRewriteDuring: boolean;
-  statusCodes: Record<string, number>;
-  itemStatuses?: Record<string, number>;
 }
 
 export type KindResult =

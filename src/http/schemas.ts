@@ -157,11 +157,7 @@ export const TransferBatchResults = Type.Object({
 
 /** An atomic batch refused as a whole: which transfer spoiled it, and why. Nothing applied. */
 export const BatchProblem = Type.Object({
-  type: Type.String(),
-  title: Type.String(),
-  status: Type.Integer(),
-  code: Type.String({ pattern: '^[A-Z][A-Z_]*$' }),
-  detail: Type.String(),
+  ...Problem.properties,
   index: Type.Integer({ description: 'position of the transfer in `transfers`, from 0' }),
   transferId: Id,
 }, { $id: 'BatchProblem', description: 'RFC 9457 problem details with the failing transfer' });
