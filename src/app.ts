@@ -11,12 +11,13 @@ import type { Redis } from 'ioredis';
 import { limits } from './config/limits.js';
 import { problem, sendProblem } from './http/problem.js';
 import type { Ledger } from './ledger/ledger.js';
-import { DEFAULT_PERSISTENCE_POLICY, type PersistencePolicy } from './ledger/readiness.js';
+import { DEFAULT_PERSISTENCE_POLICY, type PersistencePolicy } from './redis/readiness.js';
 import auth, { type AuthOptions } from './plugins/auth.js';
 import drain from './plugins/drain.js';
 import errors from './plugins/errors.js';
 import ledgerPlugin from './plugins/ledger.js';
-import metricsPlugin, { type MetricsOptions } from './plugins/metrics.js';
+import type { LedgerMetrics } from './metrics/ledger-metrics.js';
+import metricsPlugin from './plugins/metrics.js';
 import swagger from './plugins/swagger.js';
 import accounts from './routes/accounts.js';
 import health from './routes/health.js';
@@ -29,8 +30,11 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
   /** What readiness demands of Redis's persistence; default: strict, appendfsync always. */
   persistence?: PersistencePolicy;
-  /** Prometheus metrics and `GET /metrics`; `false` turns them off (to measure their cost). */
-  metrics?: MetricsOptions | false;
+  /**
+   * Prometheus metrics and `GET /metrics`: the metrics the ledger was built with
+   * (createLedgerMetrics), or `false` for none (to measure their cost). Required, like `auth`.
+   */
+  metrics: LedgerMetrics | false;
   /** API keys, or `{ mode: 'off' }`; required, so that no caller gets an open app by accident. */
   auth: AuthOptions;
 }
@@ -82,7 +86,7 @@ export async function buildApp(options: AppOptions) {
     http: { maxHeaderSize: limits.HTTP_HEADER_BYTES_MAX,
       headersTimeout: limits.HTTP_HEADERS_TIMEOUT_MS, connectionsCheckingInterval: 1000 },
     frameworkErrors: (error, _request, reply) =>
-      sendProblem(reply, problem(400, 'VALIDATION_ERROR', error.message)),
+      sendProblem(reply, problem('VALIDATION_ERROR', error.message)),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const ajv = validator();
@@ -101,11 +105,10 @@ export async function buildApp(options: AppOptions) {
   await app.register(auth, options.auth);
   await app.register(ledgerPlugin, { ledger: options.ledger, redis: options.redis,
     persistence: options.persistence ?? DEFAULT_PERSISTENCE_POLICY });
-  const metrics = options.metrics ?? {};
-  await app.register(metricsPlugin, metrics === false ? { enabled: false } : metrics);
+  await app.register(metricsPlugin, { metrics: options.metrics });
   await app.register(swagger);
   await app.register(health);
-  if (metrics !== false) await app.register(metricsRoute);
+  if (options.metrics !== false) await app.register(metricsRoute);
   await app.register(accounts);
   await app.register(transfers);
   return app;

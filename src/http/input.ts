@@ -4,7 +4,8 @@
  */
 import { limits } from '../config/limits.js';
 import { parseUnsigned } from '../ledger/amount.js';
-import { type AccountInput, canonicalMetadata, type TransferInput } from '../ledger/ledger.js';
+import { canonicalMetadata } from '../ledger/records.js';
+import type { AccountInput, TransferInput } from '../ledger/types.js';
 import { type Problem, problem } from './problem.js';
 import type { CreateAccountBody, TransferBody } from './schemas.js';
 
@@ -12,13 +13,13 @@ type Checked<T> = { ok: true; value: T } | { ok: false; problem: Problem };
 
 const invalid = (detail: string): { ok: false; problem: Problem } => ({
   ok: false,
-  problem: problem(400, 'VALIDATION_ERROR', detail),
+  problem: problem('VALIDATION_ERROR', detail),
 });
 
 function metadataProblem(metadata: Record<string, string>): Problem | undefined {
   const bytes = Buffer.byteLength(canonicalMetadata(metadata));
   if (bytes <= limits.METADATA_JSON_BYTES_MAX) return undefined;
-  return problem(400, 'VALIDATION_ERROR',
+  return problem('VALIDATION_ERROR',
     `metadata is ${bytes} bytes of JSON; at most ${limits.METADATA_JSON_BYTES_MAX} allowed`);
 }
 
@@ -42,7 +43,7 @@ export function transferInput(body: TransferBody, createdBy: string): Checked<Tr
   if (body.from === body.to) {
     return {
       ok: false,
-      problem: problem(400, 'SAME_ACCOUNT', `from and to are both "${body.from}"`),
+      problem: problem('SAME_ACCOUNT', `from and to are both "${body.from}"`),
     };
   }
   const amount = parseUnsigned(body.amount, 1n);

@@ -1,33 +1,11 @@
 /**
- * Problem details (RFC 9457) and the one table that maps outcomes to HTTP.
+ * Problem details (RFC 9457), built from the outcome table (outcomes.ts): a caller names the
+ * outcome and says what happened; status, code and title come from the table.
  */
 import type { FastifyReply } from 'fastify';
 import { limits } from '../config/limits.js';
-
-export const PROBLEM_TITLES = {
-  VALIDATION_ERROR: 'The request is not valid',
-  SAME_ACCOUNT: 'A transfer needs two different accounts',
-  ACCOUNT_NOT_FOUND: 'Account not found',
-  TRANSFER_NOT_FOUND: 'Transfer not found',
-  NOT_FOUND: 'No such route',
-  ACCOUNT_EXISTS_WITH_DIFFERENT_FIELDS: 'The account id exists with different fields',
-  TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS: 'The transfer id was decided with different fields',
-  TRANSFER_EXISTS: 'An atomic batch names a transfer id decided before, among new ones',
-  PAYLOAD_TOO_LARGE: 'The request body is too large',
-  UNSUPPORTED_MEDIA_TYPE: 'The request body must be application/json',
-  CURRENCY_MISMATCH: 'Currencies do not match',
-  INSUFFICIENT_FUNDS: 'Insufficient funds',
-  BALANCE_OVERFLOW: 'A balance would exceed 2^128-1',
-  UNAVAILABLE: 'The ledger is unavailable; the outcome of a write is unknown',
-  PERSISTENCE_FAILED: 'Redis cannot persist writes; this attempt changed nothing',
-  NOT_READY: 'The service is not ready',
-  UNAUTHORIZED: 'A valid API key is required',
-  FORBIDDEN: 'The API key lacks the scope this needs',
-  RATE_LIMITED: 'Too many requests for this API key',
-  INTERNAL: 'Internal error',
-} as const;
-
-export type ProblemCode = keyof typeof PROBLEM_TITLES;
+import { type Outcome, OUTCOMES, type OutcomeStatus, type ProblemCode, problemCode } from
+  './outcomes.js';
 
 export interface Problem {
   type: string;
@@ -37,11 +15,13 @@ export interface Problem {
   detail: string;
 }
 
-export function problem(status: number, code: ProblemCode, detail: string): Problem {
+export function problem<O extends Outcome>(outcome: O, detail: string):
+  Problem & { status: OutcomeStatus<O> } {
+  const code = problemCode(outcome);
   return {
     type: `urn:atomic-ledger:problem:${code.toLowerCase().replaceAll('_', '-')}`,
-    title: PROBLEM_TITLES[code],
-    status,
+    title: OUTCOMES[outcome].title,
+    status: OUTCOMES[outcome].status,
     code,
     detail,
   };

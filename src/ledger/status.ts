@@ -1,46 +1,67 @@
 /**
- * Script outcomes: one ordered list shared by Lua and TypeScript. The loader substitutes
- * `{{S_<NAME>}}` in every script with the index below, so the two cannot drift; the order is the
- * precedence in which the transfer script checks them (test/lua/status.test.ts walks it).
+ * Script statuses: the outcomes a writing script returns, shared by Lua and TypeScript. The
+ * loader substitutes `{{S_<NAME>}}` in every script with the code below, so the two cannot drift.
  *
- * Do not reorder or reuse a number: recorded rejections store the number.
+ * Each code is explicit and stable: recorded rejections store it, so a code never changes and a
+ * retired one is never reused (RETIRED_STATUS_CODES; test/ledger/status.test.ts checks both).
+ * The code says nothing about precedence: that is the order in which lua/includes/decide.lua
+ * writes its checks, so a new check goes where it belongs with the next free code.
+ *
+ * `kind` says what the caller does with it:
+ * - `ok`: decided now (committed, or created);
+ * - `exists`: the id was decided before; the stored record comes back for comparison;
+ * - `rejection`: a business rejection, decided and recorded under the id (src/http/outcomes.ts
+ *   maps each to its HTTP answer; a rejection it does not map does not compile);
+ * - `refused`: nothing written, and never caused by user input (a bug, or the wrong release).
  */
-export const SCRIPT_STATUSES = [
-  'OK',
-  /** The ledger's data carries a format version this build does not understand: refuse. */
-  'FORMAT_UNSUPPORTED',
+export const STATUSES = {
+  OK: { code: 0, kind: 'ok' },
+  /** The ledger's data carries a format version this build does not understand. */
+  FORMAT_UNSUPPORTED: { code: 1, kind: 'refused' },
   /** ARGV failed the script's own shape checks: a bug in the caller, never user input. */
-  'INVALID_ARGUMENT',
-  /** The id is decided already; the stored record comes back for comparison. */
-  'EXISTS',
-  'ACCOUNT_NOT_FOUND',
-  'CURRENCY_MISMATCH',
-  'INSUFFICIENT_FUNDS',
-  'BALANCE_OVERFLOW',
-] as const;
+  INVALID_ARGUMENT: { code: 2, kind: 'refused' },
+  EXISTS: { code: 3, kind: 'exists' },
+  ACCOUNT_NOT_FOUND: { code: 4, kind: 'rejection' },
+  CURRENCY_MISMATCH: { code: 5, kind: 'rejection' },
+  INSUFFICIENT_FUNDS: { code: 6, kind: 'rejection' },
+  BALANCE_OVERFLOW: { code: 7, kind: 'rejection' },
+} as const satisfies Record<string, { code: number; kind: StatusKind }>;
 
-export type ScriptStatus = (typeof SCRIPT_STATUSES)[number];
+type StatusKind = 'ok' | 'exists' | 'rejection' | 'refused';
+
+/** Codes that were once assigned and then retired: stored records may still hold them. */
+export const RETIRED_STATUS_CODES: readonly number[] = [];
+
+export type ScriptStatus = keyof typeof STATUSES;
+
+/** Business rejections: decided, recorded under the transfer id, replayed as 422. */
+export type RejectionReason = {
+  [K in ScriptStatus]: (typeof STATUSES)[K]['kind'] extends 'rejection' ? K : never
+}[ScriptStatus];
+
+const NAMES = Object.keys(STATUSES) as ScriptStatus[];
 
 export const statusCode = Object.fromEntries(
-  SCRIPT_STATUSES.map((name, index) => [name, index]),
-) as { readonly [K in ScriptStatus]: number };
+  NAMES.map((name) => [name, STATUSES[name].code]),
+) as { readonly [K in ScriptStatus]: (typeof STATUSES)[K]['code'] };
+
+const BY_CODE = new Map<number, ScriptStatus>(NAMES.map((name) => [STATUSES[name].code, name]));
+
+/** The status a script returned; undefined for a code this release does not know. */
+export function statusOf(code: number): ScriptStatus | undefined {
+  return BY_CODE.get(code);
+}
 
 export function statusName(code: number): ScriptStatus {
-  const name = SCRIPT_STATUSES[code];
+  const name = BY_CODE.get(code);
   if (name === undefined) throw new Error(`unknown script status ${code}`);
   return name;
 }
 
-/** Business rejections: decided, recorded under the transfer id, replayed as 422. */
-export const REJECTION_REASONS = [
-  'ACCOUNT_NOT_FOUND',
-  'CURRENCY_MISMATCH',
-  'INSUFFICIENT_FUNDS',
-  'BALANCE_OVERFLOW',
-] as const satisfies readonly ScriptStatus[];
-
-export type RejectionReason = (typeof REJECTION_REASONS)[number];
+export const REJECTION_REASONS = NAMES.filter(
+  (name): name is RejectionReason => STATUSES[name].kind === 'rejection',
+);
 
 export function isRejection(status: ScriptStatus): status is RejectionReason {
-  return (REJECTION_REASONS as readonly string[]).includes(status);
+  return STATUSES[status].kind === 'rejection';
 }

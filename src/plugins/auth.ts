@@ -34,39 +34,53 @@ declare module 'fastify' {
 
 const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]{1,512})$/;
 
+/** The interactive docs (@fastify/swagger-ui's routes): public, like the document itself. */
+function isDocsRoute(url: string): boolean {
+  return url === '/docs' || url.startsWith('/docs/');
+}
+
 export default fp<AuthOptions>(async (app: FastifyInstance, options) => {
   app.decorateRequest('caller', ANONYMOUS);
+  // Fail closed: a route that does not say which scope it needs is a bug found at start-up,
+  // never a route open to any key (the docs' routes are declared public here).
+  app.addHook('onRoute', (route) => {
+    const config = (route.config ?? {}) as { scope?: RouteScope };
+    if (config.scope !== undefined) return;
+    if (!isDocsRoute(route.url)) {
+      throw new Error(`route ${route.method} ${route.url} declares no config.scope`);
+    }
+    route.config = { ...config, scope: 'public' };
+  });
   if (options.mode === 'off') return;
   const keys = options.keys;
   const buckets = new TokenBuckets(options.ratePerSecond ?? limits.RATE_LIMIT_PER_KEY_PER_SECOND,
     limits.RATE_LIMIT_BURST_SECONDS);
 
-  const deny = (reply: FastifyReply, status: 401 | 403, detail: string) => {
-    if (status === 401) reply.header('www-authenticate', 'Bearer realm="atomic-ledger"');
-    const code = status === 401 ? 'UNAUTHORIZED' : 'FORBIDDEN';
-    return sendProblem(reply, problem(status, code, detail));
+  const deny = (reply: FastifyReply, outcome: 'UNAUTHORIZED' | 'FORBIDDEN', detail: string) => {
+    if (outcome === 'UNAUTHORIZED') {
+      reply.header('www-authenticate', 'Bearer realm="atomic-ledger"');
+    }
+    return sendProblem(reply, problem(outcome, detail));
   };
 
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     // Unmatched routes need a valid key too, so that routes cannot be probed anonymously.
-    const url = request.routeOptions.url;
-    const scope: RouteScope = url !== undefined && url.startsWith('/docs') ? 'public'
-      : request.routeOptions.config.scope ?? 'read';
+    const scope: RouteScope = request.routeOptions.config.scope ?? 'read';
     if (scope === 'public') return;
     const header = request.headers.authorization;
     const secret = header === undefined ? undefined : BEARER.exec(header)?.[1];
     const key = secret === undefined ? undefined : authenticate(keys, secret);
     if (!key) {
-      return deny(reply, 401, 'send Authorization: Bearer <API key>');
+      return deny(reply, 'UNAUTHORIZED', 'send Authorization: Bearer <API key>');
     }
     const waitSeconds = buckets.take(key.name, Date.now());
     if (waitSeconds > 0) {
       reply.header('retry-after', String(waitSeconds));
-      return sendProblem(reply, problem(429, 'RATE_LIMITED',
+      return sendProblem(reply, problem('RATE_LIMITED',
         `key "${key.name}" is over ${buckets.ratePerSecond} requests per second`));
     }
     if (!allows(key, scope)) {
-      return deny(reply, 403, `key "${key.name}" lacks the "${scope}" scope`);
+      return deny(reply, 'FORBIDDEN', `key "${key.name}" lacks the "${scope}" scope`);
     }
     request.caller = key.name;
   });

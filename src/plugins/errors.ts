@@ -5,8 +5,9 @@
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { problem, sendProblem } from '../http/problem.js';
-import { isPersistenceError, isUnavailableError } from '../ledger/errors.js';
+import type { Outcome } from '../http/outcomes.js';
+import { type Problem, problem, sendProblem } from '../http/problem.js';
+import { isPersistenceError, isUnavailableError } from '../redis/errors.js';
 
 /** "body/amount must match pattern …", naming an unknown field where there is one. */
 function describeValidation(error: FastifyError): string {
@@ -23,39 +24,45 @@ function describeValidation(error: FastifyError): string {
   return `${where} ${first.message ?? 'is not valid'}`;
 }
 
+/** Fastify's own client errors, by the status Fastify gives them, as our outcomes. */
+const FASTIFY_CLIENT_ERRORS: Readonly<Record<number, Outcome>> = {
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+};
+
+function fastifyProblem(error: FastifyError): Problem | undefined {
+  if (error.validation) return problem('VALIDATION_ERROR', describeValidation(error));
+  const status = error.statusCode;
+  if (status === undefined || status < 400 || status >= 500) return undefined;
+  const outcome = FASTIFY_CLIENT_ERRORS[status];
+  if (outcome === 'UNSUPPORTED_MEDIA_TYPE') {
+    return problem(outcome, 'send the body as Content-Type: application/json');
+  }
+  // Otherwise malformed JSON, an empty JSON body, prototype poisoning and the like.
+  return problem(outcome ?? 'VALIDATION_ERROR', error.message);
+}
+
 export default fp(async (app: FastifyInstance) => {
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    if (error.validation) {
-      return sendProblem(reply, problem(400, 'VALIDATION_ERROR', describeValidation(error)));
-    }
-    if (error.statusCode === 413) {
-      return sendProblem(reply, problem(413, 'PAYLOAD_TOO_LARGE', error.message));
-    }
-    if (error.statusCode === 415) {
-      return sendProblem(reply, problem(415, 'UNSUPPORTED_MEDIA_TYPE',
-        'send the body as Content-Type: application/json'));
-    }
-    if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
-      // Malformed JSON, empty JSON body, prototype poisoning and the like.
-      return sendProblem(reply, problem(400, 'VALIDATION_ERROR', error.message));
-    }
+    const client = fastifyProblem(error);
+    if (client) return sendProblem(reply, client);
     if (isPersistenceError(error)) {
       request.log.error({ reason: error.message }, 'redis cannot persist: writes refused');
-      return sendProblem(reply, problem(503, 'PERSISTENCE_FAILED',
+      return sendProblem(reply, problem('PERSISTENCE_FAILED',
         'Redis cannot persist writes (disk full or AOF write error) and refused this attempt, ' +
         'which changed nothing. Retry later with the same id.'));
     }
     if (isUnavailableError(error)) {
       // One line per request, no stack: during an outage these come by the thousand.
       request.log.warn({ reason: error.message }, 'redis unavailable: outcome unknown');
-      return sendProblem(reply, problem(503, 'UNAVAILABLE',
+      return sendProblem(reply, problem('UNAVAILABLE',
         'Redis did not answer; the write may or may not have happened. Retry with the same id.'));
     }
     request.log.error({ err: error }, 'internal error');
-    return sendProblem(reply, problem(500, 'INTERNAL', 'internal error; see the service log'));
+    return sendProblem(reply, problem('INTERNAL', 'internal error; see the service log'));
   });
 
   app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, problem(404, 'NOT_FOUND',
+    sendProblem(reply, problem('NOT_FOUND',
       `no route ${request.method} ${request.url.split('?')[0]}`)));
 }, { name: 'errors' });

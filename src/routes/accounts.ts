@@ -3,7 +3,8 @@ import { limits } from '../config/limits.js';
 import { accountInput } from '../http/input.js';
 import { problem, sendProblem } from '../http/problem.js';
 import { ReadFromHeaders, readOptions } from '../http/read-from.js';
-import { described, problems } from '../http/responses.js';
+import { SUCCESS } from '../http/outcomes.js';
+import { AUTHENTICATED, described, problems, WITH_BODY, WRITES } from '../http/responses.js';
 import {
   Account, CreateAccountBody, EntriesPage, EntriesQuery, IdParams, NoQuery,
 } from '../http/schemas.js';
@@ -29,19 +30,23 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Create an account (idempotent when an id is given)',
       tags: ['accounts'],
       body: CreateAccountBody,
-      response: { 200: described(Account, 'The id existed with the same fields (replayed)'),
-        201: described(Account, 'Created'), ...problems(400, 401, 403, 409, 413, 415, 429, 503) },
+      response: {
+        [SUCCESS.ok]: described(Account, 'The id existed with the same fields (replayed)'),
+        [SUCCESS.created]: described(Account, 'Created'),
+        ...problems(...WITH_BODY, ...AUTHENTICATED, 'ACCOUNT_EXISTS_WITH_DIFFERENT_FIELDS',
+          ...WRITES) },
     },
   }, async (request, reply) => {
     const input = accountInput(request.body, request.caller);
     if (!input.ok) return sendProblem(reply, input.problem);
     const outcome = await app.ledger.createAccount(input.value);
     if (outcome.kind === 'conflict') {
-      return sendProblem(reply, problem(409, 'ACCOUNT_EXISTS_WITH_DIFFERENT_FIELDS',
+      return sendProblem(reply, problem('ACCOUNT_EXISTS_WITH_DIFFERENT_FIELDS',
         `account "${input.value.id}" exists with different ${outcome.fields.join(', ')}`));
     }
     if (outcome.kind === 'replayed') reply.header('idempotent-replayed', 'true');
-    return reply.code(outcome.kind === 'created' ? 201 : 200).send(outcome.account);
+    return reply.code(outcome.kind === 'created' ? SUCCESS.created : SUCCESS.ok)
+      .send(outcome.account);
   });
 
   app.get('/accounts/:id', {
@@ -52,13 +57,13 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
       params: IdParams,
       querystring: NoQuery,
       headers: ReadFromHeaders,
-      response: { 200: described(Account, 'The account'),
-        ...problems(400, 401, 403, 404, 429, 503) },
+      response: { [SUCCESS.ok]: described(Account, 'The account'),
+        ...problems('VALIDATION_ERROR', ...AUTHENTICATED, 'NO_SUCH_ACCOUNT', 'UNAVAILABLE') },
     },
   }, async (request, reply) => {
     const account = await app.ledger.getAccount(request.params.id, readOptions(request));
     if (!account) {
-      return sendProblem(reply, problem(404, 'ACCOUNT_NOT_FOUND',
+      return sendProblem(reply, problem('NO_SUCH_ACCOUNT',
         `no account "${request.params.id}"`));
     }
     return account;
@@ -72,24 +77,24 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
       params: IdParams,
       querystring: EntriesQuery,
       headers: ReadFromHeaders,
-      response: { 200: described(EntriesPage, 'A page of entries, newest first'),
-        ...problems(400, 401, 403, 404, 429, 503) },
+      response: { [SUCCESS.ok]: described(EntriesPage, 'A page of entries, newest first'),
+        ...problems('VALIDATION_ERROR', ...AUTHENTICATED, 'NO_SUCH_ACCOUNT', 'UNAVAILABLE') },
     },
   }, async (request, reply) => {
     const { cursor } = request.query;
     const limit = Number(request.query.limit ?? limits.ENTRIES_PAGE_LIMIT_DEFAULT);
     if (limit > limits.ENTRIES_PAGE_LIMIT_MAX) {
-      return sendProblem(reply, problem(400, 'VALIDATION_ERROR',
+      return sendProblem(reply, problem('VALIDATION_ERROR',
         `querystring/limit must be at most ${limits.ENTRIES_PAGE_LIMIT_MAX}`));
     }
     const startSeq = cursor === undefined ? undefined : decodeCursor(cursor);
-    const badCursor = () => sendProblem(reply, problem(400, 'VALIDATION_ERROR',
+    const badCursor = () => sendProblem(reply, problem('VALIDATION_ERROR',
       `cursor is not one this service issued for account "${request.params.id}"`));
     if (cursor !== undefined && startSeq === undefined) return badCursor();
     const page = await app.ledger.listEntries(request.params.id, limit, startSeq,
       readOptions(request));
     if (!page) {
-      return sendProblem(reply, problem(404, 'ACCOUNT_NOT_FOUND',
+      return sendProblem(reply, problem('NO_SUCH_ACCOUNT',
         `no account "${request.params.id}"`));
     }
     if (page === 'badCursor') return badCursor();

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { problem, sendProblem } from '../http/problem.js';
 import { described, problems } from '../http/responses.js';
 import { Health, Readiness } from '../http/schemas.js';
-import { checkReadiness } from '../ledger/readiness.js';
+import { checkReadiness } from '../redis/readiness.js';
 
 const health: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/healthz', {
@@ -21,13 +21,13 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
       security: [],
       summary: 'Readiness: Redis answers, scripts loaded, persistence as a ledger needs',
       tags: ['operations'],
-      response: { 200: described(Readiness, 'Ready'), ...problems(503) },
+      response: { 200: described(Readiness, 'Ready'), ...problems('NOT_READY') },
     },
   }, async (_request, reply) => {
     const result = await checkReadiness(app.redis, app.ledger, app.persistence);
     if (result.ready) return { status: 'ready', checks: result.checks, advisory: result.advisory };
     const failing = Object.entries(result.checks).filter(([, v]) => v !== 'ok');
-    return sendProblem(reply, problem(503, 'NOT_READY',
+    return sendProblem(reply, problem('NOT_READY',
       failing.map(([name, why]) => `${name}: ${why}`).join('; ')));
   });
 };

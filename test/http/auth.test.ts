@@ -1,99 +1,218 @@
 /**
- * Authentication and scopes on every endpoint (the scope × endpoint matrix), per-key rate
- * limits, createdBy, and secrets kept out of the log.
+ * Authentication and scopes on every route (the scope × route matrix), per-key rate limits,
+ * createdBy, and secrets kept out of the log.
+ *
+ * The matrix is checked against the routes the app really registers, so a new route fails here
+ * until ROUTES says which scope it needs. They are collected with an `onRoute` hook added
+ * through Fastify's `fastify.initialization` diagnostics channel, which fires inside `Fastify()`
+ * before buildApp registers any plugin: the hook then sees every route of every plugin (ours and
+ * swagger-ui's), HEAD routes included, with its full URL. The alternatives miss some:
+ * `app.swagger()` leaves out hidden routes (`/openapi.json`, `/docs/*`, every HEAD);
+ * `printRoutes()` prints a wildcard without its parent path (`/docs/static/*` shows as `*`);
+ * `findRoute()` needs the URL known beforehand. The hook does not see the trailing-slash twin
+ * that Fastify adds for a prefixed `/` route (`GET /docs/`): it shares the options, and so the
+ * scope, of the route it twins (`GET /docs`).
  */
+import diagnostics from 'node:diagnostics_channel';
 import { Writable } from 'node:stream';
+import type { FastifyInstance, RouteOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { authenticate, parseApiKeys, sha256 } from '../../src/auth/keys.js';
 import { bearer, SECRETS, TEST_KEYS } from '../helpers/auth.js';
-import { type Fixture, fixture, json } from '../helpers/ledger.js';
+import { dumpLedger, type Fixture, fixture, json } from '../helpers/ledger.js';
+
+type Need = 'public' | 'read' | 'write' | 'metrics';
+
+/**
+ * The expected scope of every registered route: `[methods, url as registered, need]`. The API
+ * description and health checks are public (README, Authentication); reads need `read`, writes
+ * `write`, `/metrics` needs `metrics`.
+ */
+const ROUTES: Array<[string, string, Need]> = [
+  ['POST', '/accounts', 'write'],
+  ['GET HEAD', '/accounts/:id', 'read'],
+  ['GET HEAD', '/accounts/:id/entries', 'read'],
+  ['POST', '/transfers', 'write'],
+  ['POST', '/transfers/batch', 'write'],
+  ['GET HEAD', '/transfers/:id', 'read'],
+  ['GET HEAD', '/metrics', 'metrics'],
+  ['GET HEAD', '/healthz', 'public'],
+  ['GET HEAD', '/readyz', 'public'],
+  ['GET HEAD', '/openapi.json', 'public'],
+  // swagger-ui's routes under /docs.
+  ['GET HEAD', '/docs', 'public'],
+  ['HEAD', '/docs/', 'public'],
+  ['GET HEAD', '/docs/json', 'public'],
+  ['GET HEAD', '/docs/yaml', 'public'],
+  ['GET HEAD', '/docs/static/index.html', 'public'],
+  ['GET HEAD', '/docs/static/swagger-initializer.js', 'public'],
+  ['GET HEAD', '/docs/static/*', 'public'],
+];
+
+type Method = 'GET' | 'HEAD' | 'POST';
+interface Row { method: Method; url: string; need: Need }
+const ROWS: Row[] = ROUTES.flatMap(([methods, url, need]) =>
+  methods.split(' ').map((method) => ({ method: method as Method, url, need })));
+const routeName = (method: string, url: string) => `${method} ${url}`;
 
 let f: Fixture;
+/** `METHOD url` of every route the app registered, as the onRoute hook saw them. */
+const registered = new Set<string>();
 let n = 0;
+
 beforeAll(async () => {
-  f = await fixture();
-  for (const [id, od] of [['cash', 'unlimited'], ['alice', '0']]) {
-    await f.app.inject({ method: 'POST', url: '/accounts', headers: json, payload: { id, currency: 'USD', overdraftLimit: od } });
+  const onInit = (message: unknown) => {
+    (message as { fastify: FastifyInstance }).fastify.addHook('onRoute', (r: RouteOptions) => {
+      for (const method of [r.method].flat()) registered.add(routeName(method, r.url));
+    });
+  };
+  diagnostics.subscribe('fastify.initialization', onInit);
+  try {
+    f = await fixture();
+  } finally {
+    diagnostics.unsubscribe('fastify.initialization', onInit);
   }
-  await f.app.inject({ method: 'POST', url: '/transfers', headers: json, payload: { id: 'seed', from: 'cash', to: 'alice', amount: '5' } });
+  for (const [id, od] of [['cash', 'unlimited'], ['alice', '0']]) {
+    const res = await f.app.inject({ method: 'POST', url: '/accounts', headers: json,
+      payload: { id, currency: 'USD', overdraftLimit: od } });
+    expect(res.statusCode).toBe(201);
+  }
+  const seed = await f.app.inject({ method: 'POST', url: '/transfers', headers: json,
+    payload: { id: 'seed', from: 'cash', to: 'alice', amount: '5' } });
+  expect(seed.statusCode).toBe(201);
 });
 afterAll(async () => { await f.close(); });
 
+test('every registered route has a row in ROUTES, and every row is a registered route', () => {
+  // A floor, so that a hook that saw nothing cannot pass.
+  expect(registered.size).toBeGreaterThanOrEqual(ROWS.length);
+  const table = new Set(ROWS.map((r) => routeName(r.method, r.url)));
+  expect([...registered].filter((route) => !table.has(route)), 'routes with no expected scope')
+    .toEqual([]);
+  expect([...table].filter((route) => !registered.has(route)), 'rows for no route').toEqual([]);
+  for (const r of ROWS) {
+    expect(f.app.hasRoute({ method: r.method, url: r.url }), routeName(r.method, r.url))
+      .toBe(true);
+  }
+});
+
+/** Where a route has path parameters, a URL that names what the fixture created. */
+const CONCRETE: Record<string, string> = {
+  '/accounts/:id': '/accounts/alice',
+  '/accounts/:id/entries': '/accounts/alice/entries',
+  '/transfers/:id': '/transfers/seed',
+  '/docs/static/*': '/docs/static/swagger-ui.css',
+};
+
+function concreteUrl(url: string): string {
+  const concrete = CONCRETE[url] ?? url;
+  if (/[:*]/.test(concrete)) throw new Error(`no concrete URL for ${url}: add one to CONCRETE`);
+  return concrete;
+}
+
+/** A body for each write route, new each time (fresh ids) so that an accepted call succeeds. */
+const BODIES: Record<string, () => object> = {
+  'POST /accounts': () => ({ id: `acc-${n++}`, currency: 'USD' }),
+  'POST /transfers': () => ({ id: `t-${n++}`, from: 'cash', to: 'alice', amount: '1' }),
+  'POST /transfers/batch': () => ({ atomic: false, transfers: [
+    { id: `b-${n++}`, from: 'cash', to: 'alice', amount: '1' },
+    { id: `b-${n++}`, from: 'cash', to: 'alice', amount: '1' }] }),
+};
+
+function request(row: Row): { method: Method; url: string; payload?: object } {
+  const url = concreteUrl(row.url);
+  if (row.method !== 'POST') return { method: row.method, url };
+  const body = BODIES[routeName(row.method, row.url)];
+  if (body === undefined) throw new Error(`no body for ${row.method} ${row.url}: add one`);
+  return { method: row.method, url, payload: body() };
+}
+
 type Caller = 'none' | 'wrong' | keyof typeof SECRETS;
 const CALLERS: Caller[] = ['none', 'wrong', 'reader', 'writer', 'metrics', 'admin', 'test'];
-const header = (c: Caller) => (c === 'none' ? '' : bearer(c === 'wrong' ? 'not-a-key' : SECRETS[c]));
-
-type Need = 'public' | 'read' | 'write' | 'metrics';
-const ENDPOINTS: Array<[string, Need, () => { method: 'GET' | 'POST'; url: string; payload?: object }]> = [
-  ['POST /accounts', 'write', () => ({ method: 'POST', url: '/accounts', payload: { id: `acc-${n++}`, currency: 'USD' } })],
-  ['GET /accounts/:id', 'read', () => ({ method: 'GET', url: '/accounts/alice' })],
-  ['GET /accounts/:id/entries', 'read', () => ({ method: 'GET', url: '/accounts/alice/entries' })],
-  ['POST /transfers', 'write', () => ({ method: 'POST', url: '/transfers', payload: { id: `t-${n++}`, from: 'cash', to: 'alice', amount: '1' } })],
-  ['GET /transfers/:id', 'read', () => ({ method: 'GET', url: '/transfers/seed' })],
-  ['GET /metrics', 'metrics', () => ({ method: 'GET', url: '/metrics' })],
-  ['GET /healthz', 'public', () => ({ method: 'GET', url: '/healthz' })],
-  ['GET /readyz', 'public', () => ({ method: 'GET', url: '/readyz' })],
-  ['GET /openapi.json', 'public', () => ({ method: 'GET', url: '/openapi.json' })],
-  ['GET /docs', 'public', () => ({ method: 'GET', url: '/docs' })],
-  ['GET /no/such/route', 'read', () => ({ method: 'GET', url: '/no/such/route' })],
-];
+const header = (c: Caller) =>
+  (c === 'none' ? '' : bearer(c === 'wrong' ? 'not-a-key' : SECRETS[c]));
+/**
+ * The needs each test key meets (test/helpers/auth.ts): `write` implies `read`; `admin` is
+ * needed by no route yet, so the admin key meets none.
+ */
+const SCOPES: Record<keyof typeof SECRETS, Need[]> = { reader: ['read'],
+  writer: ['read', 'write'], metrics: ['metrics'], admin: [],
+  test: ['read', 'write', 'metrics'] };
 
 function expected(need: Need, caller: Caller): 'ok' | 401 | 403 {
   if (need === 'public') return 'ok';
   if (caller === 'none' || caller === 'wrong') return 401;
-  const scopes: Record<string, string[]> = { reader: ['read'], writer: ['read', 'write'],
-    metrics: ['metrics'], admin: ['admin'], test: ['read', 'write', 'metrics', 'admin'] };
-  return scopes[caller]?.includes(need) ? 'ok' : 403;
+  return SCOPES[caller].includes(need) ? 'ok' : 403;
 }
 
-describe.each(ENDPOINTS)('%s (needs %s)', (_name, need, make) => {
+/** Unmatched URLs need a key with `read` too, so that routes cannot be probed anonymously. */
+const UNMATCHED: Row = { method: 'GET', url: '/no/such/route', need: 'read' };
+
+const MATRIX = [...ROWS, UNMATCHED].map((row): [string, Row] =>
+  [`${routeName(row.method, row.url)} (needs ${row.need})`, row]);
+describe.each(MATRIX)('%s', (_name, row) => {
   test.each(CALLERS)('caller %s', async (caller) => {
-    const r = make();
+    const r = row === UNMATCHED ? { method: row.method, url: row.url } : request(row);
+    const before = await dumpLedger(f.redis, f.keys);
     const res = await f.app.inject({ method: r.method, url: r.url,
       headers: { ...(r.payload ? json : {}), authorization: header(caller) },
       ...(r.payload ? { payload: r.payload } : {}) });
-    const want = expected(need, caller);
+    const want = expected(row.need, caller);
     if (want === 'ok') {
       expect(res.statusCode, res.body).not.toBe(401);
       expect(res.statusCode, res.body).not.toBe(403);
-      expect(res.statusCode, res.body).toBeLessThan(r.url === '/no/such/route' ? 405 : 400);
-    } else {
-      expect(res.statusCode, res.body).toBe(want);
-      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-      expect(res.json().code).toBe(want === 401 ? 'UNAUTHORIZED' : 'FORBIDDEN');
-      if (want === 401) expect(res.headers['www-authenticate']).toMatch(/^Bearer/);
+      expect(res.statusCode, res.body).toBeLessThan(row === UNMATCHED ? 405 : 400);
+      return;
     }
+    expect(res.statusCode, res.body).toBe(want);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    if (r.method !== 'HEAD') {
+      expect(res.json().code).toBe(want === 401 ? 'UNAUTHORIZED' : 'FORBIDDEN');
+    }
+    if (want === 401) expect(res.headers['www-authenticate']).toMatch(/^Bearer/);
+    // A refused call wrote nothing at all.
+    expect(await dumpLedger(f.redis, f.keys)).toBe(before);
   });
 });
 
 test('rejected calls write nothing; accepted ones record the key name as createdBy', async () => {
-  const denied = await f.app.inject({ method: 'POST', url: '/transfers', headers: { ...json, authorization: bearer(SECRETS.reader) },
+  const as = (name: keyof typeof SECRETS) => ({ ...json, authorization: bearer(SECRETS[name]) });
+  const denied = await f.app.inject({ method: 'POST', url: '/transfers', headers: as('reader'),
     payload: { id: 'by-reader', from: 'cash', to: 'alice', amount: '1' } });
   expect(denied.statusCode).toBe(403);
-  expect((await f.app.inject({ method: 'GET', url: '/transfers/by-reader' })).statusCode).toBe(404);
-  const made = await f.app.inject({ method: 'POST', url: '/transfers', headers: { ...json, authorization: bearer(SECRETS.writer) },
+  const notThere = await f.app.inject({ method: 'GET', url: '/transfers/by-reader' });
+  expect(notThere.statusCode).toBe(404);
+  const deniedBatch = await f.app.inject({ method: 'POST', url: '/transfers/batch',
+    headers: as('reader'), payload: { atomic: true,
+      transfers: [{ id: 'batch-by-reader', from: 'cash', to: 'alice', amount: '1' }] } });
+  expect(deniedBatch.statusCode).toBe(403);
+  const batchNotThere = await f.app.inject({ method: 'GET', url: '/transfers/batch-by-reader' });
+  expect(batchNotThere.statusCode).toBe(404);
+  const made = await f.app.inject({ method: 'POST', url: '/transfers', headers: as('writer'),
     payload: { id: 'by-writer', from: 'cash', to: 'alice', amount: '1' } });
   expect(made.json()).toMatchObject({ status: 'committed', createdBy: 'writer' });
   // A replay by another key returns the original, createdBy included.
   const replay = await f.app.inject({ method: 'POST', url: '/transfers', headers: json,
     payload: { id: 'by-writer', from: 'cash', to: 'alice', amount: '1' } });
   expect(replay.body).toBe(made.body);
-  const acct = await f.app.inject({ method: 'POST', url: '/accounts', headers: { ...json, authorization: bearer(SECRETS.writer) },
+  const acct = await f.app.inject({ method: 'POST', url: '/accounts', headers: as('writer'),
     payload: { id: 'acct-by-writer', currency: 'USD' } });
   expect(acct.json().createdBy).toBe('writer');
 });
 
 test('malformed Authorization headers are 401, never 500', async () => {
-  for (const value of ['Bearer', 'Bearer ', 'Basic abc', `bearer ${SECRETS.test}`, `Bearer  ${SECRETS.test}`,
-    `Bearer ${'x'.repeat(600)}`, 'Bearer \u00e9\u00e9']) {
-    const res = await f.app.inject({ method: 'GET', url: '/accounts/alice', headers: { authorization: value } });
+  for (const value of ['Bearer', 'Bearer ', 'Basic abc', `bearer ${SECRETS.test}`,
+    `Bearer  ${SECRETS.test}`, `Bearer ${'x'.repeat(600)}`, 'Bearer \u00e9\u00e9']) {
+    const res = await f.app.inject({ method: 'GET', url: '/accounts/alice',
+      headers: { authorization: value } });
     expect(res.statusCode, value).toBe(401);
   }
 });
 
 test('a key over its rate gets 429 with Retry-After; other keys are unaffected', async () => {
   const g = await fixture({ auth: { mode: 'keys', keys: TEST_KEYS, ratePerSecond: 5 } });
-  const get = (secret: string) => g.app.inject({ method: 'GET', url: '/accounts/x', headers: { authorization: bearer(secret) } });
+  const get = (secret: string) => g.app.inject({ method: 'GET', url: '/accounts/x',
+    headers: { authorization: bearer(secret) } });
   const statuses: number[] = [];
   for (let i = 0; i < 12; i++) statuses.push((await get(SECRETS.reader)).statusCode);
   // Burst: 5/s × RATE_LIMIT_BURST_SECONDS (2) = 10 requests pass, then 429.
@@ -112,8 +231,10 @@ test('secrets never reach the log, even at trace level', async () => {
   const { buildApp } = await import('../../src/app.js');
   const app = await buildApp({ ledger: f.ledger, redis: f.redis, metrics: false,
     auth: { mode: 'keys', keys: TEST_KEYS }, logger: { level: 'trace', stream } });
-  await app.inject({ method: 'GET', url: '/accounts/alice', headers: { authorization: bearer(SECRETS.test) } });
-  await app.inject({ method: 'GET', url: '/accounts/alice', headers: { authorization: bearer('guess') } });
+  await app.inject({ method: 'GET', url: '/accounts/alice',
+    headers: { authorization: bearer(SECRETS.test) } });
+  await app.inject({ method: 'GET', url: '/accounts/alice',
+    headers: { authorization: bearer('guess') } });
   await app.close();
   expect(logged.length).toBeGreaterThan(0);
   expect(logged).not.toContain(SECRETS.test);
@@ -122,12 +243,29 @@ test('secrets never reach the log, even at trace level', async () => {
 
 test('LEDGER_API_KEYS parsing and lookup', () => {
   const hex = sha256('s3cret').toString('hex');
-  const keys = parseApiKeys(` a:read:${hex} , b:write+metrics:${sha256('other').toString('hex')}`);
-  expect(keys.map((k) => [k.name, [...k.scopes]])).toEqual([['a', ['read']], ['b', ['write', 'metrics']]]);
+  const other = sha256('other').toString('hex');
+  const keys = parseApiKeys(` a:read:${hex} , b:write+metrics:${other}`);
+  expect(keys.map((k) => [k.name, [...k.scopes]]))
+    .toEqual([['a', ['read']], ['b', ['write', 'metrics']]]);
   expect(authenticate(keys, 's3cret')?.name).toBe('a');
   expect(authenticate(keys, 's3cre')).toBeUndefined();
   for (const bad of [`a:read`, `a:root:${hex}`, `a:read:${hex.toUpperCase()}`, `a b:read:${hex}`,
     `a:read:${hex},a:write:${sha256('x').toString('hex')}`, `a:read:${hex},b:write:${hex}`]) {
     expect(() => parseApiKeys(bad), bad).toThrow(/LEDGER_API_KEYS/);
+  }
+});
+
+test('fails closed: a route that declares no scope is refused when it is added', async () => {
+  const Fastify = (await import('fastify')).default;
+  const { default: auth } = await import('../../src/plugins/auth.js');
+  for (const options of [{ mode: 'keys', keys: TEST_KEYS }, { mode: 'off' }] as const) {
+    const app = Fastify();
+    await app.register(auth, options);
+    // Not public for sharing a prefix with the docs; only /docs and /docs/… are.
+    expect(() => app.get('/docs-admin', async () => 'secret'))
+      .toThrow(/GET \/docs-admin declares no config\.scope/);
+    app.get('/docs/extra', async () => 'docs');
+    await app.ready();
+    await app.close();
   }
 });
