@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { buildApp } from './app.js';
 import { ledgerKeys } from './ledger/keys.js';
 import { Ledger } from './ledger/ledger.js';
+import { createLedgerMetrics } from './metrics/ledger-metrics.js';
 import { redisOptions } from './redis/client.js';
 
 const NO_REDIS_SOCKET = '/nonexistent/atomic-ledger-openapi.sock';
@@ -20,8 +21,10 @@ export async function openApiDocument(): Promise<object> {
   // ioredis would connect on the first command: the socket below does not exist, so it fails
   // at once instead of reaching a Redis on the default 127.0.0.1:6379.
   const redis = new Redis({ ...redisOptions(), lazyConnect: true, path: NO_REDIS_SOCKET });
-  const ledger = new Ledger({ redis, keys: ledgerKeys('openapi', 'openapi') });
-  const app = await buildApp({ ledger, redis, auth: { mode: 'off' } });
+  const metrics = createLedgerMetrics({ defaultMetrics: false });
+  const ledger = new Ledger({ redis, keys: ledgerKeys('openapi', 'openapi'),
+    observer: metrics.observer });
+  const app = await buildApp({ ledger, redis, auth: { mode: 'off' }, metrics });
   try {
     await app.ready();
     return app.swagger();

@@ -11,6 +11,7 @@ import { type Config, loadConfig } from './config/env.js';
 import { limits } from './config/limits.js';
 import { ledgerKeys } from './ledger/keys.js';
 import { Ledger } from './ledger/ledger.js';
+import { createLedgerMetrics } from './metrics/ledger-metrics.js';
 import { createRedis } from './redis/client.js';
 import { type SupervisedRedis, superviseEmbeddedRedis } from './redis/embedded.js';
 
@@ -63,11 +64,12 @@ async function main(): Promise<void> {
     replica.connect().catch(() => {});
     return replica;
   });
-  const ledger = new Ledger({ redis, replicas,
+  const metrics = createLedgerMetrics();
+  const ledger = new Ledger({ redis, replicas, observer: metrics.observer,
     keys: ledgerKeys(config.keyPrefix, config.ledgerName) });
   await ledger.ensureScripts();
   const persistence = { appendfsync: config.appendfsync, check: config.persistenceCheck };
-  const app = await buildApp({ ledger, redis, persistence, auth,
+  const app = await buildApp({ ledger, redis, persistence, auth, metrics,
     logger: { level: config.logLevel } });
   // A stuck script is named by its SHA-1 in Redis's log ("Slow script detected"): ours, listed.
   app.log.info({ scripts: Object.fromEntries([...ledger.scripts.values()]

@@ -2,7 +2,7 @@ import { type ApiKey, parseApiKeys } from '../auth/keys.js';
 import { limits } from './limits.js';
 
 /**
- * Configuration from the environment (API.md's table), checked once at start-up: a bad value
+ * Configuration from the environment (the README's table), checked once at start-up: a bad value
  * stops the service with a message naming the variable, instead of surfacing later.
  */
 export interface Config {

@@ -4,9 +4,9 @@
  * checked against this module by test/readme.test.ts. Units are last in each name.
  */
 export const limits = {
-  /** API.md: ids are 1–128 characters; a UUID (36) fits with room for prefixed ids. */
+  /** The contract: ids are 1–128 characters; a UUID (36) fits with room for prefixed ids. */
   ID_LENGTH_MAX: 128,
-  /** API.md: ISO 4217 codes are 3 characters; asset codes such as `LOYALTY_POINTS` need more. */
+  /** ISO 4217 codes are 3 characters; asset codes such as `LOYALTY_POINTS` need more. */
   CURRENCY_LENGTH_MAX: 16,
   /** 2^128−1 has 39 decimal digits (TigerBeetle's u128 range). */
   AMOUNT_DIGITS_MAX: 39,
@@ -31,8 +31,8 @@ export const limits = {
   BODY_BYTES_MAX: 32 * 1024,
   /**
    * Transfers in one `POST /transfers/batch`. An atomic batch is one script, so this also bounds
-   * how long one script can hold Redis (measured in test/lua/budget.test.ts); 1000 typical
-   * transfers are ~200 KB of JSON.
+   * how long one script can hold Redis (`npm run bench` reports it; test/ops/script-budget.test.ts
+   * bounds its work); 1000 typical transfers are ~200 KB of JSON.
    */
   BATCH_TRANSFERS_MAX: 1000,
   /**
@@ -45,7 +45,7 @@ export const limits = {
    * the chunk is the trade-off between batch throughput (a call's fixed cost and round trip are
    * spread over the chunk) and everyone else's latency. Measured inside Redis here: 100 small
    * transfers between distinct accounts take 1.2–2 ms, with 36-digit amounts ~2.2 ms, so 50
-   * keep a chunk under BATCH_CHUNK_BUDGET_MS with room (test/ops/script-budget.test.ts).
+   * keep a chunk under BATCH_CHUNK_BUDGET_MS with room (`npm run bench` reports the durations).
    */
   BATCH_CHUNK_TRANSFERS_MAX: 50,
   /**
@@ -82,7 +82,7 @@ export const limits = {
    * every Redis client while it runs. Measured on a shared 2-core machine: a transfer ~35 µs,
    * a first EVAL ~0.2 ms, a full entries page (1001 entries) ~2 ms, p95 ~3 ms, single calls up
    * to ~6 ms when the machine is busy: the page sets the budget, with room
-   * (test/ops/script-budget.test.ts prints the figures).
+   * (`npm run bench` reports the figures; test/ops/script-budget.test.ts bounds the work).
    */
   SCRIPT_TIME_BUDGET_MS: 10,
   /**

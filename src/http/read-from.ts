@@ -1,10 +1,10 @@
 /**
  * The `Ledger-Read-From` request header of the GET endpoints: where a read may be served when
- * read replicas are configured (REDIS_REPLICA_URLS). See src/ledger/replicas.ts.
+ * read replicas are configured (REDIS_REPLICA_URLS). See src/redis/replicas.ts.
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
-import type { ReadOptions } from '../ledger/replicas.js';
+import type { ReadOptions } from '../redis/replicas.js';
 
 /** Lower case: Node gives header names lower-cased. */
 export const READ_FROM_HEADER = 'ledger-read-from';

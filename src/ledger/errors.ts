@@ -1,61 +1,12 @@
 /**
- * Which Redis failures are an *unknown outcome* (the client must retry with the same id) and
- * which are bugs. A timeout or dropped connection never proves a script did not run; ioredis may
- * even re-send it after reconnecting. Only idempotent scripts make that safe.
+ * The ledger's own failures. Redis's (unavailable, cannot persist) are classified in
+ * src/redis/errors.ts.
  */
-import { ReplyError } from 'ioredis';
-
-/** Error replies Redis gives when it cannot take writes now; nothing ran, a retry may succeed. */
-const TRANSIENT_REPLY_PREFIXES = [
-  'BUSY', // another script is running past busy-reply-threshold
-  'LOADING', // loading the AOF after a restart
-  'OOM', // maxmemory reached with noeviction
-  'READONLY', // we reached a replica (failover in progress)
-  'MASTERDOWN',
-  'NOREPLICAS',
-  'TRYAGAIN',
-  'CLUSTERDOWN',
-];
 
 /**
- * ioredis's own messages for a lost or unusable connection. Too long for one line as a literal:
- * the source is exactly that of the former /…/ literal.
+ * A reply that answers another command: the connection was desynced and has been reset. An
+ * unknown outcome (src/redis/errors.ts matches it by name): the client retries with the same id.
  */
-const CONNECTION_FAILURE = new RegExp(
-  'Connection is closed|Command timed out|enableOfflineQueue|Stream isn\'t writeable|' +
-  'ECONNREFUSED|ECONNRESET|EPIPE',
-);
-
-/**
- * An operator's SCRIPT KILL stopped our script. Redis kills only a script that has not written
- * (after a write it answers UNKILLABLE), so this attempt changed nothing: safe to retry.
- */
-const KILLED_SCRIPT = 'Script killed by user';
-
-export function isUnavailableError(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  if (error instanceof ReplyError || error.name === 'ReplyError') {
-    return TRANSIENT_REPLY_PREFIXES.some((p) => error.message.startsWith(p)) ||
-      error.message.includes(KILLED_SCRIPT);
-  }
-  // Connection closed, command timed out, offline queue disabled, retries exhausted: all come
-  // from ioredis itself, not from a Redis reply.
-  return (
-    error.name === 'MaxRetriesPerRequestError' || error.name === 'ReplyMismatchError' ||
-    CONNECTION_FAILURE.test(error.message)
-  );
-}
-
-/**
- * Redis refused the command because it cannot persist (disk full, AOF write error). The `#!lua`
- * flags make Redis check this before a script starts, so this attempt wrote nothing.
- */
-export function isPersistenceError(error: unknown): boolean {
-  return error instanceof Error && error.name === 'ReplyError' &&
-    error.message.startsWith('MISCONF');
-}
-
-/** A reply that answers another command: the connection was desynced and has been reset. */
 export class ReplyMismatchError extends Error {
   override name = 'ReplyMismatchError';
 }

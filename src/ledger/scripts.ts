@@ -5,17 +5,20 @@
  *   read-only replicas before the script runs, not halfway through;
  * - the header documents KEYS[1..N] and no other KEYS, except that a script taking a variable
  *   number of keys (a batch) documents `KEYS[N+1..]` after them and is called with at least N;
- * - `--- @include <name>` lines inline `lua/includes/<name>.lua`;
- * - `{{L_<LIMIT>}}`, `{{S_<STATUS>}}`, `{{AMOUNT_MAX}}` and `{{FORMAT_VERSION}}` are replaced
- *   from the TypeScript modules, so limits and status codes have one home.
+ * - `--- @include <name>` lines inline `lua/includes/<name>.lua`, once per script, after the
+ *   includes it declares itself (BullMQ's way); a cycle of includes is refused;
+ * - `{{L_<LIMIT>}}`, `{{S_<STATUS>}}`, the record positions (`{{J_…}}`, `{{R_…}}`, `{{A_…}}`,
+ *   records.ts), `{{AMOUNT_MAX}}` and `{{FORMAT_VERSION}}` are replaced from the TypeScript
+ *   modules, so limits, status codes and the stored layout each have one home.
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { AMOUNT_MAX_STRING, limits } from '../config/limits.js';
-import { isPersistenceError, isUnavailableError } from './errors.js';
-import { SCRIPT_STATUSES, statusCode } from './status.js';
+import { isPersistenceError, isUnavailableError } from '../redis/errors.js';
+import { layoutPlaceholders } from './records.js';
+import { statusCode } from './status.js';
 
 /** Version of the stored data layout; scripts refuse a ledger written in another format. */
 export const DATA_FORMAT_VERSION = '2';
@@ -37,9 +40,31 @@ function substitutions(): Map<string, string> {
   const map = new Map<string, string>();
   for (const [name, value] of Object.entries(limits)) map.set(`L_${name}`, String(value));
   for (const [name, code] of Object.entries(statusCode)) map.set(`S_${name}`, String(code));
+  for (const [name, position] of layoutPlaceholders()) map.set(name, position);
   map.set('AMOUNT_MAX', AMOUNT_MAX_STRING);
   map.set('FORMAT_VERSION', DATA_FORMAT_VERSION);
   return map;
+}
+
+const INCLUDE_LINE = /^--- @include ([a-z0-9-]+)$/gm;
+
+/**
+ * Replaces each `--- @include` line with the include's text, itself with its own includes
+ * inlined first. `done` holds the includes already inlined in this script (each once: Lua
+ * `local function`s need no second copy); `stack` the chain being inlined, to refuse a cycle.
+ */
+function inlineIncludes(file: string, text: string, dir: string, done: Set<string>,
+  stack: string[]): string {
+  return text.replace(INCLUDE_LINE, (_line, include: string) => {
+    if (stack.includes(include)) {
+      throw new Error(`lua/${file}: include cycle ${[...stack, include].join(' -> ')}`);
+    }
+    if (done.has(include)) return `-- (${include} is included above)`;
+    const body = inlineIncludes(file, readFileSync(`${dir}includes/${include}.lua`, 'utf8'),
+      dir, done, [...stack, include]);
+    done.add(include);
+    return body;
+  });
 }
 
 export function compileScript(file: string, text: string, dir = LUA_DIR): Script {
@@ -61,9 +86,7 @@ export function compileScript(file: string, text: string, dir = LUA_DIR): Script
     throw new Error(`lua/${file}: variable keys must be documented as KEYS[${numberOfKeys + 1}..]`);
   }
   const variadic = rest.length > 0;
-  const inlined = text.replace(/^--- @include ([a-z0-9-]+)$/gm, (_line, include: string) =>
-    readFileSync(`${dir}includes/${include}.lua`, 'utf8'),
-  );
+  const inlined = inlineIncludes(file, text, dir, new Set(), []);
   const values = substitutions();
   const source = inlined.replace(/\{\{([A-Z0-9_]+)\}\}/g, (_token, key: string) => {
     const value = values.get(key);
@@ -93,16 +116,17 @@ export function loadScripts(dir = LUA_DIR): Map<string, Script> {
  * Must not throw: a metrics failure must never change the outcome of a transfer.
  */
 export interface ScriptObserver {
-  scriptCompleted(script: string, outcome: string, seconds: number): void;
+  scriptCompleted?(script: string, outcome: string, seconds: number): void;
 }
 
 /** Bounded label values, computed once rather than per call. */
-const STATUS_OUTCOMES: readonly string[] = SCRIPT_STATUSES.map((s) => s.toLowerCase());
+const STATUS_OUTCOMES = new Map<number, string>(Object.entries(statusCode)
+  .map(([name, code]) => [code, name.toLowerCase()]));
 
 function replyOutcome(reply: unknown): string {
   const code = Array.isArray(reply) ? reply[0] : undefined;
   if (typeof code !== 'number') return 'ok'; // a read: its caller checks the reply's shape
-  return STATUS_OUTCOMES[code] ?? 'invalid_reply';
+  return STATUS_OUTCOMES.get(code) ?? 'invalid_reply';
 }
 
 function errorOutcome(error: unknown): string {
@@ -121,17 +145,17 @@ export async function runScript(
   if (script.variadic ? keys.length < script.numberOfKeys : keys.length !== script.numberOfKeys) {
     throw new Error(`${script.name}: expected ${script.numberOfKeys} keys, got ${keys.length}`);
   }
-  if (observer === undefined) return callScript(redis, script, keys, args);
+  if (observer?.scriptCompleted === undefined) return callScript(redis, script, keys, args);
   const started = performance.now();
   const seconds = () => (performance.now() - started) / 1000;
   let reply: unknown;
   try {
     reply = await callScript(redis, script, keys, args);
   } catch (error) {
-    observer.scriptCompleted(script.name, errorOutcome(error), seconds());
+    observer.scriptCompleted?.(script.name, errorOutcome(error), seconds());
     throw error;
   }
-  observer.scriptCompleted(script.name, replyOutcome(reply), seconds());
+  observer.scriptCompleted?.(script.name, replyOutcome(reply), seconds());
   return reply;
 }
 

@@ -1,6 +1,7 @@
 /**
- * The numbers behind the metrics, each named once with why it is that number. Units last.
- * (Candidates for src/config/limits.ts; kept here until that table is extended.)
+ * The numbers behind the metrics, each named once with why it is that number. Units last. They
+ * tune observation, not what the service accepts, so they live here rather than in limits.ts
+ * (whose table the README documents as the service's limits).
  */
 
 /**

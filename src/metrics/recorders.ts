@@ -3,10 +3,10 @@
  * recorder keeps its series (lean.ts) in a small cache, built once per label set and never
  * per request, so a recording is a map lookup or two and one observe/inc.
  */
-import { isPersistenceError, isUnavailableError } from '../ledger/errors.js';
-import type { LedgerObserver, TransferOutcome } from '../ledger/ledger.js';
-import { READ_ROUTES, type ReadObserver } from '../ledger/replicas.js';
-import { REJECTION_REASONS, type RejectionReason } from '../ledger/status.js';
+import { isPersistenceError, isUnavailableError } from '../redis/errors.js';
+import type { LedgerObserver } from '../ledger/types.js';
+import { READ_ROUTES, type ReadObserver } from '../redis/replicas.js';
+import { REJECTION_REASONS } from '../ledger/status.js';
 import type { HistogramChild as Child, LeanCounter, LeanHistogram } from './lean.js';
 
 type ScriptHistogram = LeanHistogram<'script' | 'outcome'>;
@@ -42,40 +42,54 @@ export function readRecorder(counter: LeanCounter<'route'>): Required<ReadObserv
   return { readRouted: (route) => children.get(route)?.inc() };
 }
 
+/** How a failed write counts: Redis could not persist, the outcome is unknown, or a bug. */
+function failureOutcome(error: unknown): 'persistence_failed' | 'unknown' | 'error' {
+  if (isPersistenceError(error)) return 'persistence_failed';
+  return isUnavailableError(error) ? 'unknown' : 'error';
+}
+
 /** The `outcome` label of ledger_transfers_total: a closed set. */
 export const TRANSFER_OUTCOMES = ['committed', 'replayed', 'rejected', 'conflict', 'unknown',
   'persistence_failed', 'error'] as const;
 
-export interface TransferRecorder {
-  /** A transfer the ledger decided (or found decided): counted by outcome. */
-  transferDecided(outcome: TransferOutcome): void;
-  /** The ledger threw: counted (unknown outcome, persistence refused, or a bug), then rethrown. */
-  transferFailed(error: unknown): never;
-}
+/** The `outcome` label of ledger_account_creations_total: a closed set. */
+export const ACCOUNT_OUTCOMES = ['created', 'replayed', 'conflict', 'unknown',
+  'persistence_failed', 'error'] as const;
 
-export function transferRecorder(counter: LeanCounter<'outcome' | 'reason'>): TransferRecorder {
-  // Every series exists from the start at 0, so rate() and the dashboard see it at once.
-  const child = (outcome: string, reason?: RejectionReason) =>
-    counter.child(reason === undefined ? { outcome } : { outcome, reason });
-  const committed = child('committed');
-  const replayed = child('replayed');
-  const conflict = child('conflict');
-  const unknown = child('unknown');
-  const persistenceFailed = child('persistence_failed');
-  const failed = child('error');
-  const rejected = new Map(REJECTION_REASONS.map((reason) => [reason, child('rejected', reason)]));
+type DecisionObserver = Required<Pick<LedgerObserver,
+  'transferDecided' | 'accountDecided' | 'batchRefused' | 'writeFailed'>>;
+
+/**
+ * Counts every outcome the ledger decides, and every write that failed (a failed batch counts
+ * once, as one transfer: its transfers' outcomes are unknown together). Every series exists
+ * from the start at 0, so rate() and the dashboard see it at once.
+ */
+export function decisionRecorder(transfers: LeanCounter<'outcome' | 'reason'>,
+  accounts: LeanCounter<'outcome'>, refusals: LeanCounter<'kind'>): DecisionObserver {
+  const transfer = new Map(TRANSFER_OUTCOMES.filter((o) => o !== 'rejected')
+    .map((outcome) => [outcome, transfers.child({ outcome })]));
+  const rejected = new Map(REJECTION_REASONS.map((reason) =>
+    [reason, transfers.child({ outcome: 'rejected', reason })]));
+  const account = new Map(ACCOUNT_OUTCOMES.map((outcome) =>
+    [outcome, accounts.child({ outcome })]));
+  const refused = { atomicRejected: refusals.child({ kind: 'rejected' }),
+    atomicExists: refusals.child({ kind: 'exists' }) };
   return {
     transferDecided(outcome) {
-      if (outcome.kind === 'conflict') conflict.inc();
-      else if (outcome.replayed) replayed.inc();
-      else if (outcome.transfer.status === 'committed') committed.inc();
-      else rejected.get(outcome.transfer.reason as RejectionReason)?.inc();
+      if (outcome.kind === 'conflict') transfer.get('conflict')?.inc();
+      else if (outcome.replayed) transfer.get('replayed')?.inc();
+      else if (outcome.transfer.reason === undefined) transfer.get('committed')?.inc();
+      else rejected.get(outcome.transfer.reason)?.inc();
     },
-    transferFailed(error): never {
-      if (isPersistenceError(error)) persistenceFailed.inc();
-      else if (isUnavailableError(error)) unknown.inc();
-      else failed.inc();
-      throw error;
+    accountDecided(outcome) {
+      account.get(outcome.kind)?.inc();
+    },
+    batchRefused(refusal) {
+      refused[refusal.kind].inc();
+    },
+    writeFailed(operation, error) {
+      const outcome = failureOutcome(error);
+      (operation === 'account' ? account : transfer).get(outcome)?.inc();
     },
   };
 }

@@ -4,7 +4,7 @@
  * only when one ends), tolerates Redis being down, and never keeps the process alive (unref).
  */
 import type { Redis } from 'ioredis';
-import { parseInfo, type Readiness } from '../ledger/readiness.js';
+import { parseInfo, type Readiness } from '../redis/readiness.js';
 import { SLOWLOG_RECENT_ENTRIES } from './constants.js';
 import type { Metrics } from './registry.js';
 

@@ -23,9 +23,17 @@ export function createRegistry(options: { defaultMetrics: boolean }) {
         'error when the call failed)',
       ['script', 'outcome'] as const, SCRIPT_DURATION_BUCKETS_SECONDS, registry),
     transfers: new LeanCounter('ledger_transfers_total',
-      'POST /transfers by outcome (committed, replayed, rejected, conflict, unknown, ' +
-        'persistence_failed, error); reason is the rejection code for rejected',
+      'Transfers (alone or in a batch) by outcome (committed, replayed, rejected, conflict, ' +
+        'unknown, persistence_failed, error); reason is the rejection code for rejected',
       ['outcome', 'reason'] as const, registry),
+    accountCreations: new LeanCounter('ledger_account_creations_total',
+      'POST /accounts by outcome (created, replayed, conflict, unknown, persistence_failed, ' +
+        'error)',
+      ['outcome'] as const, registry),
+    batchRefusals: new LeanCounter('ledger_batch_refusals_total',
+      'Atomic batches refused whole, nothing applied, by kind: rejected (a transfer would be ' +
+        'rejected, 422) or exists (a transfer id decided before, 409)',
+      ['kind'] as const, registry),
     httpDuration: new LeanHistogram('ledger_http_request_duration_seconds',
       'HTTP requests by method, route pattern (never the raw URL) and status class',
       ['method', 'route', 'status_class'] as const, HTTP_DURATION_BUCKETS_SECONDS, registry),

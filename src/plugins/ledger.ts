@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import type { Ledger } from '../ledger/ledger.js';
-import type { PersistencePolicy } from '../ledger/readiness.js';
+import type { PersistencePolicy } from '../redis/readiness.js';
 
 declare module 'fastify' {
   interface FastifyInstance {

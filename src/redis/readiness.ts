@@ -13,8 +13,16 @@
  */
 import type { Redis } from 'ioredis';
 import { limits } from '../config/limits.js';
-import type { Ledger } from './ledger.js';
-import { DATA_FORMAT_VERSION } from './scripts.js';
+import { DATA_FORMAT_VERSION } from '../ledger/scripts.js';
+
+/** What readiness asks of the ledger (src/ledger/ledger.ts implements it). */
+export interface ReadinessSubject {
+  /** Puts the scripts into Redis's cache; true when all were there. */
+  ensureScripts(): Promise<boolean>;
+  /** The data-format version the ledger's data carries (undefined: nothing written yet). */
+  dataFormat(): Promise<string | undefined>;
+  readonly replicas: readonly Redis[];
+}
 
 export interface PersistencePolicy {
   appendfsync: 'always' | 'everysec';
@@ -114,7 +122,7 @@ export async function replicaHealth(replica: Redis): Promise<string> {
   }
 }
 
-async function advise(redis: Redis, ledger: Ledger): Promise<Record<string, string>> {
+async function advise(redis: Redis, ledger: ReadinessSubject): Promise<Record<string, string>> {
   const advisory: Record<string, string> = {};
   const threshold = await configValue(redis, 'busy-reply-threshold');
   advisory.busyReplyThreshold = busyThresholdAdvice(threshold);
@@ -123,7 +131,7 @@ async function advise(redis: Redis, ledger: Ledger): Promise<Record<string, stri
   return advisory;
 }
 
-export async function checkReadiness(redis: Redis, ledger: Ledger,
+export async function checkReadiness(redis: Redis, ledger: ReadinessSubject,
   policy: PersistencePolicy = DEFAULT_PERSISTENCE_POLICY): Promise<Readiness> {
   const checks: Record<string, string> = {};
   let advisory: Record<string, string> = {};

@@ -5,15 +5,18 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { inject } from 'vitest';
-import { type App, buildApp } from '../../src/app.js';
+import { type App, type AppOptions, buildApp } from '../../src/app.js';
 import { type LedgerKeys, ledgerKeys } from '../../src/ledger/keys.js';
-import { Ledger } from '../../src/ledger/ledger.js';
-import type { PersistencePolicy } from '../../src/ledger/readiness.js';
+import { Ledger, type LedgerOptions } from '../../src/ledger/ledger.js';
+import {
+  createLedgerMetrics, type LedgerMetricsOptions,
+} from '../../src/metrics/ledger-metrics.js';
+import type { PersistencePolicy } from '../../src/redis/readiness.js';
 import type { AuthOptions } from '../../src/plugins/auth.js';
+import { createRedis } from '../../src/redis/client.js';
 import { AUTH_HEADER, SECRETS, TEST_KEYS } from './auth.js';
 
 const SECRETS_TEST = SECRETS.test;
-import { createRedis } from '../../src/redis/client.js';
 
 export interface Fixture {
   redis: Redis;
@@ -37,6 +40,31 @@ export interface FixtureOptions {
   auth?: AuthOptions;
   /** Scripts of another release (default: this build's). */
   scripts?: Ledger['scripts'];
+  metrics?: LedgerMetricsOptions | false;
+}
+
+export interface LedgerAppOptions extends Omit<LedgerOptions, 'observer'>,
+  Omit<AppOptions, 'ledger' | 'metrics' | 'auth'> {
+  /** Default: metrics on, polling Redis every 60 s (out of the way), no process metrics. */
+  metrics?: LedgerMetricsOptions | false;
+  /** Default: the test keys, authentication on (rate limit out of the way). */
+  auth?: AuthOptions;
+}
+
+/**
+ * A ledger and the app around it, built as server.ts builds them: the metrics first, the ledger
+ * with their observer, the app with both. Scripts are loaded; the app is not yet ready.
+ */
+export async function ledgerApp(options: LedgerAppOptions): Promise<{ ledger: Ledger; app: App }> {
+  const { metrics: metricsOptions, auth, ...rest } = options;
+  const metrics = metricsOptions === false ? false
+    : createLedgerMetrics({ pollIntervalMs: 60_000, defaultMetrics: false, ...metricsOptions });
+  const ledger = new Ledger({ ...rest,
+    observer: metrics === false ? undefined : metrics.observer });
+  await ledger.ensureScripts();
+  const app = await buildApp({ ...rest, ledger, metrics,
+    auth: auth ?? { mode: 'keys', keys: TEST_KEYS, ratePerSecond: 1_000_000 } });
+  return { ledger, app };
 }
 
 export async function fixture(options: FixtureOptions = {}): Promise<Fixture> {
@@ -44,10 +72,9 @@ export async function fixture(options: FixtureOptions = {}): Promise<Fixture> {
   redis.on('error', () => {});
   await redis.connect();
   const keys = ledgerKeys('test', options.ledgerName ?? uniqueLedgerName());
-  const ledger = new Ledger({ redis, keys, now: options.now, scripts: options.scripts });
-  await ledger.ensureScripts();
-  const app = await buildApp({ ledger, redis, persistence: options.persistence,
-    auth: options.auth ?? { mode: 'keys', keys: TEST_KEYS, ratePerSecond: 1_000_000 } });
+  const { ledger, app } = await ledgerApp({ redis, keys, now: options.now,
+    scripts: options.scripts, persistence: options.persistence, auth: options.auth,
+    metrics: options.metrics });
   authenticateInjects(app);
   await app.ready();
   return {

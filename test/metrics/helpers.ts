@@ -4,12 +4,14 @@
  */
 import type { Redis } from 'ioredis';
 import { inject } from 'vitest';
-import { type App, type AppOptions, buildApp } from '../../src/app.js';
+import type { App } from '../../src/app.js';
 import { ledgerKeys } from '../../src/ledger/keys.js';
-import { Ledger } from '../../src/ledger/ledger.js';
+import { METRICS_POLL_INTERVAL_MS } from '../../src/metrics/constants.js';
+import type { Ledger } from '../../src/ledger/ledger.js';
 import { createRedis } from '../../src/redis/client.js';
-import { TEST_KEYS } from '../helpers/auth.js';
-import { authenticateInjects, uniqueLedgerName } from '../helpers/ledger.js';
+import {
+  authenticateInjects, ledgerApp, type LedgerAppOptions, uniqueLedgerName,
+} from '../helpers/ledger.js';
 import { parseExposition, type Sample } from './exposition.js';
 
 export interface MetricsFixture {
@@ -20,8 +22,7 @@ export interface MetricsFixture {
 }
 
 /** App options for a fixture; `auth` defaults to the test keys (rate limit out of the way). */
-export type MetricsFixtureOptions = Omit<AppOptions, 'ledger' | 'redis' | 'auth'> &
-  Partial<Pick<AppOptions, 'auth'>>;
+export type MetricsFixtureOptions = Omit<LedgerAppOptions, 'redis' | 'keys'>;
 
 /**
  * Authentication is on: `app.inject` sends the all-scopes test key unless a request sets its own
@@ -34,10 +35,11 @@ export async function metricsFixture(
   const redis = createRedis(url);
   redis.on('error', () => {});
   await redis.connect();
-  const ledger = new Ledger({ redis, keys: ledgerKeys('test', uniqueLedgerName()) });
-  await ledger.ensureScripts();
-  const app = await buildApp({ ...options, ledger, redis,
-    auth: options.auth ?? { mode: 'keys', keys: TEST_KEYS, ratePerSecond: 1_000_000 } });
+  // Metrics as in production (process metrics, the usual poll) unless the test says otherwise.
+  const metrics = options.metrics === false ? false : { defaultMetrics: true,
+    pollIntervalMs: METRICS_POLL_INTERVAL_MS, ...options.metrics };
+  const { ledger, app } = await ledgerApp({ ...options, metrics, redis,
+    keys: ledgerKeys('test', uniqueLedgerName()) });
   authenticateInjects(app);
   await app.ready();
   return {

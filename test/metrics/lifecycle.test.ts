@@ -10,10 +10,11 @@ import { afterEach, describe, expect, inject, test, vi } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { ledgerKeys } from '../../src/ledger/keys.js';
 import { Ledger } from '../../src/ledger/ledger.js';
-import { parseInfo } from '../../src/ledger/readiness.js';
+import { parseInfo } from '../../src/redis/readiness.js';
 import {
   createPoller, pollRedis, recordPersistence, slowestSeconds,
 } from '../../src/metrics/redis-poller.js';
+import { createLedgerMetrics } from '../../src/metrics/ledger-metrics.js';
 import { createRegistry } from '../../src/metrics/registry.js';
 import { createRedis } from '../../src/redis/client.js';
 import { bearer, SECRETS, TEST_KEYS } from '../helpers/auth.js';
@@ -134,7 +135,6 @@ describe('app lifecycle', () => {
     const f = await app({ metrics: { pollIntervalMs: 10 } });
     const sendCommand = Object.getPrototypeOf(f.redis).sendCommand;
     expect(f.redis.sendCommand).not.toBe(sendCommand); // counting command errors
-    expect(f.ledger.getObserver()).toBeDefined();
     const info = vi.spyOn(f.redis, 'info');
     await vi.waitFor(() => expect(info.mock.calls.length).toBeGreaterThanOrEqual(4),
       { timeout: 3000 });
@@ -144,33 +144,51 @@ describe('app lifecycle', () => {
     await sleep(60);
     expect(info.mock.calls.length).toBe(calls);
     expect(f.redis.sendCommand).toBe(sendCommand);
-    expect(f.ledger.getObserver()).toBeUndefined();
     expect(f.redis.listenerCount('ready')).toBe(listeners - 1);
   });
 
-  test('an observer the ledger was built with is still told, and is back after close', async () => {
+  test('the ledger reports to the metrics it was built with, and nothing is swapped', async () => {
+    const f = await app();
+    const observer = f.ledger.observer;
+    expect(observer).toBeDefined();
+    await post(f.app, '/accounts', { id: 'x', currency: 'USD' });
+    await post(f.app, '/accounts', { id: 'x', currency: 'USD' });
+    await post(f.app, '/accounts', { id: 'x', currency: 'EUR' });
+    const { samples } = await scrape(f.app);
+    expect(valueOf(samples, 'ledger_script_duration_seconds_count',
+      { script: 'create-account', outcome: 'ok' })).toBe(1);
+    for (const [outcome, count] of [['created', 1], ['replayed', 1], ['conflict', 1],
+      ['unknown', 0]] as const) {
+      expect(valueOf(samples, 'ledger_account_creations_total', { outcome }), outcome)
+        .toBe(count);
+    }
+    await f.app.close();
+    expect(f.ledger.observer).toBe(observer);
+  });
+
+  test('an app refuses a ledger built without its metrics\' observer', async () => {
     const redis = createRedis(inject('redisUrl'));
     redis.on('error', () => {});
     await redis.connect();
-    const told = vi.fn();
-    const mine = { scriptCompleted: told };
-    const keys = ledgerKeys('test', uniqueLedgerName());
-    const ledger = new Ledger({ redis, keys, observer: mine });
-    const built = await buildApp({ ledger, redis,
-      auth: { mode: 'keys', keys: TEST_KEYS, ratePerSecond: 1_000_000 } });
-    authenticateInjects(built);
     try {
+      const metrics = createLedgerMetrics({ defaultMetrics: false });
+      const told = vi.fn();
+      const ledger = new Ledger({ redis, keys: ledgerKeys('test', uniqueLedgerName()),
+        observer: { scriptCompleted: told } });
+      await expect(buildApp({ ledger, redis, metrics,
+        auth: { mode: 'keys', keys: TEST_KEYS, ratePerSecond: 1_000_000 } }))
+        .rejects.toThrow(/observer/);
+      // Without metrics, the app is built and the ledger's own observer is told.
+      const built = await buildApp({ ledger, redis, metrics: false,
+        auth: { mode: 'keys', keys: TEST_KEYS, ratePerSecond: 1_000_000 } });
+      authenticateInjects(built);
       await built.ready();
       await post(built, '/accounts', { id: 'x', currency: 'USD' });
       expect(told).toHaveBeenCalledWith('create-account', 'ok', expect.any(Number));
-      const { samples } = await scrape(built);
-      expect(valueOf(samples, 'ledger_script_duration_seconds_count',
-        { script: 'create-account', outcome: 'ok' })).toBe(1);
-    } finally {
       await built.close();
+    } finally {
       redis.disconnect();
     }
-    expect(ledger.getObserver()).toBe(mine);
   });
 
   test('two apps in one process keep separate registries', async () => {
@@ -186,7 +204,7 @@ describe('app lifecycle', () => {
   test('metrics off: no /metrics route, no observer, transfers still work', async () => {
     const f = await app({ metrics: false });
     expect((await f.app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(404);
-    expect(f.ledger.getObserver()).toBeUndefined();
+    expect(f.ledger.observer).toBeUndefined();
     await post(f.app, '/accounts', { id: 'c', currency: 'USD', overdraftLimit: 'unlimited' });
     await post(f.app, '/accounts', { id: 'd', currency: 'USD' });
     const res = await post(f.app, '/transfers', { id: 't', from: 'c', to: 'd', amount: '1' });

@@ -16,7 +16,8 @@ import { join } from 'node:path';
 import { buildApp } from '../../src/app.js';
 import { ledgerKeys } from '../../src/ledger/keys.js';
 import { Ledger } from '../../src/ledger/ledger.js';
-import { httpRecorder, scriptRecorder, transferRecorder } from '../../src/metrics/recorders.js';
+import { createLedgerMetrics } from '../../src/metrics/ledger-metrics.js';
+import { decisionRecorder, httpRecorder, scriptRecorder } from '../../src/metrics/recorders.js';
 import { createRegistry } from '../../src/metrics/registry.js';
 import { createRedis } from '../../src/redis/client.js';
 import { startEmbeddedRedis } from '../../src/redis/embedded.js';
@@ -33,9 +34,11 @@ async function variant(url: string, name: string, metrics: boolean) {
   const redis = createRedis(url);
   redis.on('error', () => {});
   await redis.connect();
-  const ledger = new Ledger({ redis, keys: ledgerKeys('bench', name) });
+  const appMetrics = metrics ? createLedgerMetrics() : false;
+  const ledger = new Ledger({ redis, keys: ledgerKeys('bench', name),
+    observer: appMetrics === false ? undefined : appMetrics.observer });
   await ledger.ensureScripts();
-  const app = await buildApp({ ledger, redis, ...(metrics ? {} : { metrics: false as const }),
+  const app = await buildApp({ ledger, redis, metrics: appMetrics,
     auth: { mode: 'keys', keys: TEST_KEYS, ratePerSecond: 1_000_000 } });
   await app.ready();
   for (const [id, overdraftLimit] of [['cash', 'unlimited'], ['a', '0']]) {
@@ -93,14 +96,14 @@ async function endToEnd(url: string): Promise<void> {
 function recordersAlone(): void {
   const m = createRegistry({ defaultMetrics: false });
   const script = scriptRecorder(m.scriptDuration, (e) => { throw e; });
-  const transfers = transferRecorder(m.transfers);
+  const transfers = decisionRecorder(m.transfers, m.accountCreations, m.batchRefusals);
   const http = httpRecorder(m.httpDuration);
   type Outcome = Parameters<typeof transfers.transferDecided>[0];
   const decided = { kind: 'decided', replayed: false,
     transfer: { status: 'committed' } } as unknown as Outcome;
   const n = 1_000_000;
   const once = () => {
-    script.scriptCompleted('transfer', 'ok', 0.00012);
+    script.scriptCompleted?.('transfer', 'ok', 0.00012);
     transfers.transferDecided(decided);
     http.record('POST', '/transfers', 201, 0.0003);
   };

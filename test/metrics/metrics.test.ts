@@ -162,11 +162,12 @@ describe('Redis', () => {
   });
 });
 
-describe('failures the route counts', () => {
+describe('failures the ledger counts', () => {
   test('MISCONF is persistence_failed, a bug is error; both still answer as before', async () => {
     const misconf = Object.assign(new Error('MISCONF Errors writing to the AOF file'),
       { name: 'ReplyError' });
-    const spy = vi.spyOn(f.ledger, 'transfer')
+    // Redis's reply, as the ledger's script call sees it: the ledger counts what it was told.
+    const spy = vi.spyOn(f.redis, 'evalsha')
       .mockRejectedValueOnce(misconf)
       .mockRejectedValueOnce(new Error('a bug'));
     try {

@@ -8,17 +8,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { type App, buildApp } from '../../src/app.js';
+import type { App } from '../../src/app.js';
+import { limits } from '../../src/config/limits.js';
 import { type LedgerKeys, ledgerKeys } from '../../src/ledger/keys.js';
-import { Ledger } from '../../src/ledger/ledger.js';
-import { parseInfo } from '../../src/ledger/readiness.js';
+import type { Ledger } from '../../src/ledger/ledger.js';
+import type { LedgerMetricsOptions } from '../../src/metrics/ledger-metrics.js';
+import { parseInfo } from '../../src/redis/readiness.js';
 import { createRedis } from '../../src/redis/client.js';
 import {
   type EmbeddedRedis, type EmbeddedRedisOptions, startEmbeddedRedis,
 } from '../../src/redis/embedded.js';
-import type { MetricsOptions } from '../../src/plugins/metrics.js';
-import { AUTH_HEADER, TEST_KEYS } from '../helpers/auth.js';
-import { authenticateInjects, uniqueLedgerName } from '../helpers/ledger.js';
+import { AUTH_HEADER } from '../helpers/auth.js';
+import { authenticateInjects, ledgerApp, uniqueLedgerName } from '../helpers/ledger.js';
 
 /** Waits for replication and polls; generous for a shared 2-core machine. */
 export const SYNC_TIMEOUT_MS = 20_000;
@@ -139,8 +140,10 @@ export interface OpsApp {
 export interface OpsAppOptions {
   replicaUrls?: string[];
   /** Default: metrics on, with a poll interval long enough to stay out of the way. */
-  metrics?: MetricsOptions | false;
+  metrics?: LedgerMetricsOptions | false;
   ledgerName?: string;
+  /** Default `test`. */
+  keyPrefix?: string;
 }
 
 export async function opsApp(primaryUrl: string, options: OpsAppOptions = {}): Promise<OpsApp> {
@@ -152,12 +155,8 @@ export async function opsApp(primaryUrl: string, options: OpsAppOptions = {}): P
   };
   const redis = await connect(primaryUrl);
   const replicas = await Promise.all((options.replicaUrls ?? []).map(connect));
-  const keys = ledgerKeys('test', options.ledgerName ?? uniqueLedgerName());
-  const ledger = new Ledger({ redis, keys, replicas });
-  await ledger.ensureScripts();
-  const app = await buildApp({ ledger, redis,
-    metrics: options.metrics ?? { pollIntervalMs: 60_000, defaultMetrics: false },
-    auth: { mode: 'keys', keys: TEST_KEYS, ratePerSecond: 1_000_000 } });
+  const keys = ledgerKeys(options.keyPrefix ?? 'test', options.ledgerName ?? uniqueLedgerName());
+  const { ledger, app } = await ledgerApp({ redis, keys, replicas, metrics: options.metrics });
   authenticateInjects(app);
   const base = await app.listen({ port: 0, host: '127.0.0.1' });
   return {
@@ -188,7 +187,8 @@ export async function call(base: string, method: 'GET' | 'POST', path: string,
       headers: { ...AUTH_HEADER, ...(body === undefined ? {} : { 'content-type':
         'application/json' }), ...headers },
       body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(5000) });
+      // Past the service's own request timeout: the service, not the test, answers 503.
+      signal: AbortSignal.timeout(limits.HTTP_REQUEST_TIMEOUT_MS + 5000) });
     const text = await res.text();
     const code = res.headers.get('content-type')?.startsWith('application/problem+json')
       ? (JSON.parse(text) as { code: string }).code : undefined;

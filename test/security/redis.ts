@@ -12,12 +12,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { type App, buildApp } from '../../src/app.js';
+import type { App } from '../../src/app.js';
 import { ledgerKeys } from '../../src/ledger/keys.js';
-import { Ledger } from '../../src/ledger/ledger.js';
 import { freePort } from '../../src/redis/embedded.js';
-import { TEST_KEYS } from '../helpers/auth.js';
-import { authenticateInjects } from '../helpers/ledger.js';
+import { authenticateInjects, ledgerApp } from '../helpers/ledger.js';
 
 export const SHIPPED_ACL = fileURLToPath(new URL('../../deploy/redis/users.acl', import.meta.url));
 /** What an operator replaces in the shipped file: until then, Redis refuses to start. */
@@ -127,10 +125,7 @@ export async function refusedStart(args: string[]): Promise<{ code: number | nul
  * CA), built the way test/helpers/ledger.ts builds it: the test keys, authentication on.
  */
 export async function appOver(redis: Redis, ledgerName: string): Promise<App> {
-  const ledger = new Ledger({ redis, keys: ledgerKeys('test', ledgerName) });
-  await ledger.ensureScripts();
-  const app = await buildApp({ ledger, redis,
-    auth: { mode: 'keys', keys: TEST_KEYS, ratePerSecond: 1_000_000 } });
+  const { app } = await ledgerApp({ redis, keys: ledgerKeys('test', ledgerName) });
   authenticateInjects(app);
   await app.ready();
   return app;

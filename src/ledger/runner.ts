@@ -1,0 +1,93 @@
+/**
+ * Runs the ledger's scripts and proves each reply is the command's own; reads go to a replica or
+ * the primary (src/redis/replicas.ts). The transport half of the ledger: no decisions here.
+ */
+import type { Redis } from 'ioredis';
+import { limits } from '../config/limits.js';
+import { type ReadOptions, ReadRouting } from '../redis/replicas.js';
+import { LedgerInvariantError, ReplyMismatchError } from './errors.js';
+import { ensureScriptsLoaded, runScript, type Script } from './scripts.js';
+import { type ScriptStatus, statusName } from './status.js';
+import type { LedgerObserver } from './types.js';
+
+export class ScriptRunner {
+  readonly reads: ReadRouting;
+  private readonly lastResetMs = new Map<Redis, number>();
+
+  constructor(private readonly redis: Redis, readonly scripts: Map<string, Script>,
+    replicas: readonly Redis[], private readonly observer: LedgerObserver | undefined) {
+    this.reads = new ReadRouting(replicas);
+  }
+
+  /**
+   * Runs a script and proves the reply is its own: element `echoAt` must echo `tag`. Replies on
+   * one connection come back in order, so a lost or extra reply (a broken proxy, a desynced
+   * stream) would hand every later command another's reply; and a timed-out command leaves the
+   * connection in an unknown state. Both reset the connection and answer 503 (outcome unknown):
+   * the client retries with the same id, which is always safe.
+   * A BUSY reply (another script past busy-reply-threshold) or READONLY (the primary became a
+   * replica; ioredis reconnects, see client.ts) is thrown as it is: 503, retry with the same id.
+   * `on` is a read replica's connection (reads only); the primary by default.
+   */
+  async run(name: string, keys: string[], args: string[], echoAt: number, tag: string,
+    on: Redis = this.redis): Promise<unknown[]> {
+    let reply: unknown;
+    try {
+      reply = await runScript(on, this.script(name), keys, args, this.observer);
+    } catch (error) {
+      if (error instanceof Error && /Command timed out/.test(error.message)) {
+        this.resetConnection(on);
+      }
+      throw error;
+    }
+    if (!Array.isArray(reply) || reply[echoAt] !== tag) {
+      this.resetConnection(on);
+      throw new ReplyMismatchError(`${name}: a reply that is not this command's (tag ${tag})`);
+    }
+    return reply;
+  }
+
+  /** A read, on a replica or the primary as `options` and the replicas' health decide. */
+  read(name: string, keys: string[], args: string[], echoAt: number, tag: string,
+    options: ReadOptions | undefined): Promise<unknown[]> {
+    return this.reads.run(options,
+      (on) => this.run(name, keys, args, echoAt, tag, on ?? this.redis), this.observer);
+  }
+
+  /** Several reads on one connection (a replica or the primary), as `read` chooses it. */
+  readOn<T>(options: ReadOptions | undefined, body: (on: Redis) => Promise<T>): Promise<T> {
+    return this.reads.run(options, (on) => body(on ?? this.redis), this.observer);
+  }
+
+  /** Drops the connection and reconnects (ioredis re-sends what was in flight); once per burst. */
+  private resetConnection(redis: Redis): void {
+    const now = Date.now();
+    if (now - (this.lastResetMs.get(redis) ?? 0) < limits.REDIS_CONNECTION_RESET_INTERVAL_MS) {
+      return;
+    }
+    this.lastResetMs.set(redis, now);
+    redis.disconnect(true);
+  }
+
+  private script(name: string): Script {
+    const script = this.scripts.get(name);
+    if (!script) throw new Error(`no script ${name}`);
+    return script;
+  }
+
+  /** Puts every script into Redis's cache; used at start-up and by the readiness check. */
+  ensureScripts(): Promise<boolean> {
+    return ensureScriptsLoaded(this.redis, this.scripts.values());
+  }
+}
+
+/** `{ status, id, ... }` of a writing script (the id already checked by `run`) → status, rest. */
+export function replyStatus(reply: unknown[]): [ScriptStatus, ...unknown[]] {
+  if (typeof reply[0] !== 'number') {
+    // The reply's content stays out of the message: it can hold metadata, which is not logged.
+    throw new LedgerInvariantError(
+      `script reply is not { status, id, ... } (first: ${typeof reply[0]})`,
+    );
+  }
+  return [statusName(reply[0]), ...reply.slice(2)];
+}

@@ -1,0 +1,125 @@
+/**
+ * The ledger's public types: what callers give it and what it answers. Money is a canonical
+ * decimal string everywhere (never a JS number).
+ */
+import type { ReadObserver } from '../redis/replicas.js';
+import type { ScriptObserver } from './scripts.js';
+import type { RejectionReason } from './status.js';
+
+export type Metadata = Record<string, string>;
+
+export interface AccountInput {
+  id?: string;
+  currency: string;
+  /** Canonical decimal or 'unlimited'. */
+  overdraftLimit: string;
+  metadata: Metadata;
+  /** The API key's name (never a secret). */
+  createdBy: string;
+}
+
+export interface Account {
+  id: string;
+  currency: string;
+  balance: string;
+  debits: string;
+  credits: string;
+  overdraftLimit: string;
+  metadata: Metadata;
+  createdAt: string;
+  createdBy?: string;
+}
+
+/** The fields that name a transfer's movement: enough to describe a rejection. */
+export interface TransferFields {
+  id: string;
+  from: string;
+  to: string;
+  /** Canonical decimal 1 .. 2^128−1. */
+  amount: string;
+  currency?: string;
+}
+
+export interface TransferInput extends TransferFields {
+  metadata: Metadata;
+  /** The API key's name (never a secret). */
+  createdBy: string;
+}
+
+export interface Transfer extends TransferFields {
+  /** Absent only on a rejection where neither the client nor an account named one. */
+  currency?: string;
+  status: 'committed' | 'rejected';
+  reason?: RejectionReason;
+  seq?: string;
+  fromBalanceAfter?: string;
+  toBalanceAfter?: string;
+  metadata: Metadata;
+  createdAt: string;
+  createdBy?: string;
+}
+
+export interface Entry {
+  transferId: string;
+  seq: string;
+  amount: string;
+  balanceAfter: string;
+  counterparty: string;
+  createdAt: string;
+}
+
+export type CreateAccountOutcome =
+  | { kind: 'created'; account: Account }
+  | { kind: 'replayed'; account: Account }
+  | { kind: 'conflict'; fields: string[] };
+
+export type TransferOutcome =
+  /** Decided now (committed or rejected) or, when `replayed`, decided before. */
+  | { kind: 'decided'; transfer: Transfer; replayed: boolean }
+  | { kind: 'conflict'; fields: string[] };
+
+export interface BatchInput {
+  transfers: TransferInput[];
+  /** All or nothing (one script) rather than each transfer on its own (chunked scripts). */
+  atomic: boolean;
+}
+
+/** An atomic batch that wrote nothing, and the transfer (0-based `index`) that spoiled it. */
+export type BatchRefusal =
+  /** Transfer `index` would be rejected for `reason`. */
+  | { kind: 'atomicRejected'; index: number; reason: RejectionReason }
+  /**
+   * Transfer `index` has a decided id, among new ones (`fields` empty) or with other fields than
+   * decided (`fields` names them).
+   */
+  | { kind: 'atomicExists'; index: number; fields: string[] };
+
+export type BatchOutcome =
+  /** Every transfer's outcome, in order (for an atomic batch: all committed, or all replayed). */
+  | { kind: 'decided'; results: TransferOutcome[] }
+  | BatchRefusal;
+
+export interface EntriesPage {
+  entries: Entry[];
+  /** Seq of the newest entry of the next page (older than this one), null at the end. */
+  nextSeq: string | null;
+}
+
+/** The ledger's write operations, as its observer names them. */
+export type WriteOperation = 'account' | 'transfer' | 'batch';
+
+/**
+ * What the ledger reports as it works, given at construction (the metrics implement it; the
+ * ledger knows nothing of the metrics library). Every member must not throw: a metrics failure
+ * must never change an outcome.
+ */
+export interface LedgerObserver extends ScriptObserver, ReadObserver {
+  /** An account creation decided (created, replayed or conflicting). */
+  accountDecided?(outcome: CreateAccountOutcome): void;
+  /** A transfer decided, alone or in a batch (each of a batch's transfers once). */
+  transferDecided?(outcome: TransferOutcome): void;
+  /** An atomic batch refused whole: nothing written. */
+  batchRefused?(refusal: BatchRefusal): void;
+  /** A write whose outcome the ledger could not learn (Redis failed) or that hit a bug. */
+  writeFailed?(operation: WriteOperation, error: unknown): void;
+}

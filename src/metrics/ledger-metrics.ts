@@ -1,0 +1,41 @@
+/**
+ * The metrics of one ledger and its app, created before either: the ledger is given `observer`
+ * at construction and reports every script call, read and decided outcome to it; the app's
+ * metrics plugin adds the HTTP histogram and the Redis poller to the same registry. Nothing is
+ * attached or swapped later.
+ */
+import type { Registry } from 'prom-client';
+import type { LedgerObserver } from '../ledger/types.js';
+import { METRICS_POLL_INTERVAL_MS } from './constants.js';
+import { decisionRecorder, readRecorder, scriptRecorder } from './recorders.js';
+import { createRegistry, type Metrics } from './registry.js';
+
+export interface LedgerMetricsOptions {
+  /** Redis INFO/SLOWLOG/readiness polling; default METRICS_POLL_INTERVAL_MS. */
+  pollIntervalMs?: number;
+  /** prom-client's process metrics (event loop, heap, GC); default true. */
+  defaultMetrics?: boolean;
+  /** Where a failure to record goes (never into a transfer); default: standard error. */
+  onError?: (error: unknown) => void;
+}
+
+export interface LedgerMetrics {
+  readonly registry: Registry;
+  readonly series: Metrics;
+  /** Give this to the Ledger at construction. */
+  readonly observer: LedgerObserver;
+  readonly pollIntervalMs: number;
+}
+
+export function createLedgerMetrics(options: LedgerMetricsOptions = {}): LedgerMetrics {
+  const series = createRegistry({ defaultMetrics: options.defaultMetrics ?? true });
+  const onError = options.onError ??
+    ((error: unknown) => console.error('metrics: recording a script call failed', error));
+  const observer: LedgerObserver = {
+    ...scriptRecorder(series.scriptDuration, onError),
+    ...readRecorder(series.reads),
+    ...decisionRecorder(series.transfers, series.accountCreations, series.batchRefusals),
+  };
+  return { registry: series.registry, series, observer,
+    pollIntervalMs: options.pollIntervalMs ?? METRICS_POLL_INTERVAL_MS };
+}

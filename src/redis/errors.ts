@@ -1,0 +1,62 @@
+/**
+ * Which Redis failures are an *unknown outcome* (the client must retry with the same id) and
+ * which are bugs. A timeout or dropped connection never proves a script did not run; ioredis may
+ * even re-send it after reconnecting. Only idempotent scripts make that safe.
+ */
+import { ReplyError } from 'ioredis';
+
+/** Error replies Redis gives when it cannot take writes now; nothing ran, a retry may succeed. */
+const TRANSIENT_REPLY_PREFIXES = [
+  'BUSY', // another script is running past busy-reply-threshold
+  'LOADING', // loading the AOF after a restart
+  'OOM', // maxmemory reached with noeviction
+  'READONLY', // we reached a replica (failover in progress)
+  'MASTERDOWN',
+  'NOREPLICAS',
+  'TRYAGAIN',
+  'CLUSTERDOWN',
+];
+
+/**
+ * ioredis's own messages for a lost or unusable connection. Too long for one line as a literal:
+ * the source is exactly that of the former /…/ literal.
+ */
+const CONNECTION_FAILURE = new RegExp(
+  'Connection is closed|Command timed out|enableOfflineQueue|Stream isn\'t writeable|' +
+  'ECONNREFUSED|ECONNRESET|EPIPE',
+);
+
+/**
+ * An operator's SCRIPT KILL stopped our script. Redis kills only a script that has not written
+ * (after a write it answers UNKILLABLE), so this attempt changed nothing: safe to retry.
+ */
+const KILLED_SCRIPT = 'Script killed by user';
+
+/**
+ * The ledger's ReplyMismatchError (src/ledger/errors.ts): a reply that was not the command's
+ * own, so the connection was reset. Matched by name: this module knows nothing of the ledger.
+ */
+const REPLY_MISMATCH = 'ReplyMismatchError';
+
+export function isUnavailableError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error instanceof ReplyError || error.name === 'ReplyError') {
+    return TRANSIENT_REPLY_PREFIXES.some((p) => error.message.startsWith(p)) ||
+      error.message.includes(KILLED_SCRIPT);
+  }
+  // Connection closed, command timed out, offline queue disabled, retries exhausted: all come
+  // from ioredis itself, not from a Redis reply.
+  return (
+    error.name === 'MaxRetriesPerRequestError' || error.name === REPLY_MISMATCH ||
+    CONNECTION_FAILURE.test(error.message)
+  );
+}
+
+/**
+ * Redis refused the command because it cannot persist (disk full, AOF write error). The `#!lua`
+ * flags make Redis check this before a script starts, so this attempt wrote nothing.
+ */
+export function isPersistenceError(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ReplyError' &&
+    error.message.startsWith('MISCONF');
+}
