@@ -13,25 +13,23 @@ ARGV[4] metadata        canonical JSON object (sorted keys)
 ARGV[5] now             createdAt, milliseconds since the epoch (time comes from the caller)
 ARGV[6] createdBy       name of the API key that asked (never a secret)
 
-Returns { status, id, ... } (the id echoes ARGV[1]; see transfer-6.lua):
+Returns { status, id, ... } (the id echoes ARGV[1]; see transfer-7.lua):
   { OK, id }                                  created now
   { EXISTS, id, { field, value, ... } }       the id exists: the stored account, for comparison
   { FORMAT_UNSUPPORTED, id } / { INVALID_ARGUMENT, id }   nothing written
 A key of the wrong type makes a read fail with an error before any write.
 
-Account fields: cur, dr (posted debits), cr (posted credits), od (overdraft limit), m metadata,
-at createdAt, by createdBy, lseq (seq of the account's last entry; '0' before any), n (its
-account number: journal records name accounts by number, which is shorter than an id), and
-dp/cp, the pending debits/credits that two-phase holds will use (always '0' until then).
+The account's fields are ACCOUNT_FIELDS of src/ledger/records.ts, written by a_create
+(includes/account.lua); its number n names it in journal records (shorter than an id).
 ]]
 
 --- @include u128
+--- @include account
 
 local id, currency, overdraft, metadata, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local by = ARGV[6]
 
-local meta = redis.call('HMGET', KEYS[1], 'fmt', 'an')
-local fmt = meta[1]
+local fmt, last = unpack(redis.call('HMGET', KEYS[1], 'fmt', 'an'))
 if fmt and fmt ~= '{{FORMAT_VERSION}}' then return { {{S_FORMAT_UNSUPPORTED}}, id } end
 
 if #id == 0 or #id > {{L_ID_LENGTH_MAX}} or #currency == 0
@@ -45,7 +43,7 @@ end
 local account = redis.call('HGETALL', KEYS[2])
 if #account > 0 then return { {{S_EXISTS}}, id, account } end
 
-local last = meta[2] or '0'
+last = last or '0'
 if not string.find(last, '^%d+$') or #last > 15 then
   return redis.error_reply('ERR corrupt ledger: account number ' .. last)
 end
@@ -55,8 +53,7 @@ local taken = redis.call('HEXISTS', KEYS[3], n)
 if taken == 1 then return redis.error_reply('ERR corrupt ledger: account number reused') end
 
 -- After this point the account is created; nothing below can fail.
-redis.call('HSET', KEYS[2], 'cur', currency, 'dr', '0', 'cr', '0', 'od', overdraft,
-  'm', metadata, 'at', now, 'by', by, 'lseq', '0', 'n', n, 'dp', '0', 'cp', '0')
+a_create(KEYS[2], currency, overdraft, metadata, now, by, n)
 redis.call('HSET', KEYS[1], 'fmt', '{{FORMAT_VERSION}}', 'an', n)
 redis.call('HSET', KEYS[3], n, id)
 return { {{S_OK}}, id }

@@ -19,13 +19,16 @@ balanceAfter, createdAt (ms); next is the seq where the following page starts ('
 counterpartyIds holds one account id per entry. cursorOk is 0 when start is not a seq of this
 account's entries (a cursor this service did not issue for it).
 ]]
+
+--- @include account
+
 local count = tonumber(ARGV[3])
 if not count or count < 1 or count > {{L_ENTRIES_READ_CHUNK_MAX}} then
   return redis.error_reply('ERR read-entries: count out of range')
 end
-local account = redis.call('HMGET', KEYS[1], 'n', 'lseq')
-if not account[1] then return { ARGV[1], 0, 1, {}, '0', {} } end
-local me, seq = account[1], account[2]
+local account = a_read(KEYS[1])
+if not account[{{A_NUMBER}}] then return { ARGV[1], 0, 1, {}, '0', {} } end
+local me, seq = account[{{A_NUMBER}}], account[{{A_LAST_SEQ}}]
 if ARGV[2] ~= '' then seq = ARGV[2] end
 
 local entries, others = {}, {}
@@ -33,19 +36,19 @@ local first = true
 while seq ~= '0' and #others < count do
   local found = redis.call('XRANGE', KEYS[2], '0-' .. seq, '0-' .. seq)
   local r = found[1] and found[1][2]
-  -- Journal records have a fixed field order (transfer-7.lua): i f t a k m w b fb tb pf pt.
-  if not r or r[3] ~= 'f' or r[23] ~= 'pt' then
+  -- A journal record has a fixed field order (includes/journal.lua); check its ends.
+  if not r or r[{{J_FROM}} - 1] ~= 'f' or r[{{J_TO_PREVIOUS}} - 1] ~= 'pt' then
     if first then return { ARGV[1], 1, 0, {}, '0', {} } end
     return redis.error_reply('ERR corrupt ledger: entry chain broken at seq ' .. seq)
   end
   local n = #entries
-  entries[n + 1], entries[n + 2], entries[n + 5] = seq, r[2], r[14]
-  if r[4] == me then
-    entries[n + 3], entries[n + 4] = '-' .. r[8], r[18]
-    others[#others + 1], seq = r[6], r[22]
-  elseif r[6] == me then
-    entries[n + 3], entries[n + 4] = r[8], r[20]
-    others[#others + 1], seq = r[4], r[24]
+  entries[n + 1], entries[n + 2], entries[n + 5] = seq, r[{{J_ID}}], r[{{J_CREATED_AT}}]
+  if r[{{J_FROM}}] == me then
+    entries[n + 3], entries[n + 4] = '-' .. r[{{J_AMOUNT}}], r[{{J_FROM_BALANCE_AFTER}}]
+    others[#others + 1], seq = r[{{J_TO}}], r[{{J_FROM_PREVIOUS}}]
+  elseif r[{{J_TO}}] == me then
+    entries[n + 3], entries[n + 4] = r[{{J_AMOUNT}}], r[{{J_TO_BALANCE_AFTER}}]
+    others[#others + 1], seq = r[{{J_FROM}}], r[{{J_TO_PREVIOUS}}]
   elseif first then
     return { ARGV[1], 1, 0, {}, '0', {} }
   else

@@ -11,15 +11,12 @@ KEYS[4] accountIds  hash: account number -> account id
 ARGV[1] tag      echoed: the transfer id
 
 Returns { tag, ref, { field, value, ... }, fromId, toId }: ref is the seq of a committed transfer
-(record as written by transfer-7.lua, accounts by number, their ids in fromId/toId) or '-<n>' for
-a rejected one (accounts by id); { tag, '' } when the id is not decided.
+(its journal record, accounts by number, their ids in fromId/toId) or '-<n>' for a rejected one
+(accounts by id); { tag, '' } when the id is not decided. Records: includes/journal.lua.
 ]]
 
---- @include record
+--- @include journal
 
-local ref = redis.call('HGET', KEYS[1], ARGV[1])
-if not ref then return { ARGV[1], '' } end
-local record = t_record(KEYS[2], KEYS[3], ref)
-if string.byte(ref, 1) == 45 then return { ARGV[1], ref, record } end
-local ids = redis.call('HMGET', KEYS[4], record[4], record[6])
-return { ARGV[1], ref, record, ids[1], ids[2] }
+local found = t_find(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
+if not found then return { ARGV[1], '' } end
+return { ARGV[1], found[1], found[2], found[3], found[4] }

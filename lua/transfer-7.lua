@@ -24,7 +24,7 @@ another command's on a connection whose replies were lost or shifted:
   { OK, id, accountsCurrency, seq, fromBalanceAfter, toBalanceAfter }   committed now
   { EXISTS, id, ref, { field, value, ... }, fromId, toId }   decided before: the stored record
                        (ref: its seq if committed, then accounts are by number in the record
-                       and by id in fromId/toId; '-<n>' if rejected; fields: see keys.ts)
+                       and by id in fromId/toId; '-<n>' if rejected; fields: records.ts)
   { ACCOUNT_NOT_FOUND | CURRENCY_MISMATCH | INSUFFICIENT_FUNDS | BALANCE_OVERFLOW,
     id, accountsCurrency }                        rejected now, and recorded
   { FORMAT_UNSUPPORTED, id } / { INVALID_ARGUMENT, id }   nothing written
@@ -32,9 +32,8 @@ A key of the wrong type makes a read, or the first write (XADD), fail before any
 Calls: 4 reads, then 4 writes on commit (the fewest that keep balances, entries and the id).
 ]]
 
---- @include u128
+--- @include journal
 --- @include decide
---- @include record
 
 local id, from, to, amount = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local currency, metadata, now, by = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
@@ -42,54 +41,40 @@ local currency, metadata, now, by = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local fmt = redis.call('HGET', KEYS[1], 'fmt')
 if fmt and fmt ~= '{{FORMAT_VERSION}}' then return { {{S_FORMAT_UNSUPPORTED}}, id } end
 
--- Cheap shape checks: the HTTP layer validated every field; these guard other callers.
-if #id == 0 or #id > {{L_ID_LENGTH_MAX}} or #from == 0 or #from > {{L_ID_LENGTH_MAX}}
-  or #to == 0 or #to > {{L_ID_LENGTH_MAX}} or from == to
-  or #currency > {{L_CURRENCY_LENGTH_MAX}} or #metadata > {{L_METADATA_JSON_BYTES_MAX}}
-  or string.byte(metadata, 1) ~= 123 or not string.find(now, '^%d+$')
-  or #by == 0 or #by > {{L_KEY_NAME_LENGTH_MAX}}
-  or amount == '0' or not u_valid(amount) then
+if not t_args_ok(id, from, to, amount, currency, metadata) or not string.find(now, '^%d+$')
+  or #by == 0 or #by > {{L_KEY_NAME_LENGTH_MAX}} then
   return { {{S_INVALID_ARGUMENT}}, id }
 end
 
-local ref = redis.call('HGET', KEYS[2], id)
-if ref then
-  local record = t_record(KEYS[5], KEYS[6], ref)
-  if string.byte(ref, 1) == 45 then return { {{S_EXISTS}}, id, ref, record } end
-  local ids = redis.call('HMGET', KEYS[7], record[4], record[6]) -- the f and t fields
-  return { {{S_EXISTS}}, id, ref, record, ids[1], ids[2] }
-end
+local found = t_find(KEYS[2], KEYS[5], KEYS[6], KEYS[7], id)
+if found then return { {{S_EXISTS}}, id, found[1], found[2], found[3], found[4] } end
 
-local fa = redis.call('HMGET', KEYS[3], 'cur', 'dr', 'cr', 'od', 'lseq', 'n')
-local ta = redis.call('HMGET', KEYS[4], 'cur', 'dr', 'cr', 'lseq', 'n')
-local accountsCurrency = fa[1] or ta[1] or ''
-local status, fromDebits, toCredits = t_decide(amount, currency, fa[1], fa[2], fa[3], fa[4],
-  ta[1], ta[3])
+local fa, ta = a_read(KEYS[3]), a_read(KEYS[4])
+local accountsCurrency = fa[{{A_CURRENCY}}] or ta[{{A_CURRENCY}}] or ''
+local status, fromDebits, toCredits = t_decide(amount, currency, fa, ta)
 
 if status ~= {{S_OK}} then
   -- After this point the rejection is recorded; nothing below can fail once the XADD (the
   -- first write, which checks the stream's type) has succeeded.
-  local rid = redis.call('XADD', KEYS[6], '0-*', 'i', id, 's', status, 'f', from, 't', to,
-    'a', amount, 'c', currency, 'k', accountsCurrency, 'm', metadata, 'w', now, 'b', by)
-  redis.call('HSET', KEYS[2], id, '-' .. string.sub(rid, 3))
+  local ref = j_reject(KEYS[6], id, status, from, to, amount, currency, accountsCurrency,
+    metadata, now, by)
+  redis.call('HSET', KEYS[2], id, ref)
   if not fmt then redis.call('HSET', KEYS[1], 'fmt', '{{FORMAT_VERSION}}') end
   return { status, id, accountsCurrency }
 end
 
 -- Stored counters are checked now, so a corrupt account fails here, before any write.
-if not (fa[5] and ta[4] and fa[6] and ta[5]) or not string.find(fa[5] .. ta[4], '^%d+$') then
+if not (a_sound(fa) and a_sound(ta)) then
   return redis.error_reply('ERR corrupt ledger: an account lacks lseq or n')
 end
-local fromBalance = s_diff(fa[3], fromDebits)
-local toBalance = s_diff(toCredits, ta[2])
+local fromBalance = s_diff(fa[{{A_CREDITS}}], fromDebits)
+local toBalance = s_diff(toCredits, ta[{{A_DEBITS}}])
+fa[{{A_DEBITS}}], ta[{{A_CREDITS}}] = fromDebits, toCredits
 
 -- After this point the transfer must succeed: inputs, values and the hashes' types are checked,
 -- and the first write (XADD) checks the journal's type and that seqs only grow.
-local jid = redis.call('XADD', KEYS[5], '0-*', 'i', id, 'f', fa[6], 't', ta[5], 'a', amount,
-  'k', fa[1], 'm', metadata, 'w', now, 'b', by, 'fb', fromBalance, 'tb', toBalance,
-  'pf', fa[5], 'pt', ta[4])
-local seq = string.sub(jid, 3)
-redis.call('HSET', KEYS[3], 'dr', fromDebits, 'lseq', seq)
-redis.call('HSET', KEYS[4], 'cr', toCredits, 'lseq', seq)
+local seq = j_commit(KEYS[5], id, fa, ta, amount, metadata, now, by, fromBalance, toBalance)
+a_post(KEYS[3], fa)
+a_post(KEYS[4], ta)
 redis.call('HSET', KEYS[2], id, seq)
-return { status, id, fa[1], seq, fromBalance, toBalance }
+return { status, id, fa[{{A_CURRENCY}}], seq, fromBalance, toBalance }

@@ -31,9 +31,8 @@ before; otherwise it returns the first item that spoils it (1-based index), writ
   { FORMAT_UNSUPPORTED, tag } / { INVALID_ARGUMENT, tag }                 nothing written
 ]]
 
---- @include u128
+--- @include journal
 --- @include decide
---- @include record
 
 local tag, atomic, now, by, count = ARGV[1], ARGV[2] == '1', ARGV[3], ARGV[4], tonumber(ARGV[5])
 
@@ -49,15 +48,16 @@ end
 local accounts, accountOrder, seen, results, kept = {}, {}, {}, {}, 0
 local commits, rejections = 0, 0
 
--- An account's state, read once per chunk and updated in memory as items commit.
+-- An account's state (an a_read reply), read once per chunk and updated in memory as items
+-- commit; `key` and `dirty` ride along in the same table.
 local function account(k)
   local a = accounts[k]
   if a then return a end
-  local v = redis.call('HMGET', KEYS[k], 'cur', 'dr', 'cr', 'od', 'lseq', 'n')
-  a = { cur = v[1], dr = v[2], cr = v[3], od = v[4], lseq = v[5], n = v[6], key = KEYS[k] }
-  if v[1] and not (v[5] and v[6] and string.find(v[5], '^%d+$')) then
+  a = a_read(KEYS[k])
+  if a[{{A_CURRENCY}}] and not a_sound(a) then
     error('corrupt ledger: account ' .. KEYS[k] .. ' lacks lseq or n')
   end
+  a.key = KEYS[k]
   accounts[k] = a
   accountOrder[#accountOrder + 1] = a
   return a
@@ -68,36 +68,30 @@ for i = 1, count do
   local id, from, to, amount = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
   local currency, metadata = ARGV[b + 5], ARGV[b + 6]
   local fk, tk, bk = tonumber(ARGV[b + 7]), tonumber(ARGV[b + 8]), tonumber(ARGV[b + 9])
-  if #id == 0 or #id > {{L_ID_LENGTH_MAX}} or seen[id] or #from == 0 or from == to
-    or #from > {{L_ID_LENGTH_MAX}} or #to == 0 or #to > {{L_ID_LENGTH_MAX}}
-    or #currency > {{L_CURRENCY_LENGTH_MAX}} or #metadata > {{L_METADATA_JSON_BYTES_MAX}}
-    or string.byte(metadata, 1) ~= 123 or amount == '0' or not u_valid(amount)
+  if seen[id] or not t_args_ok(id, from, to, amount, currency, metadata)
     or not (fk and tk and bk and KEYS[fk] and KEYS[tk] and KEYS[bk]) or fk < 5 or tk < 5
     or bk < 5 then
     return { {{S_INVALID_ARGUMENT}}, tag }
   end
   seen[id] = true
-  local ref = redis.call('HGET', KEYS[bk], id)
-  if ref then
-    local record = t_record(KEYS[2], KEYS[3], ref)
-    local ids = {}
-    if string.byte(ref, 1) ~= 45 then ids = redis.call('HMGET', KEYS[4], record[4], record[6]) end
-    results[i] = { {{S_EXISTS}}, ref, record, ids[1], ids[2] }
+  local found = t_find(KEYS[bk], KEYS[2], KEYS[3], KEYS[4], id)
+  if found then
+    results[i] = { {{S_EXISTS}}, found[1], found[2], found[3], found[4] }
     if atomic and kept > 0 then
-      return { {{S_EXISTS}}, tag, i, ref, record, ids[1], ids[2] }
+      return { {{S_EXISTS}}, tag, i, found[1], found[2], found[3], found[4] }
     end
   else
     if atomic and i > 1 and kept == 0 then -- the items before were all decided already
-      return { results[1][1], tag, 1, results[1][2], results[1][3], results[1][4],
-        results[1][5] }
+      local r = results[1]
+      return { r[1], tag, 1, r[2], r[3], r[4], r[5] }
     end
     local fa, ta = account(fk), account(tk)
-    local status, debits, credits = t_decide(amount, currency, fa.cur, fa.dr, fa.cr, fa.od,
-      ta.cur, ta.cr)
-    local accountsCurrency = fa.cur or ta.cur or ''
+    local status, debits, credits = t_decide(amount, currency, fa, ta)
+    local accountsCurrency = fa[{{A_CURRENCY}}] or ta[{{A_CURRENCY}}] or ''
     if status == {{S_OK}} then
-      fa.dr, ta.cr, fa.dirty, ta.dirty = debits, credits, true, true
-      results[i] = { status, accountsCurrency, '', s_diff(fa.cr, debits), s_diff(credits, ta.dr) }
+      fa[{{A_DEBITS}}], ta[{{A_CREDITS}}], fa.dirty, ta.dirty = debits, credits, true, true
+      results[i] = { status, accountsCurrency, '', s_diff(fa[{{A_CREDITS}}], debits),
+        s_diff(credits, ta[{{A_DEBITS}}]) }
       commits = commits + 1
     else
       if atomic then return { status, tag, i, accountsCurrency } end
@@ -112,11 +106,9 @@ if kept == 0 then return { {{S_OK}}, tag, results } end
 -- Every write below appends to a stream or sets hashes whose types the reads above checked. A
 -- stream's type, and that its ids are `0-<n>` (so XADD 0-* cannot fail), are checked now.
 for _, s in ipairs({ { KEYS[2], commits }, { KEYS[3], rejections } }) do
-  if s[2] > 0 then
-    local top = redis.call('XREVRANGE', s[1], '+', '-', 'COUNT', 1)[1]
-    if top and string.sub(top[1], 1, 2) ~= '0-' then
-      return redis.error_reply('ERR corrupt ledger: stream id ' .. top[1] .. ' in ' .. s[1])
-    end
+  local bad = s[2] > 0 and j_bad_id(s[1])
+  if bad then
+    return redis.error_reply('ERR corrupt ledger: stream id ' .. bad .. ' in ' .. s[1])
   end
 end
 
@@ -130,16 +122,11 @@ for i = 1, count do
   local ref
   if r[1] == {{S_OK}} then
     local fa, ta = accounts[tonumber(ARGV[b + 7])], accounts[tonumber(ARGV[b + 8])]
-    local jid = redis.call('XADD', KEYS[2], '0-*', 'i', id, 'f', fa.n, 't', ta.n,
-      'a', ARGV[b + 4], 'k', fa.cur, 'm', ARGV[b + 6], 'w', now, 'b', by, 'fb', r[4],
-      'tb', r[5], 'pf', fa.lseq, 'pt', ta.lseq)
-    ref = string.sub(jid, 3)
-    r[3], fa.lseq, ta.lseq = ref, ref, ref
+    ref = j_commit(KEYS[2], id, fa, ta, ARGV[b + 4], ARGV[b + 6], now, by, r[4], r[5])
+    r[3] = ref
   elseif r[1] ~= {{S_EXISTS}} then
-    local rid = redis.call('XADD', KEYS[3], '0-*', 'i', id, 's', r[1], 'f', ARGV[b + 2],
-      't', ARGV[b + 3], 'a', ARGV[b + 4], 'c', ARGV[b + 5], 'k', r[2], 'm', ARGV[b + 6],
-      'w', now, 'b', by)
-    ref = '-' .. string.sub(rid, 3)
+    ref = j_reject(KEYS[3], id, r[1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], r[2],
+      ARGV[b + 6], now, by)
   end
   if ref then
     local list = buckets[bk]
@@ -152,7 +139,7 @@ for i = 1, count do
 end
 for _, k in ipairs(bucketOrder) do redis.call('HSET', KEYS[k], unpack(buckets[k])) end
 for _, a in ipairs(accountOrder) do
-  if a.dirty then redis.call('HSET', a.key, 'dr', a.dr, 'cr', a.cr, 'lseq', a.lseq) end
+  if a.dirty then a_post(a.key, a) end
 end
 if not fmt then redis.call('HSET', KEYS[1], 'fmt', '{{FORMAT_VERSION}}') end
 return { {{S_OK}}, tag, results }

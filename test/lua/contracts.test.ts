@@ -1,9 +1,15 @@
 /**
  * Tidy checks that keep the scripts contracts (STYLE.md): loadable, every returned status named
- * in the header, no write before the "after this point" line, one hash tag per script's keys.
+ * in the header, every write after its branch's "after this point" line, and the stored layout
+ * written as src/ledger/records.ts describes it.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect, test } from 'vitest';
+import {
+  ACCOUNT_FIELDS, ACCOUNT_HOT_FIELDS, JOURNAL_FIELDS, REJECTION_FIELDS,
+} from '../../src/ledger/records.js';
 import { compileScript, LUA_DIR, loadScripts } from '../../src/ledger/scripts.js';
 
 const WRITES = /redis\.call\('(HSET|HSETNX|HINCRBY|HDEL|SET|DEL|XADD|INCR|INCRBY|EXPIRE|ZADD)'/;
@@ -19,23 +25,118 @@ test('the loader accepts every script and rejects broken contracts', () => {
   expect(() => compileScript('xy-1.lua', `${ok}return {{S_NOPE}}\n`)).toThrow(/placeholder/);
 });
 
+/** Include functions that write, found by reading the includes: calling one is a write. */
+function writingFunctions(): Map<string, string> {
+  const found = new Map<string, string>();
+  for (const file of readdirSync(`${LUA_DIR}includes`)) {
+    const text = readFileSync(`${LUA_DIR}includes/${file}`, 'utf8');
+    for (const [, name, body] of text.matchAll(/^local function (\w+)\(.*?\n([\s\S]*?)^end$/gm)) {
+      if (WRITES.test(body as string)) found.set(name as string, body as string);
+    }
+  }
+  return found;
+}
+const writers = writingFunctions();
+const CHECK = /\breturn\b|\berror\(|error_reply/;
+
+/**
+ * `file:line` of every write (a write command, or a call of an include function that writes)
+ * that does not follow its branch's "After this point" line: the nearest such line above it
+ * must exist, with no return and no error between the two (a return means the write is in
+ * another branch, an error that a check can still fail after something was written).
+ */
+export function writesBeforeMarkers(file: string, text: string): string[] {
+  const calls = new RegExp(`\\b(${[...writers.keys()].join('|')})\\(`);
+  const body = text.slice(text.indexOf(']]'));
+  const offset = text.slice(0, text.indexOf(']]')).split('\n').length - 1;
+  const lines = body.split('\n');
+  const problems: string[] = [];
+  let marker = -1;
+  for (const [i, line] of lines.entries()) {
+    if (/After this point/.test(line)) marker = i;
+    if (!WRITES.test(line) && !calls.test(line)) continue;
+    const between = marker < 0 ? [] : lines.slice(marker + 1, i);
+    if (marker < 0 || between.some((l) => CHECK.test(l))) {
+      problems.push(`${file}:${offset + i + 1}`);
+    }
+  }
+  return problems;
+}
+
+test('the marker check finds writes outside a marked branch', () => {
+  expect(writers.has('j_commit') && writers.has('j_reject') && writers.has('a_post')).toBe(true);
+  const ok = '--[[\n]]\nif x then\n  -- After this point\n  j_reject(a)\n  return 1\nend\n' +
+    '-- After this point\nredis.call(\'HSET\', k, v)\n';
+  expect(writesBeforeMarkers('ok.lua', ok)).toEqual([]);
+  // A write between the two branches: after the first marker, but past its branch's return.
+  const between = ok.replace('end\n', 'end\nredis.call(\'XADD\', k)\n');
+  expect(writesBeforeMarkers('between.lua', between)).toEqual(['between.lua:8']);
+  expect(writesBeforeMarkers('none.lua', '--[[\n]]\na_post(k, a)\n')).toEqual(['none.lua:3']);
+  const check = '--[[\n]]\n-- After this point\nif bad then error(\'x\') end\nj_commit(a)\n';
+  expect(writesBeforeMarkers('check.lua', check)).toEqual(['check.lua:5']);
+});
+
+test('include functions that write cannot fail once called (no checks in them)', () => {
+  for (const [name, body] of writers) {
+    expect(CHECK.test(body.replace(/\n\s*return [^\n]*\n?$/, '')), name).toBe(false);
+  }
+});
+
+/** The quoted names of one XADD's fields, in the include that writes them. */
+function xaddFields(include: string, stream: string): string[] {
+  const text = readFileSync(`${LUA_DIR}includes/${include}.lua`, 'utf8');
+  const call = new RegExp(`redis\\.call\\('XADD', ${stream}, '0-\\*',([\\s\\S]*?)\\)\\n`)
+    .exec(text);
+  expect(call, `${include}.lua: XADD to ${stream}`).not.toBeNull();
+  return [...(call?.[1] ?? '').matchAll(/'([a-z]+)'/g)].map((m) => m[1] as string);
+}
+
+test('the journal include writes records in the layout of records.ts', () => {
+  expect(xaddFields('journal', 'journal')).toEqual(Object.values(JOURNAL_FIELDS));
+  expect(xaddFields('journal', 'rejections')).toEqual(Object.values(REJECTION_FIELDS));
+  const account = readFileSync(`${LUA_DIR}includes/account.lua`, 'utf8');
+  const read = /redis\.call\('HMGET', key, ([^)]*)\)/.exec(account)?.[1] ?? '';
+  expect([...read.matchAll(/'(\w+)'/g)].map((m) => m[1]))
+    .toEqual(Object.values(ACCOUNT_FIELDS).slice(0, ACCOUNT_HOT_FIELDS));
+  const create = /local function a_create[\s\S]*?redis\.call\('HSET', key, ([\s\S]*?)\)\n/
+    .exec(account)?.[1] ?? '';
+  const names = [...create.matchAll(/'([a-z]+)',/g)].map((m) => m[1]);
+  expect(names.sort()).toEqual(Object.values(ACCOUNT_FIELDS).sort());
+});
+
+test('includes are inlined once each, after their own includes; a cycle is refused', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ledger-includes-'));
+  try {
+    mkdirSync(join(dir, 'includes'));
+    writeFileSync(join(dir, 'includes', 'a.lua'), '--- @include b\nlocal A = B\n');
+    writeFileSync(join(dir, 'includes', 'b.lua'), 'local B = 1\n');
+    const head = '#!lua flags=\n--[[\nKEYS[1] k\n]]\n';
+    const script = compileScript('xy-1.lua', `${head}--- @include a\n--- @include b\nreturn A\n`,
+      `${dir}/`);
+    expect(script.source.match(/local B = 1/g)).toHaveLength(1);
+    expect(script.source.indexOf('local B = 1')).toBeLessThan(script.source.indexOf('local A'));
+    writeFileSync(join(dir, 'includes', 'b.lua'), '--- @include a\nlocal B = 1\n');
+    expect(() => compileScript('xy-1.lua', `${head}--- @include a\n`, `${dir}/`))
+      .toThrow(/include cycle a -> b -> a/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test.each(files)('%s: statuses documented, writes after the marker, read-only flagged', (file) => {
   const text = readFileSync(`${LUA_DIR}${file}`, 'utf8');
   const header = text.slice(0, text.indexOf(']]'));
   for (const [, status] of text.matchAll(/\{\{S_([A-Z_]+)\}\}/g)) {
     expect(header, `${file} header must name ${status}`).toContain(status);
   }
-  const lines = text.split('\n');
-  const marker = lines.findIndex((l) => /After this point/.test(l));
-  const firstWrite = lines.findIndex((l) => WRITES.test(l));
   if (text.startsWith('#!lua flags=no-writes')) {
     // Redis enforces no-writes too; this keeps the header honest.
-    expect(firstWrite, `${file} is flagged no-writes but writes`).toBe(-1);
+    expect(writesBeforeMarkers(file, text), `${file} is flagged no-writes but writes`)
+      .toEqual([]);
+    expect(text).not.toMatch(WRITES);
   } else {
-    expect(marker, `${file} needs an "After this point" line`).toBeGreaterThan(0);
-    expect(firstWrite, `${file}: a write before the marker`).toBeGreaterThan(marker);
-  }
-  for (const [i, line] of lines.entries()) {
-    expect(line.length, `${file}:${i + 1} is longer than 100 columns`).toBeLessThanOrEqual(100);
+    expect(text, `${file} needs an "After this point" line`).toMatch(/After this point/);
+    expect(writesBeforeMarkers(file, text), `${file}: writes outside a marked branch`)
+      .toEqual([]);
   }
 });

@@ -7,8 +7,10 @@
  * committed transfer is in both accounts' entries, and nothing acknowledged is lost.
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { compileScript, LUA_DIR, loadScripts, type Script } from '../../src/ledger/scripts.js';
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LUA_DIR, loadScripts, type Script } from '../../src/ledger/scripts.js';
 import { type Fixture, fixture, getJson, listen, postJson, uniqueLedgerName } from
   '../helpers/ledger.js';
 
@@ -16,15 +18,24 @@ const ACCOUNTS = ['cash', 'a1', 'a2', 'a3', 'a4'];
 const CLIENTS = 6;
 const TRANSFERS_PER_CLIENT_PER_PHASE = 60;
 
-/** The next release's transfer script: a compatible change (a field appended to its records). */
+/**
+ * The next release's scripts: a compatible change, a field appended to journal records. The
+ * journal include writes them, so both transfer scripts change, as they would in a release.
+ */
 function nextRelease(): Map<string, Script> {
-  const scripts = loadScripts();
-  const file = 'transfer-7.lua';
-  const source = readFileSync(`${LUA_DIR}${file}`, 'utf8');
-  const changed = source.replace("'pf', fa[5], 'pt', ta[4])",
-    "'pf', fa[5], 'pt', ta[4], 'v', '2')");
+  const dir = mkdtempSync(join(tmpdir(), 'ledger-next-release-'));
+  cpSync(LUA_DIR, dir, { recursive: true });
+  const file = join(dir, 'includes', 'journal.lua');
+  const source = readFileSync(file, 'utf8');
+  const changed = source.replace("'pt', ta[{{A_LAST_SEQ}}])",
+    "'pt', ta[{{A_LAST_SEQ}}], 'v', '2')");
   expect(changed).not.toBe(source);
-  scripts.set('transfer', compileScript(file, changed));
+  writeFileSync(file, changed);
+  const scripts = loadScripts(`${dir}/`);
+  rmSync(dir, { recursive: true });
+  for (const name of ['transfer', 'transfer-batch']) {
+    expect(scripts.get(name)?.sha).not.toBe(loadScripts().get(name)?.sha);
+  }
   return scripts;
 }
 

@@ -1,0 +1,66 @@
+-- The transfer records (include: journal): the one home, in Lua, of how a decided transfer is
+-- checked, stored and found again. Committed transfers are journal entries (stream id
+-- `0-<seq>`), rejected ones rejections entries (`0-<n>`); an id bucket maps each decided id to
+-- `<seq>` or `-<n>`. The layout is src/ledger/records.ts (JOURNAL_FIELDS, REJECTION_FIELDS):
+-- the XADDs below write the fields in that order (test/lua/contracts.test.ts checks it), and
+-- {{J_*}} / {{R_*}} are positions of values in a record as XRANGE returns it.
+--- @include u128
+--- @include account
+
+-- A transfer's arguments, shape only: the HTTP layer validated every field; this guards other
+-- callers cheaply (a character-by-character check costs more than the transfer).
+local function t_args_ok(id, from, to, amount, currency, metadata)
+  return #id > 0 and #id <= {{L_ID_LENGTH_MAX}} and #from > 0
+    and #from <= {{L_ID_LENGTH_MAX}} and #to > 0 and #to <= {{L_ID_LENGTH_MAX}} and from ~= to
+    and #currency <= {{L_CURRENCY_LENGTH_MAX}} and #metadata <= {{L_METADATA_JSON_BYTES_MAX}}
+    and string.byte(metadata, 1) == 123 and amount ~= '0' and u_valid(amount)
+end
+
+-- The stored fields of a decided transfer, from its reference in an id bucket.
+local function t_record(journal, rejections, ref)
+  local key, n = journal, ref
+  if string.byte(ref, 1) == 45 then key, n = rejections, string.sub(ref, 2) end
+  local found = redis.call('XRANGE', key, '0-' .. n, '0-' .. n)
+  if not found[1] then error('corrupt ledger: no record ' .. ref) end
+  return found[1][2]
+end
+
+-- Has this id been decided? nil, or { ref, record, fromId, toId }: a committed record names
+-- its accounts by number, so their ids come along (a rejected one names them by id).
+local function t_find(bucket, journal, rejections, accountIds, id)
+  local ref = redis.call('HGET', bucket, id)
+  if not ref then return nil end
+  local record = t_record(journal, rejections, ref)
+  if string.byte(ref, 1) == 45 then return { ref, record } end
+  local ids = redis.call('HMGET', accountIds, record[{{J_FROM}}], record[{{J_TO}}])
+  return { ref, record, ids[1], ids[2] }
+end
+
+-- A stream's ids must be `0-<n>`, so that XADD 0-* cannot fail once writing has begun: nil, or
+-- the newest id when it is not of that form.
+local function j_bad_id(stream)
+  local top = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
+  if top and string.sub(top[1], 1, 2) ~= '0-' then return top[1] end
+  return nil
+end
+
+-- Appends a committed transfer and advances both accounts' chains (in memory: a_post writes
+-- them). fa and ta are a_read replies with the new totals. Returns its seq.
+local function j_commit(journal, id, fa, ta, amount, metadata, now, by, fromBalance,
+  toBalance)
+  local jid = redis.call('XADD', journal, '0-*', 'i', id, 'f', fa[{{A_NUMBER}}],
+    't', ta[{{A_NUMBER}}], 'a', amount, 'k', fa[{{A_CURRENCY}}], 'm', metadata, 'w', now,
+    'b', by, 'fb', fromBalance, 'tb', toBalance, 'pf', fa[{{A_LAST_SEQ}}],
+    'pt', ta[{{A_LAST_SEQ}}])
+  local seq = string.sub(jid, 3)
+  fa[{{A_LAST_SEQ}}], ta[{{A_LAST_SEQ}}] = seq, seq
+  return seq
+end
+
+-- Appends a rejected transfer; returns its reference for the id bucket ('-<n>').
+local function j_reject(rejections, id, status, from, to, amount, currency, accountsCurrency,
+  metadata, now, by)
+  local rid = redis.call('XADD', rejections, '0-*', 'i', id, 's', status, 'f', from, 't', to,
+    'a', amount, 'c', currency, 'k', accountsCurrency, 'm', metadata, 'w', now, 'b', by)
+  return '-' .. string.sub(rid, 3)
+end
