@@ -4,6 +4,8 @@
  * swing ~1.5× from one minute to the next, so only same-run ratios mean anything):
  *   (a) Fastify hello world, (b) a lean Fastify + one EVALSHA transfer, (c) the product's
  *   POST /transfers, (d) the product's POST /transfers/batch (when it exists).
+ * Then, on a Redis of its own, each Lua script at its worst: its time inside Redis against
+ * its budget (bench/lib/script-durations.ts; the suite bounds its commands, keys and bytes).
  * Each server is a child process; the load generator (autocannon) runs here. Per fsync policy
  * the bench starts its own redis-server as the product's embedded one is started, interleaves
  * a, b, c, d in every round, and reports medians. It never fails on speed: goals are printed
@@ -15,9 +17,10 @@
  *   BENCH_BATCH_CONNECTIONS (4)                 BENCH_BATCH_SIZE (1000) transfers per batch
  *   BENCH_ACCOUNTS (1000)                       BENCH_STORAGE_TRANSFERS (200000)
  *   BENCH_PROBE_TRANSFERS (10000) per kind for AOF bytes per transfer
+ *   BENCH_SCRIPT_ROUNDS (60) rounds of every script at its worst, the first 5 cold
  *   BENCH_RESULTS_DIR (bench/results)           BENCH_PROFILE=1: product under --cpu-prof
- *   BENCH_QUICK=1: 1 s × 1 round, one policy, 5000 stored transfers (a smoke run: its figures
- *   mean nothing)
+ *   BENCH_QUICK=1: 1 s × 1 round, one policy, 5000 stored transfers, 3 script rounds (a smoke
+ *   run: its figures mean nothing)
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
@@ -35,6 +38,7 @@ import { cpuSeconds, installCleanup, machineBusySeconds, makeWorkDir, reapStaleR
   ROOT, type Server, startServer, track } from './lib/processes.js';
 import { formatTopSelfTime, topSelfTime } from './lib/profile.js';
 import { markdown } from './lib/report.js';
+import { formatScriptDurations, scriptDurations } from './lib/script-durations.js';
 import { snapshot, redisServerVersion, waitForRewrite } from './lib/redis-stats.js';
 import { evaluateGoals, type HalfRate, type Kind, KIND_LABELS, type KindResult, KINDS,
   medianFigures, type PolicyResult, type Results, roundRatio, type Segment, type Storage,
@@ -86,6 +90,7 @@ function parameters() {
     // Per kind, before the large run: small enough that Redis cannot rewrite its AOF meanwhile
     // (its first automatic rewrite waits for 64 MB; a product transfer is ~650 B of AOF).
     probeTransfers: numberEnv('BENCH_PROBE_TRANSFERS', quick ? 2000 : 10_000, true),
+    scriptRounds: numberEnv('BENCH_SCRIPT_ROUNDS', quick ? 3 : 60, true),
     policies: [...new Set(policies)] as Policy[],
     resultsDir: resolve(process.env.BENCH_RESULTS_DIR ?? join(ROOT, 'bench/results')),
   };
@@ -480,6 +485,31 @@ async function storage(params: Params, tmp: string): Promise<Storage> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Scripts: each at its worst, its time inside Redis against its budget
+
+async function scripts(params: Params, tmp: string): Promise<Results['scripts']> {
+  const policy = params.policies[0] as Policy;
+  const coldRounds = Math.min(params.quick ? 1 : 5, params.scriptRounds - 1);
+  console.error(`\nscripts: each at its worst, ${params.scriptRounds} rounds (${coldRounds} ` +
+    `after SCRIPT FLUSH), fresh Redis (appendfsync ${policy})`);
+  const dir = join(tmp, 'scripts');
+  mkdirSync(dir);
+  const redis = await startRedis(policy, dir);
+  // The ledger's connection and the bench's own, as the suite's budget test has them.
+  const [ledger, admin] = [new Redis(redis.url), new Redis(redis.url)];
+  try {
+    const d = await scriptDurations(ledger, admin, params.scriptRounds, coldRounds);
+    console.error(formatScriptDurations(d));
+    return { ...d, appendfsync: policy };
+  } finally {
+    ledger.disconnect();
+    admin.disconnect();
+    await redis.stop();
+    removeDir(dir);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Run
 
 function packageVersion(name: string): string {
@@ -528,6 +558,7 @@ async function main(): Promise<void> {
     }
   }
   const storageResult = await storage(params, tmp);
+  const scriptResult = await scripts(params, tmp);
   const cpu = cpus();
   const results: Results = {
     schema: 1,
@@ -544,13 +575,14 @@ async function main(): Promise<void> {
       connections: params.connections, batchConnections: params.batchConnections,
       batchSize: params.batchSize, accounts: params.accounts, fsyncPolicies: params.policies,
       storageTransfers: params.storageTransfers, probeTransfers: params.probeTransfers,
-      quick: params.quick, profile: params.profile,
+      quick: params.quick, profile: params.profile, scriptRounds: params.scriptRounds,
       productLogLevel: PRODUCT_DEFAULTS.logLevel,
       productRateLimitPerSecond: RATE_LIMIT_PER_SECOND,
     },
     policies,
     storage: storageResult,
-    goals: evaluateGoals(policies, storageResult),
+    scripts: scriptResult,
+    goals: evaluateGoals(policies, storageResult, scriptResult),
     profiles: profileFiles.filter(existsSync).map((file) => ({
       file, top: topSelfTime(file, ROOT, 25) })),
   };

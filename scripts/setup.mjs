@@ -6,7 +6,7 @@
 //      for `npm start` with REDIS_URL set. Nothing is started here.
 //   3. For the tests only (not `npm start` nor `npm run bench`): prometheus and promtool
 //      (Debian package `prometheus`), which test/metrics/ runs against the service; installed
-//      the same way.
+//      the same way; and openssl, with which the TLS tests make their certificates.
 // Quiet when everything is present.
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
@@ -103,5 +103,14 @@ function ensurePrometheus() {
   process.exit(1);
 }
 
-const changed = [ensureDependencies(), ensureRedisServer(), ensurePrometheus()];
+function ensureOpenssl() {
+  // test/security/tls.test.ts makes its certificates with openssl (tests only, like Prometheus).
+  if (!prometheusNeeded() || onPath('openssl')) return false;
+  if (aptInstall(['openssl'], ['openssl'])) return true;
+  console.error('setup: openssl (for the TLS tests) is not on PATH. Install: ' +
+    (process.platform === 'darwin' ? 'brew install openssl' : 'sudo apt-get install -y openssl'));
+  process.exit(1);
+}
+
+const changed = [ensureDependencies(), ensureRedisServer(), ensurePrometheus(), ensureOpenssl()];
 if (changed.some(Boolean)) console.log('setup: done');

@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { parseInfo } from '../../src/ledger/readiness.js';
+import { parseInfo } from '../../src/redis/readiness.js';
 
 /** Commands that run a script; the product uses EVALSHA, the others keep a rewrite counted. */
 const SCRIPT_COMMANDS = ['evalsha', 'eval', 'evalsha_ro', 'eval_ro', 'fcall', 'fcall_ro'];

@@ -107,6 +107,18 @@ export function markdown(r: Results): string {
     ...(['lean', 'single', 'batch', 'batchAtomic'] as const).map((kind) =>
       storageRow(KIND_LABELS[kind], s.perKind[kind])),
     storageRow(`large run: ${s.large.via}`, s.large));
+  const d = r.scripts;
+  out.push('', `## Script time inside Redis at its worst (appendfsync ${d.appendfsync})`, '',
+    `Each script driven at its worst (bench/lib/worst-case.ts), ${d.rounds} rounds; Redis's ` +
+      'own durations (SLOWLOG): execution only, no network. `eval`: a first call after ' +
+      `SCRIPT FLUSH (in the first ${d.coldRounds} of them), which compiles the script. A ` +
+      'shared machine can deschedule Redis mid-script: the maximum says as much of the ' +
+      'machine as of the script.',
+    '', '| script | case | command | calls | p50 ms | p95 ms | max ms | budget ms |',
+    '|---|---|---|--:|--:|--:|--:|--:|',
+    ...d.rows.map((x) => `| ${x.script} | ${x.case} | ${x.command} | ${x.calls} | ` +
+      `${fmt(x.p50Ms, 3)} | ${x.p95Ms > x.budgetMs ? `**${fmt(x.p95Ms, 3)}**`
+        : fmt(x.p95Ms, 3)} | ${fmt(x.maxMs, 3)} | ${x.budgetMs} |`));
   out.push('', '## Goals (reported, never enforced)', '',
     '| goal | fsync | measured | status |', '|---|---|--:|---|');
   for (const g of r.goals) {

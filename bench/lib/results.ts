@@ -3,7 +3,9 @@
  * apply are null (hello world moves no transfers); a server that does not exist yet is
  * `{ available: false, reason }`. test/bench.test.ts checks this shape.
  */
+import { limits } from '../../src/config/limits.js';
 import type { LoadResult } from './load.js';
+import type { ScriptDurations } from './script-durations.js';
 import { median, ratio } from './stats.js';
 
 export const KINDS = ['hello', 'lean', 'single', 'batch', 'batchAtomic'] as const;
@@ -139,11 +141,13 @@ export interface Results {
     durationS: number; rounds: number; warmupS: number; connections: number;
     batchConnections: number; batchSize: number; accounts: number;
     fsyncPolicies: string[]; storageTransfers: number; probeTransfers: number; quick: boolean;
-    profile: boolean;
+    profile: boolean; scriptRounds: number;
     productLogLevel: string; productRateLimitPerSecond: number;
   };
   policies: Record<string, PolicyResult>;
   storage: Storage;
+  /** Each script's time inside Redis at its worst, on a Redis of its own (first policy). */
+  scripts: ScriptDurations & { appendfsync: string };
   goals: Goal[];
   profiles: Array<{ file: string; top: Array<{ name: string; where: string; selfMs: number;
     percent: number }> }>;
@@ -172,8 +176,26 @@ function goal(goal: string, policy: string, measured: number | null | undefined,
   return { goal, policy, measured: value, unit, status };
 }
 
+/** The script time budgets: the slowest p95 of each budget's scripts at their worst. */
+function scriptGoals(scripts: Results['scripts']): Goal[] {
+  const classes = [
+    ['every script but batches', 'SCRIPT_TIME_BUDGET_MS', limits.SCRIPT_TIME_BUDGET_MS,
+      (s: string) => !s.startsWith('transfer-batch')],
+    ['a non-atomic batch chunk', 'BATCH_CHUNK_BUDGET_MS', limits.BATCH_CHUNK_BUDGET_MS,
+      (s: string) => s === 'transfer-batch chunk'],
+    ['an atomic batch', 'ATOMIC_BATCH_BUDGET_MS', limits.ATOMIC_BATCH_BUDGET_MS,
+      (s: string) => s === 'transfer-batch atomic'],
+  ] as const;
+  return classes.map(([what, name, budget, member]) => {
+    const p95 = scripts.rows.filter((r) => member(r.script)).map((r) => r.p95Ms);
+    return goal(`${what} at its worst: p95 inside Redis ≤ ${name} (${budget} ms)`,
+      scripts.appendfsync, p95.length === 0 ? null : Math.max(...p95), 'ms', (v) => v <= budget);
+  });
+}
+
 /** The targets the product is built towards; reported, never enforced (the bench exits 0). */
-export function evaluateGoals(policies: Record<string, PolicyResult>, storage: Storage): Goal[] {
+export function evaluateGoals(policies: Record<string, PolicyResult>, storage: Storage,
+  scripts: Results['scripts']): Goal[] {
   const goals: Goal[] = [];
   for (const [name, p] of Object.entries(policies)) {
     const fig = (kind: Kind) => {
@@ -200,5 +222,6 @@ export function evaluateGoals(policies: Record<string, PolicyResult>, storage: S
   goals.push(goal('RAM ≤ 200 B per stored transfer ' +
     `(${storage.large.transfers.toLocaleString('en-US')} via ${storage.large.via})`,
   storage.appendfsync, storage.large.ramBytesPerTransfer, 'B', (v) => v <= 200));
+  goals.push(...scriptGoals(scripts));
   return goals;
 }

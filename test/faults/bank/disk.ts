@@ -65,15 +65,18 @@ export function tearInsideLastMulti(dataDir: string, mustContain: string): Tear 
   return { file, sizeBefore: aof.length, multiAt, cutAt, completeCommandsKept: starts.length - 1 };
 }
 
-/** True when this process may mount a tmpfs (root on Linux); probed once. */
-export function canMountTmpfs(): boolean {
-  if (process.platform !== 'linux' || process.getuid?.() !== 0) return false;
+/** Why this process cannot mount a tmpfs (it takes root on Linux), or undefined if it can. */
+export function tmpfsUnavailable(): string | undefined {
+  if (process.platform !== 'linux') return `mounting a tmpfs needs Linux, not ${process.platform}`;
+  if (process.getuid?.() !== 0) return `mounting a tmpfs needs root (uid ${process.getuid?.()})`;
   try {
     const dir = mountTmpfs(1024 * 1024);
     unmountTmpfs(dir);
-    return true;
-  } catch {
-    return false;
+    return undefined;
+  } catch (error) {
+    // A container without CAP_SYS_ADMIN: root, yet mount is refused.
+    const stderr = String((error as { stderr?: unknown }).stderr ?? error).trim();
+    return `mount -t tmpfs failed: ${stderr.split('\n')[0]}`;
   }
 }
 
