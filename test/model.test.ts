@@ -106,7 +106,7 @@ const arbTransferOp = fc.record({
   style: fc.nat(7),
   /** HTTP only: 1 same account, 2 amount 0, 3 amount 2^128, 4 leading zero, 5 unknown field. */
   malformed: mostlyZero(15, 5),
-  /** Sent twice at once: API.md says concurrent duplicates apply once. */
+  /** Sent twice at once: the contract says concurrent duplicates apply once. */
   twice: mostlyZero(7, 1).map((n) => n > 0),
 });
 const arbReplayOp = fc.record({
@@ -227,7 +227,7 @@ function expectProblem(res: Reply, status: number, code: string): { detail: stri
   return body;
 }
 
-/** An amount as a JSON string, or as a JSON number where API.md allows one (≤ 2^53−1). */
+/** An amount as a JSON string, or as a JSON number where the contract allows one (≤ 2^53−1). */
 const amountJson = (v: bigint, style: number) =>
   ((style & 1) && v <= SAFE_MAX ? Number(v) : v.toString());
 

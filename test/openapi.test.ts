@@ -1,6 +1,6 @@
 /**
  * The committed OpenAPI document is the one the code serves: a route or schema change without
- * `npm run openapi` fails here. Also: the document covers every route of API.md, and /docs
+ * `npm run openapi` fails here. Also: the document covers every route of the contract, and /docs
  * serves the interactive docs.
  */
 import { readFileSync } from 'node:fs';
@@ -9,14 +9,16 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { formatOpenApi, OPENAPI_FILE, openApiDocument } from '../src/openapi.js';
 import { type Fixture, fixture } from './helpers/ledger.js';
 
-const committedText = readFileSync(fileURLToPath(new URL(`../${OPENAPI_FILE}`, import.meta.url)), 'utf8');
+const committedText =
+  readFileSync(fileURLToPath(new URL(`../${OPENAPI_FILE}`, import.meta.url)), 'utf8');
 const committed = JSON.parse(committedText) as {
   openapi: string;
   paths: Record<string, Record<string, unknown>>;
 };
-const STALE = `${OPENAPI_FILE} is out of date with the routes: run \`npm run openapi\` and commit it`;
+const STALE = `${OPENAPI_FILE} is out of date with the routes: ` +
+  'run `npm run openapi` and commit it';
 
-/** API.md's routes, in OpenAPI path form. */
+/** the contract's routes, in OpenAPI path form. */
 const API_ROUTES = [
   ['post', '/accounts'],
   ['get', '/accounts/{id}'],
@@ -39,11 +41,12 @@ describe('openapi', () => {
     expect(res.json(), STALE).toEqual(committed);
   });
 
-  test('the committed file is exactly what `npm run openapi` writes (no Redis needed)', async () => {
+  test('the committed file is exactly what `npm run openapi` writes ' +
+    '(no Redis needed)', async () => {
     expect(committedText, STALE).toBe(formatOpenApi(await openApiDocument()));
   });
 
-  test('is OpenAPI 3.1.0 and has every route of API.md', () => {
+  test('is OpenAPI 3.1.0 and has every route of the contract', () => {
     expect(committed.openapi).toBe('3.1.0');
     for (const [method, path] of API_ROUTES) {
       expect(committed.paths[path]?.[method], `${method.toUpperCase()} ${path}`).toBeDefined();

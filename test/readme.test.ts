@@ -7,7 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { CONFIG_DOC } from '../src/config/env.js';
 import { limits } from '../src/config/limits.js';
-import { configTable, LIMIT_DOCS, limitsTable, readSection, writeSection } from '../scripts/readme-tables.js';
+import {
+  configTable, LIMIT_DOCS, limitsTable, readSection, writeSection,
+} from '../scripts/readme-tables.js';
 
 const read = (path: string) => readFileSync(fileURLToPath(new URL(path, import.meta.url)), 'utf8');
 const readme = read('../README.md');
@@ -47,6 +49,7 @@ describe('README configuration table', () => {
 
 test('writeSection replaces only the text between the markers', () => {
   const text = 'a\n<!-- config:start -->\nold\n<!-- config:end -->\nb\n';
-  expect(writeSection(text, 'config', 'new')).toBe('a\n<!-- config:start -->\nnew\n<!-- config:end -->\nb\n');
+  expect(writeSection(text, 'config', 'new'))
+    .toBe('a\n<!-- config:start -->\nnew\n<!-- config:end -->\nb\n');
   expect(() => readSection('no markers', 'limits')).toThrow(/limits:start/);
 });

@@ -15,7 +15,9 @@ import { API_KEYS_ENV, SECRETS } from './helpers/auth.js';
 const dirs: string[] = [];
 afterAll(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
 
-interface Running { child: ChildProcess; base: string; output: () => string; exit: Promise<number | null> }
+interface Running {
+  child: ChildProcess; base: string; output: () => string; exit: Promise<number | null>;
+}
 
 async function start(env: Record<string, string>): Promise<Running> {
   const port = await freePort();
@@ -54,7 +56,8 @@ function alive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch { return false; }
 }
 
-test('embedded Redis: serves, shuts down gracefully with its redis-server, keeps data', async () => {
+test('embedded Redis: serves, shuts down gracefully with its redis-server, ' +
+  'keeps data', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ledger-server-'));
   dirs.push(dir);
   const first = await start({ LEDGER_DATA_DIR: dir, REDIS_URL: '', LEDGER_API_KEYS: '' });
@@ -63,11 +66,16 @@ test('embedded Redis: serves, shuts down gracefully with its redis-server, keeps
   const key = devSecret(dir);
   expect(statSync(join(dir, 'dev-api-key')).mode & 0o777).toBe(0o600);
   expect(first.output()).toContain(key);
-  expect((await post(first.base, '/accounts', { id: 'x', currency: 'USD' }, 'wrong')).status).toBe(401);
-  expect((await post(first.base, '/accounts', { id: 'cash', currency: 'USD', overdraftLimit: 'unlimited' }, key)).status).toBe(201);
-  expect((await post(first.base, '/accounts', { id: 'alice', currency: 'USD' }, key)).status).toBe(201);
-  expect((await post(first.base, '/transfers', { id: 't1', from: 'cash', to: 'alice', amount: '42' }, key)).status).toBe(201);
-  expect(await (await get(`${first.base}/transfers/t1`, key)).json()).toMatchObject({ createdBy: 'dev' });
+  expect((await post(first.base, '/accounts', { id: 'x', currency: 'USD' }, 'wrong')).status)
+    .toBe(401);
+  expect((await post(first.base, '/accounts',
+    { id: 'cash', currency: 'USD', overdraftLimit: 'unlimited' }, key)).status).toBe(201);
+  expect((await post(first.base, '/accounts', { id: 'alice', currency: 'USD' }, key)).status)
+    .toBe(201);
+  expect((await post(first.base, '/transfers',
+    { id: 't1', from: 'cash', to: 'alice', amount: '42' }, key)).status).toBe(201);
+  expect(await (await get(`${first.base}/transfers/t1`, key)).json())
+    .toMatchObject({ createdBy: 'dev' });
   expect(existsSync(join(dir, 'appendonlydir'))).toBe(true);
   const redisPid = Number(readFileSync(join(dir, 'redis.pid'), 'utf8'));
   first.child.kill('SIGTERM');
@@ -77,7 +85,8 @@ test('embedded Redis: serves, shuts down gracefully with its redis-server, keeps
   const second = await start({ LEDGER_DATA_DIR: dir, REDIS_URL: '', LEDGER_API_KEYS: '' });
   await ready(second);
   expect(second.output()).not.toContain(key); // printed once only
-  expect(await (await get(`${second.base}/accounts/alice`, key)).json()).toMatchObject({ balance: '42' });
+  expect(await (await get(`${second.base}/accounts/alice`, key)).json())
+    .toMatchObject({ balance: '42' });
   // Kill the service hard: its redis-server is orphaned; the next start must stop it first.
   const orphan = Number(readFileSync(join(dir, 'redis.pid'), 'utf8'));
   second.child.kill('SIGKILL');
@@ -86,7 +95,8 @@ test('embedded Redis: serves, shuts down gracefully with its redis-server, keeps
   const third = await start({ LEDGER_DATA_DIR: dir, REDIS_URL: '', LEDGER_API_KEYS: '' });
   await ready(third);
   expect(alive(orphan)).toBe(false);
-  expect(await (await get(`${third.base}/transfers/t1`, key)).json()).toMatchObject({ status: 'committed' });
+  expect(await (await get(`${third.base}/transfers/t1`, key)).json())
+    .toMatchObject({ status: 'committed' });
   third.child.kill('SIGTERM');
   expect(await third.exit).toBe(0);
 });
@@ -96,14 +106,16 @@ test('the embedded redis-server dying on its own is restarted; the service recov
   dirs.push(dir);
   const r = await start({ LEDGER_DATA_DIR: dir, REDIS_URL: '', LEDGER_API_KEYS: API_KEYS_ENV });
   await ready(r);
-  expect((await post(r.base, '/accounts', { id: 'cash', currency: 'USD', overdraftLimit: 'unlimited' }, SECRETS.test)).status).toBe(201);
+  expect((await post(r.base, '/accounts',
+    { id: 'cash', currency: 'USD', overdraftLimit: 'unlimited' }, SECRETS.test)).status).toBe(201);
   const first = Number(readFileSync(join(dir, 'redis.pid'), 'utf8'));
   process.kill(first, 'SIGKILL');
   await sleep(100);
   expect((await fetch(`${r.base}/readyz`)).status).toBe(503);
   await ready(r);
   expect(Number(readFileSync(join(dir, 'redis.pid'), 'utf8'))).not.toBe(first);
-  expect(await (await get(`${r.base}/accounts/cash`, SECRETS.test)).json()).toMatchObject({ id: 'cash' });
+  expect(await (await get(`${r.base}/accounts/cash`, SECRETS.test)).json())
+    .toMatchObject({ id: 'cash' });
   expect(r.output()).toMatch(/embedded redis: redis-server exited \(SIGKILL\).*restarting it/);
   r.child.kill('SIGTERM');
   expect(await r.exit).toBe(0);
@@ -112,22 +124,26 @@ test('the embedded redis-server dying on its own is restarted; the service recov
 test('REDIS_URL: uses that Redis and starts none', async () => {
   const dir = join(mkdtempSync(join(tmpdir(), 'ledger-server-')), 'unused');
   dirs.push(dirname(dir));
-  const r = await start({ LEDGER_DATA_DIR: dir, REDIS_URL: inject('redisUrl'), LEDGER_NAME: `srv-${Date.now()}`,
-    LEDGER_API_KEYS: API_KEYS_ENV });
+  const r = await start({ LEDGER_DATA_DIR: dir, REDIS_URL: inject('redisUrl'),
+    LEDGER_NAME: `srv-${Date.now()}`, LEDGER_API_KEYS: API_KEYS_ENV });
   await ready(r);
   expect(existsSync(dir)).toBe(false);
   r.child.kill('SIGTERM');
   expect(await r.exit).toBe(0);
 });
 
-test('REDIS_URL without API keys refuses to start; LEDGER_AUTH=off starts open, warning', async () => {
-  const env = { REDIS_URL: inject('redisUrl'), LEDGER_NAME: `open-${Date.now()}`, LEDGER_API_KEYS: '' };
+test('REDIS_URL without API keys refuses to start; ' +
+  'LEDGER_AUTH=off starts open, warning', async () => {
+  const env = {
+    REDIS_URL: inject('redisUrl'), LEDGER_NAME: `open-${Date.now()}`, LEDGER_API_KEYS: '',
+  };
   const refused = await start(env);
   expect(await refused.exit).toBe(1);
   expect(refused.output()).toMatch(/LEDGER_API_KEYS is empty: set it .*or set LEDGER_AUTH=off/);
   const open = await start({ ...env, LEDGER_AUTH: 'off' });
   await ready(open);
-  expect(open.output()).toMatch(/LEDGER_AUTH=off: anyone who can reach this service can move money/);
+  expect(open.output())
+    .toMatch(/LEDGER_AUTH=off: anyone who can reach this service can move money/);
   const res = await fetch(`${open.base}/accounts`, { method: 'POST', body: '{"currency":"USD"}',
     headers: { 'content-type': 'application/json' } });
   expect(res.status).toBe(201);
@@ -142,5 +158,6 @@ test('no redis-server on PATH: one line saying how to install it', async () => {
   // An empty directory as PATH: the service itself is started by absolute path.
   const r = await start({ LEDGER_DATA_DIR: join(dir, 'data'), REDIS_URL: '', PATH: dir });
   expect(await r.exit).toBe(1);
-  expect(r.output().trim()).toMatch(/^redis-server was not found on PATH\. Install it .*apt-get install -y redis-server/);
+  expect(r.output().trim())
+    .toMatch(/^redis-server was not found on PATH\. Install it .*apt-get install -y redis-server/);
 });

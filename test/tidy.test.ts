@@ -1,8 +1,9 @@
 /**
- * The tidy test (STYLE.md rule 11, after TigerBeetle's): lines of the service's own code are at
- * most 100 columns, and no FIXME or XXX is left behind in it. Problems are reported as file:line.
+ * The tidy test (STYLE.md rule 11, after TigerBeetle's): lines of the service's own code, its
+ * tests and its benchmark are at most 100 columns, and no FIXME or XXX is left behind in them.
+ * Problems are reported as file:line.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, test } from 'vitest';
@@ -37,12 +38,16 @@ const files = [
   ...filesIn('src', ['.ts'], true),
   ...filesIn('lua', ['.lua'], true),
   ...filesIn('scripts', ['.ts', '.mjs'], false),
+  ...filesIn('test', ['.ts'], true),
+  ...filesIn('bench', ['.ts'], true),
 ];
 
 test('finds the files it checks', () => {
   expect(files).toContain('src/server.ts');
   expect(files).toContain('lua/includes/u128.lua');
   expect(files).toContain('scripts/setup.mjs');
+  expect(files).toContain('test/tidy.test.ts');
+  expect(files).toContain('bench/run.ts');
 });
 
 test('reports long lines and markers by file:line', () => {
@@ -57,8 +62,27 @@ test('reports long lines and markers by file:line', () => {
   expect(tidyProblems('c.ts', 'const fixmeLater = XXXL;')).toEqual([]);
 });
 
-test('src, lua and scripts: lines ≤ 100 columns, no FIXME or XXX', () => {
+test('src, lua, scripts, test and bench: lines ≤ 100 columns, no FIXME or XXX', () => {
+  // This file names the markers it looks for: only its lines' length is checked.
   const problems = files.flatMap((file) =>
-    tidyProblems(file, readFileSync(join(ROOT, file), 'utf8')));
+    tidyProblems(file, readFileSync(join(ROOT, file), 'utf8'))
+      .filter((p) => !p.startsWith('test/tidy.test.ts:') || p.includes('columns')));
+  expect(problems).toEqual([]);
+});
+
+test('comments cite files that exist, and nothing outside the repository', () => {
+  const cited =
+    /\b((?:src|lua|test|bench|scripts|deploy|openapi)\/[\w./-]+\.(?:ts|lua|mjs|json|yml))\b/g;
+  const outside = new RegExp(`\\b${'API'}\\.md\\b|\\.\\./shared/`);
+  const problems: string[] = [];
+  for (const file of files) {
+    for (const [i, line] of readFileSync(join(ROOT, file), 'utf8').split('\n').entries()) {
+      // A user's clone has only this repository: no comment may send a reader outside it.
+      if (outside.test(line)) problems.push(`${file}:${i + 1}: cites a file outside`);
+      for (const [, path] of line.matchAll(cited)) {
+        if (!existsSync(join(ROOT, path as string))) problems.push(`${file}:${i + 1}: ${path}`);
+      }
+    }
+  }
   expect(problems).toEqual([]);
 });

@@ -1,5 +1,5 @@
 /**
- * TypeBox schemas of the HTTP contract (../shared/API.md), built from the limits module.
+ * TypeBox schemas of the HTTP contract (README, openapi/), built from the limits module.
  * Bodies are validated without coercion and with unknown fields rejected; see app.ts.
  */
 import { type Static, Type } from '@sinclair/typebox';

@@ -4,7 +4,9 @@
  * stub that prints its arguments, since the script ends by exec-ing it.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -32,10 +34,12 @@ async function crashedLedger(name: string): Promise<string> {
   const redis = await startEmbeddedRedis({ dataDir: dir });
   const f = await fixture({ url: redis.url });
   for (const [id, od] of [['cash', 'unlimited'], ['alice', '0']]) {
-    await f.app.inject({ method: 'POST', url: '/accounts', headers: json, payload: { id, currency: 'USD', overdraftLimit: od } });
+    await f.app.inject({ method: 'POST', url: '/accounts', headers: json,
+      payload: { id, currency: 'USD', overdraftLimit: od } });
   }
   for (let i = 0; i < 5; i++) {
-    await f.app.inject({ method: 'POST', url: '/transfers', headers: json, payload: { id: `t${i}`, from: 'cash', to: 'alice', amount: '7' } });
+    await f.app.inject({ method: 'POST', url: '/transfers', headers: json,
+      payload: { id: `t${i}`, from: 'cash', to: 'alice', amount: '7' } });
   }
   await f.close();
   await redis.kill();

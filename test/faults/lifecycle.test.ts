@@ -26,12 +26,14 @@ afterAll(async () => {
 async function seeded(): Promise<Fixture> {
   const f = await fixture({ url: redis.url });
   for (const [id, od] of [['cash', 'unlimited'], ['alice', '0']]) {
-    await f.app.inject({ method: 'POST', url: '/accounts', headers: json, payload: { id, currency: 'USD', overdraftLimit: od } });
+    await f.app.inject({ method: 'POST', url: '/accounts', headers: json,
+      payload: { id, currency: 'USD', overdraftLimit: od } });
   }
   return f;
 }
 
-test('NOSCRIPT after SCRIPT FLUSH: the transfer runs once, and readiness reloads the cache', async () => {
+test('NOSCRIPT after SCRIPT FLUSH: the transfer runs once, ' +
+  'and readiness reloads the cache', async () => {
   const f = await seeded();
   await f.redis.script('FLUSH');
   const res = await f.app.inject({ method: 'POST', url: '/transfers', headers: json,
@@ -45,14 +47,16 @@ test('NOSCRIPT after SCRIPT FLUSH: the transfer runs once, and readiness reloads
   await f.close();
 });
 
-test('graceful close: an in-flight transfer finishes and is answered before the app closes', async () => {
+test('graceful close: an in-flight transfer finishes and is answered ' +
+  'before the app closes', async () => {
   const f = await seeded();
   const base = await listen(f);
   // Hold every write in Redis for a moment so that the request is in flight during close().
   const admin = f.redis.duplicate();
   await admin.connect();
   await admin.client('PAUSE', 700, 'WRITE');
-  const inFlight = postJson(base, '/transfers', { id: 'in-flight', from: 'cash', to: 'alice', amount: '5' });
+  const inFlight = postJson(base, '/transfers',
+    { id: 'in-flight', from: 'cash', to: 'alice', amount: '5' });
   await sleep(150);
   let closed = false;
   const closing = f.app.close().then(() => { closed = true; });

@@ -28,7 +28,9 @@ beforeAll(async () => {
   f = await fixture({ url: redis.url });
   base = await listen(f);
   await postJson(base, '/accounts', { id: 'cash', currency: 'USD', overdraftLimit: 'unlimited' });
-  for (let i = 0; i < ACCOUNTS; i++) await postJson(base, '/accounts', { id: `a${i}`, currency: 'USD' });
+  for (let i = 0; i < ACCOUNTS; i++) {
+    await postJson(base, '/accounts', { id: `a${i}`, currency: 'USD' });
+  }
 });
 
 afterAll(async () => {
@@ -37,7 +39,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const request = (i: number) => ({ id: `k${i}`, from: 'cash', to: `a${i % ACCOUNTS}`, amount: String(i + 1) });
+const request = (i: number) =>
+  ({ id: `k${i}`, from: 'cash', to: `a${i % ACCOUNTS}`, amount: String(i + 1) });
 
 async function attempt(i: number): Promise<{ status: number; text: string }> {
   try {

@@ -1,12 +1,12 @@
 /**
- * An independent in-memory model of the ledger, written from ../shared/API.md alone (it imports
- * nothing from src/), used by test/model.test.ts as the auditor of every reply.
+ * An independent in-memory model of the ledger, written from the README's contract alone (it
+ * imports nothing from src/), used by test/model.test.ts as the auditor of every reply.
  *
  * Money is bigint here and a decimal string in the views, which are the exact JSON the API
  * returns (Account, Transfer, Entry), so a reply can be compared with `toEqual`.
  */
 
-/** API.md: amounts and balance magnitudes are at most 2^128−1. */
+/** The contract: amounts and balance magnitudes are at most 2^128−1. */
 export const MODEL_AMOUNT_MAX = 2n ** 128n - 1n;
 
 export type Metadata = Record<string, string>;
@@ -54,7 +54,7 @@ export interface ModelTransfer {
   request: TransferRequest;
   /**
    * The accounts' currency when the transfer was decided: the debit account's, else the credit
-   * account's (API.md does not say which when they differ or one is missing; see the report).
+   * account's (the contract does not say which when they differ or one is missing; see the report).
    */
   accountsCurrency: string | undefined;
   status: 'committed' | 'rejected';
@@ -135,7 +135,7 @@ export class LedgerModel {
     return { kind: 'decided', transfer: t, replayed: false };
   }
 
-  /** API.md's precedence: not found, currency, funds, overflow. */
+  /** the contract's precedence: not found, currency, funds, overflow. */
   private rejection(
     r: TransferRequest, from?: ModelAccount, to?: ModelAccount,
   ): Reason | undefined {

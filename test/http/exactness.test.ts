@@ -8,14 +8,19 @@ import { dumpLedger, type Fixture, fixture, json, withoutRejection } from '../he
 
 let f: Fixture;
 const post = (url: string, payload: unknown) =>
-  f.app.inject({ method: 'POST', url, headers: json, payload: typeof payload === 'string' ? payload : JSON.stringify(payload) });
-const account = async (id: string) => (await f.app.inject({ method: 'GET', url: `/accounts/${id}` })).json();
+  f.app.inject({ method: 'POST', url, headers: json,
+    payload: typeof payload === 'string' ? payload : JSON.stringify(payload) });
+const account = async (id: string) =>
+  (await f.app.inject({ method: 'GET', url: `/accounts/${id}` })).json();
 let n = 0;
 
 beforeAll(async () => {
   f = await fixture();
-  for (const [id, od] of [['src', 'unlimited'], ['src2', 'unlimited'], ['dst', '0'], ['top', '0']]) {
-    expect((await post('/accounts', { id, currency: 'XTS', overdraftLimit: od })).statusCode).toBe(201);
+  for (const [id, od] of [
+    ['src', 'unlimited'], ['src2', 'unlimited'], ['dst', '0'], ['top', '0'],
+  ]) {
+    expect((await post('/accounts', { id, currency: 'XTS', overdraftLimit: od })).statusCode)
+      .toBe(201);
   }
 });
 afterAll(async () => { await f.close(); });
@@ -29,7 +34,8 @@ const EDGES: Array<[string, bigint]> = [
 
 test.each(EDGES)('%s moves exactly, and balances stay exact', async (_name, amount) => {
   const before = BigInt((await account('dst')).balance);
-  const res = await post('/transfers', { id: `e${n++}`, from: 'src', to: 'dst', amount: amount.toString() });
+  const res = await post('/transfers',
+    { id: `e${n++}`, from: 'src', to: 'dst', amount: amount.toString() });
   expect(res.statusCode, res.body).toBe(201);
   expect(res.json().toBalanceAfter).toBe((before + amount).toString());
   const after = await account('dst');
@@ -38,7 +44,8 @@ test.each(EDGES)('%s moves exactly, and balances stay exact', async (_name, amou
 });
 
 test('a JSON number is an amount only while it is a safe integer', async () => {
-  const ok = await post('/transfers', `{"id":"num1","from":"src","to":"dst","amount":9007199254740991}`);
+  const ok = await post('/transfers',
+    `{"id":"num1","from":"src","to":"dst","amount":9007199254740991}`);
   expect(ok.statusCode).toBe(201);
   expect(ok.json().amount).toBe('9007199254740991');
   for (const text of ['9007199254740993', '9007199254740992', '1.5', '-1', '0', '1e400']) {
@@ -47,8 +54,10 @@ test('a JSON number is an amount only while it is a safe integer', async () => {
   }
 });
 
-test('2^128-1 fits; one more unit of credits is BALANCE_OVERFLOW, decided before any write', async () => {
-  const fill = await post('/transfers', { id: 'fill', from: 'src2', to: 'top', amount: (AMOUNT_MAX - 5n).toString() });
+test('2^128-1 fits; one more unit of credits is BALANCE_OVERFLOW, ' +
+  'decided before any write', async () => {
+  const fill = await post('/transfers',
+    { id: 'fill', from: 'src2', to: 'top', amount: (AMOUNT_MAX - 5n).toString() });
   expect(fill.statusCode).toBe(201);
   const over = { id: 'over', from: 'src2', to: 'top', amount: '6' };
   const before = JSON.parse(await dumpLedger(f.redis, f.keys)) as unknown[];
@@ -61,19 +70,26 @@ test('2^128-1 fits; one more unit of credits is BALANCE_OVERFLOW, decided before
   expect((await account('top')).balance).toBe(AMOUNT_MAX.toString());
 });
 
-test('debits of an unlimited account overflow at 2^128-1 too, and the balance reaches -(2^128-1)', async () => {
+test('debits of an unlimited account overflow at 2^128-1 too, ' +
+  'and the balance reaches -(2^128-1)', async () => {
   const g = await fixture();
-  const gpost = (payload: object) => g.app.inject({ method: 'POST', url: '/transfers', headers: json, payload });
+  const gpost = (payload: object) =>
+    g.app.inject({ method: 'POST', url: '/transfers', headers: json, payload });
   for (const id of ['u', 'v']) {
-    await g.app.inject({ method: 'POST', url: '/accounts', headers: json, payload: { id, currency: 'XTS', overdraftLimit: 'unlimited' } });
+    await g.app.inject({ method: 'POST', url: '/accounts', headers: json,
+      payload: { id, currency: 'XTS', overdraftLimit: 'unlimited' } });
   }
-  expect((await gpost({ id: 'a', from: 'u', to: 'v', amount: AMOUNT_MAX.toString() })).statusCode).toBe(201);
+  expect((await gpost({ id: 'a', from: 'u', to: 'v', amount: AMOUNT_MAX.toString() })).statusCode)
+    .toBe(201);
   const res = await gpost({ id: 'b', from: 'u', to: 'v', amount: '1' });
   expect(res.json().code).toBe('BALANCE_OVERFLOW');
   const u = (await g.app.inject({ method: 'GET', url: '/accounts/u' })).json();
-  expect(u).toMatchObject({ balance: `-${AMOUNT_MAX}`, debits: AMOUNT_MAX.toString(), credits: '0' });
+  expect(u).toMatchObject({
+    balance: `-${AMOUNT_MAX}`, debits: AMOUNT_MAX.toString(), credits: '0',
+  });
   // Paying back is fine: balances are credits − debits, each bounded on its own.
-  expect((await gpost({ id: 'c', from: 'v', to: 'u', amount: AMOUNT_MAX.toString() })).statusCode).toBe(201);
+  expect((await gpost({ id: 'c', from: 'v', to: 'u', amount: AMOUNT_MAX.toString() })).statusCode)
+    .toBe(201);
   expect((await g.app.inject({ method: 'GET', url: '/accounts/u' })).json().balance).toBe('0');
   await g.close();
 });

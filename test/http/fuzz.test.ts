@@ -6,8 +6,8 @@
  *
  * - the status is below 500, and one the contract allows for that request (a model below: the
  *   document's schemas through Ajv, then the checks no schema can express);
- * - every 4xx is application/problem+json with the five RFC 9457 fields and a code of API.md's
- *   table for that status;
+ * - every 4xx is application/problem+json with the five RFC 9457 fields and a code of the
+ *   contract's table for that status;
  * - a rejected request changes nothing: the full ledger dump is equal before and after, except
  *   that a 422 transfer records itself (only its own key may differ). 200 and 409 write nothing.
  *
@@ -217,7 +217,7 @@ interface Expectation {
   replayOf?: Sent;
 }
 
-/** API.md's error table; 404 NOT_FOUND is a path that no route matches. */
+/** the contract's error table; 404 NOT_FOUND is a path that no route matches. */
 const CODES_BY_STATUS: Record<number, string[]> = {
   400: ['VALIDATION_ERROR', 'SAME_ACCOUNT'],
   404: ['ACCOUNT_NOT_FOUND', 'TRANSFER_NOT_FOUND', 'NOT_FOUND'],
@@ -383,7 +383,7 @@ function checkProblem(status: number, headers: Record<string, unknown>, body: st
   expect(() => { p = JSON.parse(body) as Record<string, unknown>; }, context).not.toThrow();
   expect(p, context).toMatchObject({ type: expect.any(String), title: expect.any(String),
     status, code: expect.stringMatching(/^[A-Z][A-Z_]*$/), detail: expect.any(String) });
-  expect(CODES_BY_STATUS[status] ?? [], `${context}\ncode not in API.md's table`)
+  expect(CODES_BY_STATUS[status] ?? [], `${context}\ncode not in the contract's table`)
     .toContain(p.code);
   if (exp.codes) expect(exp.codes, context).toContain(p.code);
 }

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Fixture, fixture, json, listen, postJson } from '../helpers/ledger.js';
 
 let f: Fixture;
-const post = (url: string, payload: object) => f.app.inject({ method: 'POST', url, headers: json, payload });
+const post = (url: string, payload: object) =>
+  f.app.inject({ method: 'POST', url, headers: json, payload });
 
 beforeAll(async () => {
   f = await fixture();
@@ -18,9 +19,12 @@ beforeAll(async () => {
 afterAll(async () => { await f.close(); });
 
 describe('transfer replays', () => {
-  const original = { id: 'p1', from: 'cash', to: 'alice', amount: '300', metadata: { a: '1', b: '2' } };
+  const original = {
+    id: 'p1', from: 'cash', to: 'alice', amount: '300', metadata: { a: '1', b: '2' },
+  };
 
-  test('an identical replay returns the same status and body, with Idempotent-Replayed', async () => {
+  test('an identical replay returns the same status and body, ' +
+    'with Idempotent-Replayed', async () => {
     const first = await post('/transfers', original);
     expect(first.statusCode).toBe(201);
     expect(first.headers['idempotent-replayed']).toBeUndefined();
@@ -33,7 +37,8 @@ describe('transfer replays', () => {
       expect(again.headers['idempotent-replayed']).toBe('true');
       expect(again.body).toBe(first.body);
     }
-    expect((await f.app.inject({ method: 'GET', url: '/accounts/alice' })).json().balance).toBe('300');
+    expect((await f.app.inject({ method: 'GET', url: '/accounts/alice' })).json().balance)
+      .toBe('300');
   });
 
   test.each([
@@ -48,7 +53,8 @@ describe('transfer replays', () => {
     expect(res.statusCode).toBe(409);
     expect(res.json()).toMatchObject({ code: 'TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS' });
     expect(res.json().detail).toBe(`transfer "p1" was decided with different ${names}`);
-    expect((await f.app.inject({ method: 'GET', url: '/accounts/alice' })).json().balance).toBe('300');
+    expect((await f.app.inject({ method: 'GET', url: '/accounts/alice' })).json().balance)
+      .toBe('300');
   });
 
   test('a rejection is recorded and replayed with the same problem body', async () => {
@@ -57,7 +63,8 @@ describe('transfer replays', () => {
     expect(first.statusCode).toBe(422);
     expect(first.json().code).toBe('INSUFFICIENT_FUNDS');
     // Funding bob afterwards does not change the decided outcome.
-    expect((await post('/transfers', { id: 'fund-bob', from: 'cash', to: 'bob', amount: '50' })).statusCode).toBe(201);
+    expect((await post('/transfers',
+      { id: 'fund-bob', from: 'cash', to: 'bob', amount: '50' })).statusCode).toBe(201);
     const again = await post('/transfers', request);
     expect(again.statusCode).toBe(422);
     expect(again.headers['idempotent-replayed']).toBe('true');
@@ -81,14 +88,16 @@ describe('transfer replays', () => {
     const request = { id: 'c50', from: 'cash', to: 'bob', amount: '7' };
     const before = (await f.app.inject({ method: 'GET', url: '/accounts/bob' })).json();
     const base = await listen(f);
-    const replies = await Promise.all(Array.from({ length: 50 }, () => postJson(base, '/transfers', request)));
+    const replies = await Promise.all(Array.from({ length: 50 }, () =>
+      postJson(base, '/transfers', request)));
     expect(new Set(replies.map((r) => r.status))).toEqual(new Set([201]));
     expect(new Set(replies.map((r) => r.text)).size).toBe(1);
     expect(replies.filter((r) => r.headers.get('idempotent-replayed') === null)).toHaveLength(1);
     const after = (await f.app.inject({ method: 'GET', url: '/accounts/bob' })).json();
     expect(BigInt(after.balance) - BigInt(before.balance)).toBe(7n);
     const entries = await f.app.inject({ method: 'GET', url: '/accounts/bob/entries?limit=1000' });
-    expect(entries.json().entries.filter((e: { transferId: string }) => e.transferId === 'c50')).toHaveLength(1);
+    expect(entries.json().entries.filter((e: { transferId: string }) => e.transferId === 'c50'))
+      .toHaveLength(1);
   });
 });
 

@@ -8,7 +8,8 @@ import { dumpLedger, type Fixture, fixture, json, withoutRejection } from '../he
 
 let f: Fixture;
 const post = (url: string, payload: unknown, headers: Record<string, string> = json) =>
-  f.app.inject({ method: 'POST', url, headers, payload: typeof payload === 'string' ? payload : JSON.stringify(payload) });
+  f.app.inject({ method: 'POST', url, headers,
+    payload: typeof payload === 'string' ? payload : JSON.stringify(payload) });
 const get = (url: string) => f.app.inject({ method: 'GET', url });
 
 function expectProblem(res: Awaited<ReturnType<typeof get>>, status: number, code: string) {
@@ -22,7 +23,8 @@ function expectProblem(res: Awaited<ReturnType<typeof get>>, status: number, cod
 
 beforeAll(async () => {
   f = await fixture();
-  expect((await post('/accounts', { id: 'cash', currency: 'USD', overdraftLimit: 'unlimited' })).statusCode).toBe(201);
+  expect((await post('/accounts',
+    { id: 'cash', currency: 'USD', overdraftLimit: 'unlimited' })).statusCode).toBe(201);
   expect((await post('/accounts', { id: 'alice', currency: 'USD' })).statusCode).toBe(201);
   expect((await post('/accounts', { id: 'euro', currency: 'EUR' })).statusCode).toBe(201);
 });
@@ -32,19 +34,21 @@ describe('accounts', () => {
   test('201 created, with the account', async () => {
     const res = await post('/accounts', { id: 'bob', currency: 'USD', metadata: { team: 'x' } });
     expect(res.statusCode).toBe(201);
-    expect(res.json()).toEqual({ id: 'bob', currency: 'USD', balance: '0', debits: '0', credits: '0',
-      overdraftLimit: '0', metadata: { team: 'x' }, createdAt: expect.stringMatching(/Z$/),
-      createdBy: 'test' });
+    expect(res.json()).toEqual({ id: 'bob', currency: 'USD', balance: '0', debits: '0',
+      credits: '0', overdraftLimit: '0', metadata: { team: 'x' },
+      createdAt: expect.stringMatching(/Z$/), createdBy: 'test' });
   });
 
   test('201 without an id: a UUID v7 is generated', async () => {
     const res = await post('/accounts', { currency: 'USD' });
     expect(res.statusCode).toBe(201);
-    expect(res.json().id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(res.json().id)
+      .toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });
 
   test('200 for the same id and fields, marked replayed', async () => {
-    const res = await post('/accounts', { id: 'bob', currency: 'USD', overdraftLimit: 0, metadata: { team: 'x' } });
+    const res = await post('/accounts',
+      { id: 'bob', currency: 'USD', overdraftLimit: 0, metadata: { team: 'x' } });
     expect(res.statusCode).toBe(200);
     expect(res.headers['idempotent-replayed']).toBe('true');
     expect(res.json().id).toBe('bob');
@@ -60,7 +64,8 @@ describe('accounts', () => {
   });
 
   test('409 ACCOUNT_EXISTS_WITH_DIFFERENT_FIELDS names the fields', async () => {
-    const body = expectProblem(await post('/accounts', { id: 'bob', currency: 'EUR', overdraftLimit: '5' }),
+    const body = expectProblem(
+      await post('/accounts', { id: 'bob', currency: 'EUR', overdraftLimit: '5' }),
       409, 'ACCOUNT_EXISTS_WITH_DIFFERENT_FIELDS');
     expect(body.detail).toContain('currency, overdraftLimit, metadata');
   });
@@ -68,22 +73,25 @@ describe('accounts', () => {
 
 describe('transfers', () => {
   test('201 committed', async () => {
-    const res = await post('/transfers', { id: 't1', from: 'cash', to: 'alice', amount: '500', metadata: { order: '7' } });
+    const res = await post('/transfers',
+      { id: 't1', from: 'cash', to: 'alice', amount: '500', metadata: { order: '7' } });
     expect(res.statusCode).toBe(201);
     expect(res.headers['idempotent-replayed']).toBeUndefined();
-    expect(res.json()).toEqual({ id: 't1', from: 'cash', to: 'alice', amount: '500', currency: 'USD',
-      status: 'committed', seq: expect.stringMatching(/^[1-9]\d*$/), fromBalanceAfter: '-500',
-      toBalanceAfter: '500', metadata: { order: '7' }, createdAt: expect.stringMatching(/Z$/),
-      createdBy: 'test' });
+    expect(res.json()).toEqual({ id: 't1', from: 'cash', to: 'alice', amount: '500',
+      currency: 'USD', status: 'committed', seq: expect.stringMatching(/^[1-9]\d*$/),
+      fromBalanceAfter: '-500', toBalanceAfter: '500', metadata: { order: '7' },
+      createdAt: expect.stringMatching(/Z$/), createdBy: 'test' });
     expect((await get('/transfers/t1')).json()).toEqual(res.json());
   });
 
   test('400 VALIDATION_ERROR before SAME_ACCOUNT', async () => {
-    expectProblem(await post('/transfers', { id: 'v', from: 'alice', to: 'alice', amount: '0' }), 400, 'VALIDATION_ERROR');
+    expectProblem(await post('/transfers', { id: 'v', from: 'alice', to: 'alice', amount: '0' }),
+      400, 'VALIDATION_ERROR');
   });
 
   test('400 SAME_ACCOUNT, not recorded', async () => {
-    expectProblem(await post('/transfers', { id: 'same', from: 'alice', to: 'alice', amount: '1' }), 400, 'SAME_ACCOUNT');
+    expectProblem(await post('/transfers', { id: 'same', from: 'alice', to: 'alice', amount: '1' }),
+      400, 'SAME_ACCOUNT');
     expectProblem(await get('/transfers/same'), 404, 'TRANSFER_NOT_FOUND');
   });
 
@@ -104,8 +112,10 @@ describe('transfers', () => {
 
   test('415 UNSUPPORTED_MEDIA_TYPE', async () => {
     const body = JSON.stringify({ id: 'ct', from: 'cash', to: 'alice', amount: '1' });
-    expectProblem(await post('/transfers', body, { 'content-type': 'text/plain' }), 415, 'UNSUPPORTED_MEDIA_TYPE');
-    expectProblem(await post('/transfers', body, { 'content-type': 'application/x-www-form-urlencoded' }),
+    expectProblem(await post('/transfers', body, { 'content-type': 'text/plain' }),
+      415, 'UNSUPPORTED_MEDIA_TYPE');
+    expectProblem(
+      await post('/transfers', body, { 'content-type': 'application/x-www-form-urlencoded' }),
       415, 'UNSUPPORTED_MEDIA_TYPE');
   });
 
@@ -120,7 +130,8 @@ describe('transfers', () => {
     const res = await post('/transfers', { id, ...fields });
     expectProblem(res, 422, code);
     expect(withoutRejection(await dumpLedger(f.redis, f.keys), f.keys, id)).toEqual(before);
-    expect((await get(`/transfers/${id}`)).json()).toMatchObject({ id, status: 'rejected', reason: code });
+    expect((await get(`/transfers/${id}`)).json())
+      .toMatchObject({ id, status: 'rejected', reason: code });
   });
 });
 
@@ -139,7 +150,8 @@ describe('operations', () => {
       await g.redis.hset(g.keys.meta(), 'fmt', '1');
       const res = await g.app.inject({ method: 'GET', url: '/readyz' });
       expectProblem(res, 503, 'NOT_READY');
-      expect(JSON.stringify(res.json())).toMatch(/data is in format 1; this release reads format 2/);
+      expect(JSON.stringify(res.json()))
+        .toMatch(/data is in format 1; this release reads format 2/);
     } finally {
       await g.close();
     }

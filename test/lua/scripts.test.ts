@@ -18,7 +18,8 @@ const MAX = AMOUNT_MAX.toString();
 beforeAll(async () => { f = await fixture(); });
 afterAll(async () => { await f.close(); });
 
-function createAccount(keys: { meta: string; account: string }, argv: Partial<Record<string, string>> = {}) {
+function createAccount(keys: { meta: string; account: string },
+  argv: Partial<Record<string, string>> = {}) {
   const a = { id: 'x', currency: 'USD', overdraft: '0', metadata: '{}', now: NOW, by: 'svc',
     ...argv };
   return runScript(f.redis, script('create-account'),
@@ -42,9 +43,10 @@ async function account(id: string, currency: string, overdraft = '0') {
 }
 
 describe('create-account-3', () => {
-  test('OK creates the account with zero totals, a number and the pending fields holds will use', async () => {
-    expect(await createAccount({ meta: f.keys.meta(), account: f.keys.account('c1') }, { id: 'c1' }))
-      .toEqual([S.OK, 'c1']);
+  test('OK creates the account with zero totals, a number and the pending fields ' +
+    'holds will use', async () => {
+    expect(await createAccount({ meta: f.keys.meta(), account: f.keys.account('c1') },
+      { id: 'c1' })).toEqual([S.OK, 'c1']);
     expect(await f.redis.hgetall(f.keys.account('c1'))).toEqual({ cur: 'USD', dr: '0', cr: '0',
       od: '0', m: '{}', at: NOW, by: 'svc', lseq: '0', n: '1', dp: '0', cp: '0' });
     expect(await f.redis.hgetall(f.keys.accountIds())).toEqual({ 1: 'c1' });
@@ -55,8 +57,8 @@ describe('create-account-3', () => {
     const meta = `${f.keys.meta()}-future`;
     await f.redis.hset(meta, 'fmt', '99');
     const before = await f.redis.exists(f.keys.account('c2'));
-    expect(await createAccount({ meta, account: f.keys.account('c2') }, { id: 'c2', overdraft: '-1' }))
-      .toEqual([S.FORMAT_UNSUPPORTED, 'c2']);
+    expect(await createAccount({ meta, account: f.keys.account('c2') },
+      { id: 'c2', overdraft: '-1' })).toEqual([S.FORMAT_UNSUPPORTED, 'c2']);
     expect(await f.redis.exists(f.keys.account('c2'))).toBe(before);
   });
 
@@ -142,8 +144,8 @@ describe('transfer-7', () => {
   test('CURRENCY_MISMATCH beats INSUFFICIENT_FUNDS', async () => {
     expect(await transfer({ id: 'cm1', from: 'alice', to: 'euro', amount: '1000' }))
       .toEqual([S.CURRENCY_MISMATCH, 'cm1', 'USD']);
-    expect(await transfer({ id: 'cm2', from: 'alice', to: 'cash', amount: '1000', currency: 'EUR' }))
-      .toEqual([S.CURRENCY_MISMATCH, 'cm2', 'USD']);
+    expect(await transfer({ id: 'cm2', from: 'alice', to: 'cash', amount: '1000',
+      currency: 'EUR' })).toEqual([S.CURRENCY_MISMATCH, 'cm2', 'USD']);
   });
 
   test('INSUFFICIENT_FUNDS beats BALANCE_OVERFLOW', async () => {

@@ -11,7 +11,7 @@ const READ_ATTEMPTS_MAX = 50;
 const READ_RETRY_MS = 100;
 const READ_TIMEOUT_MS = 5000;
 const CHECK_CONCURRENCY = 10;
-/** Entries per page: API.md's largest `limit`. */
+/** Entries per page: the contract's largest `limit`. */
 const PAGE_LIMIT = 1000;
 /** A scenario with more violations than this is broken enough; list the first ones only. */
 const VIOLATIONS_LISTED_MAX = 40;
