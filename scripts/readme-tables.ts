@@ -21,12 +21,13 @@ export const LIMIT_DOCS: Record<LimitName, string> = {
   ENTRIES_PAGE_LIMIT_MAX: 'largest `limit` of `GET /accounts/{id}/entries`',
   ENTRIES_PAGE_LIMIT_DEFAULT: '`limit` of `GET /accounts/{id}/entries` when omitted',
   BODY_BYTES_MAX: 'largest request body; above it, 413 `PAYLOAD_TOO_LARGE`',
-  BATCH_TRANSFERS_MAX: 'transfers in one `POST /transfers/batch` (atomic or not)',
+  BATCH_TRANSFERS_MAX: 'transfers in one `POST /transfers/batch` (an atomic one: see below)',
   BATCH_BODY_BYTES_MAX: 'largest `POST /transfers/batch` body; above it, 413',
   BATCH_CHUNK_TRANSFERS_MAX: 'transfers per Redis script in a non-atomic batch',
   BATCH_CHUNK_BUDGET_MS: 'longest one non-atomic batch chunk may hold Redis (measured)',
   BATCH_CHUNK_BYTES_MAX: 'bytes of transfer fields per Redis script in a non-atomic batch',
-  ATOMIC_BATCH_BUDGET_MS: 'longest an atomic batch (one script) may hold Redis (measured)',
+  BATCH_ATOMIC_TRANSFERS_MAX: 'transfers in one atomic batch (one script: it must fit ' +
+    '`SCRIPT_TIME_BUDGET_MS` at its worst)',
   ENTRIES_READ_CHUNK_MAX: 'entries read per Redis script; a larger page takes several',
   REDIS_COMMAND_TIMEOUT_MS:
     'a Redis command unanswered by then is 503 `UNAVAILABLE` (outcome unknown)',
@@ -53,7 +54,15 @@ export const LIMIT_DOCS: Record<LimitName, string> = {
   HTTP_HEADER_BYTES_MAX: 'largest request header block; above it the connection gets 431',
   HTTP_HEADERS_TIMEOUT_MS: 'time a client gets to send its headers (slow-loris defence)',
   KEY_NAME_LENGTH_MAX: 'characters of an API key name (recorded as `createdBy`)',
+  LOG_BUFFER_BYTES: 'the log is written to standard output in blocks of this many bytes',
+  LOG_FLUSH_INTERVAL_MS: 'a partly filled log block is written at the latest after this long',
   SHUTDOWN_GRACE_MS: 'graceful-shutdown budget on SIGTERM/SIGINT: in-flight requests, then Redis',
+  WORKERS_MAX: 'largest `LEDGER_WORKERS` (Node processes sharing the port)',
+  WORKER_RESTARTS_MAX: 'workers replaced at once within `WORKER_RESTART_WINDOW_MS`; ' +
+    'past it, the next replacement waits',
+  WORKER_RESTART_WINDOW_MS: 'the window of `WORKER_RESTARTS_MAX`',
+  WORKER_EXIT_MARGIN_MS: 'on shutdown, how long past `SHUTDOWN_GRACE_MS` the primary waits for ' +
+    'its workers before `SIGKILL`',
 };
 
 const cell = (text: string) => text.replaceAll('|', '\\|');

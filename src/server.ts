@@ -1,10 +1,16 @@
 /**
  * The process: configuration, the embedded Redis when REDIS_URL is unset, listening, signals
  * and graceful shutdown (in-flight requests finish, then Redis closes). The only file that
- * touches `process`.
+ * touches `process`. With LEDGER_WORKERS > 1 this process is the primary (src/workers.ts): it
+ * runs the embedded Redis, makes the development key, forks the workers, stops them on SIGTERM
+ * and stops Redis last; each worker runs `serve` below on the shared port.
  */
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
 import closeWithGrace from 'close-with-grace';
-import { buildApp } from './app.js';
+import { type DestinationStream, pino } from 'pino';
+import type { Redis } from 'ioredis';
+import { type App, buildApp } from './app.js';
 import type { AuthOptions } from './plugins/auth.js';
 import { devKey } from './auth/dev-key.js';
 import { type Config, loadConfig } from './config/env.js';
@@ -14,6 +20,7 @@ import { Ledger } from './ledger/ledger.js';
 import { createLedgerMetrics } from './metrics/ledger-metrics.js';
 import { createRedis } from './redis/client.js';
 import { type SupervisedRedis, superviseEmbeddedRedis } from './redis/embedded.js';
+import { type WorkerChannel, startPrimary, workerChannel, workerContext } from './workers.js';
 
 let embedded: SupervisedRedis | undefined;
 
@@ -41,36 +48,40 @@ function authFor(config: Config): { auth: AuthOptions; notice: string[] } {
   return { auth: { mode: 'keys', keys: [dev.key], ratePerSecond: config.ratePerSecond }, notice };
 }
 
-async function main(): Promise<void> {
-  const config = loadConfig(process.env);
-  const { auth, notice } = authFor(config);
-  if (config.redisUrl === undefined) {
-    embedded = await superviseEmbeddedRedis(
-      { dataDir: config.dataDir, appendfsync: config.appendfsync },
-      (message) => console.warn(`embedded redis: ${message}`));
-    for (const line of embedded.current().repairs) console.warn(`torn AOF tail repaired: ${line}`);
-    console.log(`embedded redis-server on ${embedded.url}, ` +
-      `AOF (appendfsync ${config.appendfsync}) under ${config.dataDir}`);
-  }
-  const redis = createRedis(config.redisUrl ?? (embedded as SupervisedRedis).url,
-    { tlsCaFile: config.redisTlsCaFile });
+/** In a worker: its slot and the way to the primary. */
+interface InCluster {
+  slot: number;
+  channel: WorkerChannel;
+}
+
+async function connect(config: Config, url: string): Promise<{ redis: Redis; replicas: Redis[] }> {
+  const redis = createRedis(url, { tlsCaFile: config.redisTlsCaFile });
   redis.on('error', () => {}); // each failed command reports its own error; avoid log floods
   await redis.connect();
   // A replica that is down at start must not stop the service: reads fall back to the primary
   // and ioredis keeps reconnecting.
-  const replicas = config.replicaUrls.map((url) => {
-    const replica = createRedis(url, { tlsCaFile: config.redisTlsCaFile });
+  const replicas = config.replicaUrls.map((replicaUrl) => {
+    const replica = createRedis(replicaUrl, { tlsCaFile: config.redisTlsCaFile });
     replica.on('error', () => {});
     replica.connect().catch(() => {});
     return replica;
   });
-  const metrics = createLedgerMetrics();
+  return { redis, replicas };
+}
+
+/** The service in this process: the app on HOST:PORT (shared by the workers of a cluster). */
+async function serve(config: Config, url: string, auth: AuthOptions, notice: string[],
+  inCluster?: InCluster): Promise<void> {
+  const { redis, replicas } = await connect(config, url);
+  const metrics = createLedgerMetrics(inCluster === undefined ? {}
+    : { cluster: { worker: inCluster.slot, gather: inCluster.channel.gather } });
+  inCluster?.channel.answerCollects(() => metrics.registry.getMetricsAsJSON());
   const ledger = new Ledger({ redis, replicas, observer: metrics.observer,
-    keys: ledgerKeys(config.keyPrefix, config.ledgerName) });
+    keys: ledgerKeys(config.keyPrefix, config.ledgerName), groupCommit: config.groupCommit });
   await ledger.ensureScripts();
   const persistence = { appendfsync: config.appendfsync, check: config.persistenceCheck };
   const app = await buildApp({ ledger, redis, persistence, auth, metrics,
-    logger: { level: config.logLevel } });
+    logger: { level: config.logLevel, stream: logDestination() } });
   // A stuck script is named by its SHA-1 in Redis's log ("Slow script detected"): ours, listed.
   app.log.info({ scripts: Object.fromEntries([...ledger.scripts.values()]
     .map((script) => [script.name, script.sha])) }, 'scripts loaded');
@@ -82,20 +93,112 @@ async function main(): Promise<void> {
     app.log.warn('LEDGER_PERSISTENCE_CHECK=off: Redis settings that can lose acknowledged ' +
       'transfers are not reported by /readyz');
   }
+  closeOnSignals(app, [redis, ...replicas], inCluster !== undefined);
+  await app.listen({ port: config.port, host: config.host });
+}
 
-  closeWithGrace({ delay: limits.SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
+/**
+ * Standard output, buffered: a synchronous write per log line was the largest single cost of a
+ * transfer in the CPU profile (bench/). Lines are written in LOG_BUFFER_BYTES blocks, at the
+ * latest every LOG_FLUSH_INTERVAL_MS, and flushed when the process exits; a kill -9 can lose the
+ * last block's lines (never a transfer: the log records no money).
+ */
+function logDestination(): DestinationStream {
+  const stream = pino.destination({ dest: 1, sync: false, minLength: limits.LOG_BUFFER_BYTES });
+  setInterval(() => stream.flush(), limits.LOG_FLUSH_INTERVAL_MS).unref();
+  return stream;
+}
+
+function closeOnSignals(app: App, connections: Redis[], worker: boolean): void {
+  let signalled: string | undefined;
+  let closing = false;
+  const close = async ({ signal, err }: { signal?: string; err?: Error }) => {
+    closing = true;
     if (err) app.log.error({ err }, 'shutting down after an error');
-    else app.log.info({ signal }, 'shutting down');
+    else app.log.info({ signal: signal ?? signalled }, 'shutting down');
     await app.close(); // stops accepting, lets in-flight requests finish
     // QUIT needs a live connection; with Redis gone, just drop the socket.
-    for (const r of [redis, ...replicas]) {
+    for (const r of connections) {
       if (r.status === 'ready') await r.quit().catch(() => r.disconnect());
       else r.disconnect();
     }
     await embedded?.stop();
-  });
+  };
+  if (!worker) {
+    closeWithGrace({ delay: limits.SHUTDOWN_GRACE_MS }, close);
+    return;
+  }
+  // A worker may get a signal twice: from the terminal (Ctrl-C reaches the whole process group)
+  // and from the primary. close-with-grace would exit 1 on the second; here both mean the one
+  // graceful close, and a forced stop is the primary's to decide (SIGKILL).
+  const grace = closeWithGrace({ delay: limits.SHUTDOWN_GRACE_MS, skip: ['SIGINT', 'SIGTERM'] },
+    close);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (closing) return;
+      signalled = signal;
+      void grace.close();
+    });
+  }
+}
 
-  await app.listen({ port: config.port, host: config.host });
+/** LEDGER_WORKERS > 1, the primary: forks the workers and stops them, then Redis, on a signal. */
+async function runPrimary(config: Config, redisUrl: string): Promise<void> {
+  const cpus = availableParallelism();
+  if (config.workers > cpus) {
+    console.warn(`LEDGER_WORKERS=${config.workers} is more than the ${cpus} CPUs here: the ` +
+      'workers will compete for them');
+  }
+  // The same command line as this process: under `npm start` its execArgv is tsx's loader.
+  const primary = startPrimary({ workers: config.workers, exec: process.argv[1] as string,
+    execArgv: process.execArgv, args: process.argv.slice(2), redisUrl,
+    log: (message) => console.warn(message) });
+  let stopping = false;
+  const stop = async (signal: string) => {
+    // A signal often comes twice (the terminal signals the whole process group, and tsx relays
+    // what it gets): a repeat changes nothing, and the stop below is bounded anyway.
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: stopping the workers, then Redis`);
+    const clean = await primary.stop(limits.SHUTDOWN_GRACE_MS + limits.WORKER_EXIT_MARGIN_MS);
+    await embedded?.stop(); // last: the workers' in-flight requests needed it
+    process.exit(clean ? 0 : 1);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void stop(signal));
+  try {
+    await primary.listening;
+  } catch (error) {
+    await primary.stop(limits.WORKER_EXIT_MARGIN_MS);
+    throw error;
+  }
+  console.log(`${config.workers} workers serving http://${config.host}:${config.port}`);
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.env);
+  if (cluster.isWorker) {
+    // The primary made the development key (once: workers would race to create it), printed
+    // the notices and runs the embedded Redis.
+    const { slot, redisUrl } = workerContext(process.env);
+    await serve(config, redisUrl, authFor(config).auth, [], { slot, channel: workerChannel() });
+    return;
+  }
+  const { auth, notice } = authFor(config);
+  if (config.redisUrl === undefined) {
+    embedded = await superviseEmbeddedRedis(
+      { dataDir: config.dataDir, appendfsync: config.appendfsync },
+      (message) => console.warn(`embedded redis: ${message}`));
+    for (const line of embedded.current().repairs) console.warn(`torn AOF tail repaired: ${line}`);
+    console.log(`embedded redis-server on ${embedded.url}, ` +
+      `AOF (appendfsync ${config.appendfsync}) under ${config.dataDir}`);
+  }
+  const redisUrl = config.redisUrl ?? (embedded as SupervisedRedis).url;
+  if (config.workers === 1) {
+    await serve(config, redisUrl, auth, notice);
+    return;
+  }
+  for (const line of notice) (auth.mode === 'off' ? console.warn : console.log)(line);
+  await runPrimary(config, redisUrl);
 }
 
 main().catch(async (error: unknown) => {

@@ -27,6 +27,10 @@ export interface Config {
   /** LEDGER_AUTH=off: no authentication at all (warned at every start). */
   authOff: boolean;
   ratePerSecond: number;
+  /** Node processes serving the port (node:cluster); 1: this process alone, no primary. */
+  workers: number;
+  /** Single transfers arriving together share one script call (src/ledger/group-commit.ts). */
+  groupCommit: boolean;
 }
 
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -84,6 +88,16 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   if (!Number.isInteger(ratePerSecond) || ratePerSecond < 1) {
     problems.push('LEDGER_RATE_LIMIT_PER_SECOND must be a positive integer');
   }
+  const workersText = env.LEDGER_WORKERS ?? '1';
+  const workers = /^[0-9]{1,3}$/.test(workersText) ? Number(workersText) : NaN;
+  if (!(workers >= 1 && workers <= limits.WORKERS_MAX)) {
+    problems.push(`LEDGER_WORKERS=${env.LEDGER_WORKERS} must be an integer from 1 to ` +
+      `${limits.WORKERS_MAX}`);
+  }
+  const groupCommit = env.LEDGER_GROUP_COMMIT ?? 'on';
+  if (groupCommit !== 'on' && groupCommit !== 'off') {
+    problems.push('LEDGER_GROUP_COMMIT must be on or off');
+  }
   if (problems.length > 0) throw new Error(`invalid configuration: ${problems.join('; ')}`);
   return {
     port,
@@ -100,6 +114,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     apiKeys,
     authOff: auth === 'off',
     ratePerSecond,
+    workers,
+    groupCommit: groupCommit === 'on',
   };
 }
 
@@ -131,4 +147,10 @@ export const CONFIG_DOC: ReadonlyArray<[string, string, string]> = [
     '`RATE_LIMIT_BURST_SECONDS` worth pass); above it, 429 with `Retry-After`', '`2000`'],
   ['LEDGER_PERSISTENCE_CHECK', '`strict`: `/readyz` is 503 while Redis\'s settings can lose ' +
     'acknowledged transfers; `off`: not checked (warned at every start)', '`strict`'],
+  ['LEDGER_WORKERS', 'Node processes serving `PORT` (1 to `WORKERS_MAX`): above 1, a primary ' +
+    'process runs the embedded Redis and forks that many workers, which share the port, the ' +
+    'Redis and one `/metrics` (see Operations / Workers)', '`1`: one process, no primary'],
+  ['LEDGER_GROUP_COMMIT', '`on`: single transfers that arrive together share one Redis ' +
+    'script call, each keeping its own id and answer (see Performance); `off`: one call each',
+    '`on`'],
 ];

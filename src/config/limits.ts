@@ -56,12 +56,13 @@ export const limits = {
   /** Longest a non-atomic batch chunk may hold Redis (measured by the budget test). */
   BATCH_CHUNK_BUDGET_MS: 2,
   /**
-   * Longest an atomic batch may hold Redis: it is one script, so BATCH_TRANSFERS_MAX transfers
-   * at their worst (distinct accounts, longest ids, metadata filling the body) take tens of
-   * milliseconds, every other client waiting. Atomic batches are for short linked chains; the
-   * README says what a large one costs everyone else.
+   * Transfers in one atomic batch. It is one script, so it must fit SCRIPT_TIME_BUDGET_MS at its
+   * worst like every other script: measured here (`npm run bench`, scripts at their worst), a
+   * transfer with the longest ids, keys and metadata costs up to ~45–70 µs inside Redis, so 100
+   * take ~5–7 ms. Atomic batches are for linked legs (FX, splits: tens of transfers); a larger
+   * set that need not be all-or-nothing goes as `atomic: false`, chunked.
    */
-  ATOMIC_BATCH_BUDGET_MS: 100,
+  BATCH_ATOMIC_TRANSFERS_MAX: 100,
   /**
    * Entries read per script call: a page of up to ENTRIES_PAGE_LIMIT_MAX is read in calls of
    * this many (each entry is a journal lookup, ~2–9 µs), so no read holds Redis past ~1 ms. The
@@ -138,8 +139,38 @@ export const limits = {
   HTTP_HEADER_BYTES_MAX: 8 * 1024,
   /** Time to receive the headers: a slow-loris client trickling them is cut off after this. */
   HTTP_HEADERS_TIMEOUT_MS: 5_000,
+  /**
+   * The service's log lines are written to standard output in blocks of this many bytes (a
+   * synchronous write per line was the largest single cost of a transfer in the CPU profile);
+   * ~15 access lines a block.
+   */
+  LOG_BUFFER_BYTES: 4096,
+  /** A partly filled log block is written at the latest this long after its first line. */
+  LOG_FLUSH_INTERVAL_MS: 250,
   /** Graceful shutdown budget: in-flight requests finish, then Redis closes. */
   SHUTDOWN_GRACE_MS: 10_000,
+  /**
+   * Most Node processes LEDGER_WORKERS may ask for. They share one Redis, which runs one script
+   * at a time: a few processes' worth of transfers saturate it (bench/ reports 1 vs 2 workers),
+   * and each worker costs its own memory and Redis connection. 64 refuses a typo
+   * (LEDGER_WORKERS=1000 would fork a thousand processes) without capping a large machine.
+   */
+  WORKERS_MAX: 64,
+  /**
+   * A worker that dies is replaced at once; one that keeps dying (a crash at start, a request
+   * that crashes whichever worker gets it) must not make the primary fork in a tight loop. Past
+   * this many replacements within WORKER_RESTART_WINDOW_MS, the next waits until the oldest of
+   * them leaves the window: the service keeps serving on the workers it has meanwhile.
+   */
+  WORKER_RESTARTS_MAX: 10,
+  WORKER_RESTART_WINDOW_MS: 60_000,
+  /**
+   * On SIGTERM the primary waits SHUTDOWN_GRACE_MS plus this for its workers (each ends itself at
+   * SHUTDOWN_GRACE_MS, exit code 1, when requests have not finished). A worker still there is
+   * wedged (its own timer cannot fire) and gets SIGKILL, so the embedded Redis, stopped last,
+   * still stops in bounded time.
+   */
+  WORKER_EXIT_MARGIN_MS: 2_000,
 } as const;
 
 export type LimitName = keyof typeof limits;
@@ -155,12 +186,12 @@ if (AMOUNT_MAX_STRING.length !== limits.AMOUNT_DIGITS_MAX) {
 if (limits.HTTP_REQUEST_TIMEOUT_MS <= limits.REDIS_COMMAND_TIMEOUT_MS) {
   throw new Error('limits: the HTTP request timeout must exceed the Redis command timeout');
 }
-if (limits.AOF_TORN_TAIL_BYTES_MAX < 2 * limits.BATCH_BODY_BYTES_MAX + limits.BATCH_TRANSFERS_MAX
-  * 1024) {
+if (limits.AOF_TORN_TAIL_BYTES_MAX < 2 * limits.BATCH_BODY_BYTES_MAX
+  + limits.BATCH_ATOMIC_TRANSFERS_MAX * 1024) {
   throw new Error('limits: the torn-tail bound must exceed the largest atomic batch\'s MULTI');
 }
-if (limits.ATOMIC_BATCH_BUDGET_MS * 5 > limits.REDIS_BUSY_REPLY_THRESHOLD_MS) {
-  throw new Error('limits: an atomic batch within its budget must never reach BUSY');
+if (limits.BATCH_ATOMIC_TRANSFERS_MAX > limits.BATCH_TRANSFERS_MAX) {
+  throw new Error('limits: an atomic batch larger than a batch');
 }
 if (limits.BATCH_CHUNK_BYTES_MAX < 2 * (4 * limits.ID_LENGTH_MAX
   + limits.METADATA_JSON_BYTES_MAX)) {
@@ -174,6 +205,9 @@ if (limits.SCRIPT_TIME_BUDGET_MS * 10 > limits.REDIS_BUSY_REPLY_THRESHOLD_MS) {
 }
 if (limits.REDIS_BUSY_REPLY_THRESHOLD_MS >= limits.REDIS_COMMAND_TIMEOUT_MS) {
   throw new Error('limits: Redis must answer BUSY before our command timeout gives up');
+}
+if (limits.WORKERS_MAX < 1 || limits.WORKER_RESTARTS_MAX < 1) {
+  throw new Error('limits: at least one worker, and at least one replacement per window');
 }
 if (limits.ENTRIES_PAGE_LIMIT_DEFAULT > limits.ENTRIES_PAGE_LIMIT_MAX) {
   throw new Error('limits: default page size above the maximum');

@@ -43,6 +43,15 @@ export const SCRIPT_P99_THRESHOLD_SECONDS = 0.01;
  */
 export const SLOWLOG_RECENT_ENTRIES = 10;
 
+/**
+ * With LEDGER_WORKERS > 1, how long the primary waits for each worker's metrics when one worker
+ * serves `GET /metrics`. A worker answers in about a millisecond (its registry as JSON); one
+ * that takes a second has a blocked event loop, and waiting longer would only make the scrape
+ * late too (Prometheus gives up at 10 s by default). A late worker is reported by
+ * `ledger_workers{state="late"}`, and its counters by their last answer (src/metrics/cluster.ts).
+ */
+export const METRICS_GATHER_TIMEOUT_MS = 1_000;
+
 // Startup assertions on how these relate (programmer errors).
 if (!SCRIPT_DURATION_BUCKETS_SECONDS.includes(SCRIPT_P99_THRESHOLD_SECONDS)) {
   throw new Error('metrics: SCRIPT_P99_THRESHOLD_SECONDS must be a script-duration bucket bound');

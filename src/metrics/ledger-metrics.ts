@@ -17,6 +17,11 @@ export interface LedgerMetricsOptions {
   defaultMetrics?: boolean;
   /** Where a failure to record goes (never into a transfer); default: standard error. */
   onError?: (error: unknown) => void;
+  /**
+   * In a worker of LEDGER_WORKERS > 1: its slot (the `worker` label of its process metrics)
+   * and how to get the whole service's exposition (src/workers.ts asks the primary).
+   */
+  cluster?: { worker: number; gather: () => Promise<string> };
 }
 
 export interface LedgerMetrics {
@@ -25,10 +30,14 @@ export interface LedgerMetrics {
   /** Give this to the Ledger at construction. */
   readonly observer: LedgerObserver;
   readonly pollIntervalMs: number;
+  /** What `GET /metrics` serves: this registry, or in a cluster the whole service's. */
+  readonly exposition: () => Promise<string>;
 }
 
 export function createLedgerMetrics(options: LedgerMetricsOptions = {}): LedgerMetrics {
-  const series = createRegistry({ defaultMetrics: options.defaultMetrics ?? true });
+  const cluster = options.cluster;
+  const series = createRegistry({ defaultMetrics: options.defaultMetrics ?? true,
+    ...(cluster === undefined ? {} : { worker: String(cluster.worker) }) });
   const onError = options.onError ??
     ((error: unknown) => console.error('metrics: recording a script call failed', error));
   const observer: LedgerObserver = {
@@ -37,5 +46,6 @@ export function createLedgerMetrics(options: LedgerMetricsOptions = {}): LedgerM
     ...decisionRecorder(series.transfers, series.accountCreations, series.batchRefusals),
   };
   return { registry: series.registry, series, observer,
-    pollIntervalMs: options.pollIntervalMs ?? METRICS_POLL_INTERVAL_MS };
+    pollIntervalMs: options.pollIntervalMs ?? METRICS_POLL_INTERVAL_MS,
+    exposition: cluster?.gather ?? (() => series.registry.metrics()) };
 }

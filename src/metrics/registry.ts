@@ -8,12 +8,32 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { HTTP_DURATION_BUCKETS_SECONDS, SCRIPT_DURATION_BUCKETS_SECONDS } from './constants.js';
 import { LeanCounter, LeanHistogram } from './lean.js';
 
-export function createRegistry(options: { defaultMetrics: boolean }) {
+/**
+ * How each metric combines across the workers of LEDGER_WORKERS > 1 (src/metrics/cluster.ts
+ * applies it; with one process it is unused). Counters and histograms count this worker's own
+ * work: `sum`. The Redis gauges are the same Redis seen by every worker's poller, at slightly
+ * different moments: never summed. Health bits take `min`, so one worker that cannot reach
+ * Redis or is not ready (and fails its share of the requests) shows 0; levels take `max`.
+ */
+type Aggregator = 'sum' | 'min' | 'max';
+
+export interface RegistryOptions {
+  defaultMetrics: boolean;
+  /** A worker's slot (1…LEDGER_WORKERS): a `worker` label on its process metrics. */
+  worker?: string;
+}
+
+export function createRegistry(options: RegistryOptions) {
   const registry = new Registry();
   // Event-loop lag, heap, GC, CPU, file descriptors: prom-client's standard process metrics.
-  if (options.defaultMetrics) collectDefaultMetrics({ register: registry });
+  // They describe one process, so in a cluster each worker's keep its own `worker` label.
+  if (options.defaultMetrics) {
+    collectDefaultMetrics({ register: registry,
+      ...(options.worker === undefined ? {} : { labels: { worker: options.worker } }) });
+  }
   const registers = [registry];
-  const gauge = (name: string, help: string) => new Gauge({ name, help, registers });
+  const gauge = (name: string, help: string, aggregator: Aggregator) =>
+    new Gauge({ name, help, registers, aggregator });
   return {
     registry,
     // The three metrics recorded on every transfer are lean (see lean.ts); the rest prom-client's.
@@ -43,8 +63,10 @@ export function createRegistry(options: { defaultMetrics: boolean }) {
         'replica connection ready) or fallback_error (a replica failed the read); both ' +
         'fallbacks were served by the primary',
       ['route'] as const, registry),
-    ready: gauge('ledger_ready', '1 when the readiness checks of /readyz pass, read on a timer'),
-    redisUp: gauge('ledger_redis_up', '1 while the Redis connection is ready and answers INFO'),
+    ready: gauge('ledger_ready', '1 when the readiness checks of /readyz pass, read on a timer',
+      'min'),
+    redisUp: gauge('ledger_redis_up', '1 while the Redis connection is ready and answers INFO',
+      'min'),
     redisCommandErrors: new Counter({
       name: 'ledger_redis_command_errors_total',
       help: 'Redis commands that failed, by kind: reply (an error reply), busy (a BUSY reply: ' +
@@ -58,21 +80,28 @@ export function createRegistry(options: { defaultMetrics: boolean }) {
       help: 'Reconnection attempts to Redis after a lost connection',
       registers,
     }),
-    aofEnabled: gauge('ledger_redis_aof_enabled', 'INFO aof_enabled (1: append-only file on)'),
+    aofEnabled: gauge('ledger_redis_aof_enabled', 'INFO aof_enabled (1: append-only file on)',
+      'min'),
     aofLastWriteOk: gauge('ledger_redis_aof_last_write_ok',
-      'INFO aof_last_write_status is ok (0: Redis cannot write its AOF and refuses writes)'),
+      'INFO aof_last_write_status is ok (0: Redis cannot write its AOF and refuses writes)',
+      'min'),
     aofDelayedFsync: new Counter({
       name: 'ledger_redis_aof_delayed_fsync_total',
       help: 'INFO aof_delayed_fsync increases seen by this process (fsyncs Redis had to delay ' +
         'because the disk was slow; only with appendfsync everysec)',
       registers,
+      // Every worker's poller sees the same increases of the same Redis: the longest-lived
+      // worker's count is the service's, so `max`, not a sum that would count each N times.
+      aggregator: 'max',
     }),
     aofRewriteInProgress: gauge('ledger_redis_aof_rewrite_in_progress',
-      'INFO aof_rewrite_in_progress (1: an AOF rewrite is running)'),
-    slowlogLength: gauge('ledger_redis_slowlog_length', 'SLOWLOG LEN: commands in the slow log'),
+      'INFO aof_rewrite_in_progress (1: an AOF rewrite is running)', 'max'),
+    slowlogLength: gauge('ledger_redis_slowlog_length', 'SLOWLOG LEN: commands in the slow log',
+      'max'),
     slowlogSlowest: gauge('ledger_redis_slowlog_slowest_seconds',
-      'Duration of the slowest of the most recent slow-log entries (0 when the log is empty)'),
-    usedMemory: gauge('ledger_redis_used_memory_bytes', 'INFO used_memory'),
+      'Duration of the slowest of the most recent slow-log entries (0 when the log is empty)',
+      'max'),
+    usedMemory: gauge('ledger_redis_used_memory_bytes', 'INFO used_memory', 'max'),
   };
 }
 

@@ -17,6 +17,8 @@ export interface AppMetrics {
   readonly registry: Registry | undefined;
   /** Polls Redis now (shared with a poll in flight): tests and fresh scrapes. */
   refresh(): Promise<void>;
+  /** The text `GET /metrics` serves (with LEDGER_WORKERS > 1, the whole service's). */
+  exposition(): Promise<string>;
 }
 
 declare module 'fastify' {
@@ -25,7 +27,8 @@ declare module 'fastify' {
   }
 }
 
-export const metricsOff: AppMetrics = { registry: undefined, refresh: async () => {} };
+export const metricsOff: AppMetrics = { registry: undefined, refresh: async () => {},
+  exposition: async () => { throw new Error('metrics are off'); } };
 
 export default fp<{ metrics: LedgerMetrics | false }>(async (app: FastifyInstance, options) => {
   const metrics = options.metrics;
@@ -56,5 +59,6 @@ export default fp<{ metrics: LedgerMetrics | false }>(async (app: FastifyInstanc
     unwatch();
   });
 
-  app.decorate('metrics', { registry: m.registry, refresh: poller.refresh });
+  app.decorate('metrics', { registry: m.registry, refresh: poller.refresh,
+    exposition: metrics.exposition });
 }, { name: 'metrics', dependencies: ['ledger'] });

@@ -2,7 +2,8 @@ import type { FastifyPluginAsync } from 'fastify';
 
 /**
  * `GET /metrics`: the app's registry in Prometheus text format, for keys with the `metrics`
- * scope. Registered only when metrics are on.
+ * scope; with LEDGER_WORKERS > 1, the whole service's, whichever worker answers
+ * (src/metrics/cluster.ts). Registered only when metrics are on.
  */
 const metrics: FastifyPluginAsync = async (app) => {
   app.get('/metrics', {
@@ -20,7 +21,7 @@ const metrics: FastifyPluginAsync = async (app) => {
   }, async (_request, reply) => {
     const registry = app.metrics.registry;
     if (registry === undefined) throw new Error('GET /metrics registered with metrics off');
-    const text = await registry.metrics();
+    const text = await app.metrics.exposition();
     return reply.type(registry.contentType).send(text);
   });
 };

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { Metric } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { AMOUNT_MAX_STRING } from '../../src/config/limits.js';
+import { createClusterRegistry } from '../../src/metrics/cluster.js';
 import { createRegistry } from '../../src/metrics/registry.js';
 import { bearer, SECRETS } from '../helpers/auth.js';
 import { type Sample, typesOf, valueOf } from './exposition.js';
@@ -215,10 +216,13 @@ describe('README, Operations / Metrics', () => {
   const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
 
   test('lists every metric of the service with its type and labels, and no other', async () => {
-    const { registry } = createRegistry({ defaultMetrics: false });
+    // The app's, and the primary's own when LEDGER_WORKERS > 1.
+    const registries = [createRegistry({ defaultMetrics: false }).registry,
+      createClusterRegistry().registry];
     const rows = new Set(readme.split('\n').filter((line) => line.startsWith('| `ledger_')));
     const expected: string[] = [];
-    for (const metric of registry.getMetricsAsArray() as unknown as Metric[]) {
+    const metrics = registries.flatMap((r) => r.getMetricsAsArray() as unknown as Metric[]);
+    for (const metric of metrics) {
       const { name, type } = await metric.get();
       const labels = (metric as unknown as { labelNames: string[] }).labelNames;
       const labelText = labels.length === 0 ? '—' : labels.map((l) => `\`${l}\``).join(', ');
