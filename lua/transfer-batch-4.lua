@@ -13,7 +13,7 @@ ARGV[1] tag        echoed: the first item's id
 ARGV[2] atomic     '1' all or nothing, '0' each item decided on its own
 ARGV[3] now        createdAt, milliseconds since the epoch (time comes from the caller)
 ARGV[4] createdBy  name of the API key that asked (never a secret)
-ARGV[5] count      number of items, 1 .. BATCH_TRANSFERS_MAX
+ARGV[5] count      number of items, 1 .. BATCH_TRANSFERS_MAX (BATCH_ATOMIC_TRANSFERS_MAX if atomic)
 ARGV[6..] 9 values per item: id, from, to, amount, currency ('' = the accounts'), metadata,
           and the KEYS indexes of its debit account, credit account and id bucket
 
@@ -39,6 +39,7 @@ local tag, atomic, now, by, count = ARGV[1], ARGV[2] == '1', ARGV[3], ARGV[4], t
 local fmt = redis.call('HGET', KEYS[1], 'fmt')
 if fmt and fmt ~= '{{FORMAT_VERSION}}' then return { {{S_FORMAT_UNSUPPORTED}}, tag } end
 if not count or count < 1 or count > {{L_BATCH_TRANSFERS_MAX}} or #ARGV ~= 5 + 9 * count
+  or (atomic and count > {{L_BATCH_ATOMIC_TRANSFERS_MAX}})
   or not string.find(now, '^%d+$') or #by == 0 or #by > {{L_KEY_NAME_LENGTH_MAX}} then
   return { {{S_INVALID_ARGUMENT}}, tag }
 end

@@ -103,9 +103,9 @@ function bytesChunk(tag: string): TransferInput[] {
     () => maxMetadata('b'));
 }
 
-/** BATCH_TRANSFERS_MAX transfers whose metadata fills the largest body POST accepts. */
+/** BATCH_ATOMIC_TRANSFERS_MAX transfers whose metadata fills the largest body POST accepts. */
 function atomicBatch(tag: string): TransferInput[] {
-  const size = limits.BATCH_TRANSFERS_MAX;
+  const size = limits.BATCH_ATOMIC_TRANSFERS_MAX;
   // As HTTP sends it: without createdBy, which comes from the API key.
   const item = ({ createdBy: _, ...t }: TransferInput) => t;
   // Each item's share of the body, less its comma and the envelope's few bytes.
@@ -237,12 +237,13 @@ export async function worstRound(ledger: Ledger, n: number): Promise<WorstCase[]
     { ...one, script: 'transfer-batch', label: 'chunk of conflicts: largest records back',
       items: limits.BATCH_CHUNK_TRANSFERS_MAX, run: () =>
         conflicts(ledger, conflicting(limits.BATCH_CHUNK_TRANSFERS_MAX), false) },
-    { ...one, script: 'transfer-batch', atomic: true, label: 'BATCH_TRANSFERS_MAX, body full',
+    { ...one, script: 'transfer-batch', atomic: true,
+      label: 'BATCH_ATOMIC_TRANSFERS_MAX, body full',
       items: atomic.length, run: () => decided(ledger, atomic, true, false) },
     { ...one, script: 'transfer-batch', atomic: true, label: 'replay: stored records back',
       items: atomic.length, run: () => decided(ledger, atomic, true, true) },
     { ...one, script: 'transfer-batch', atomic: true, label: 'conflicts: largest records back',
-      items: limits.BATCH_TRANSFERS_MAX, run: () =>
-        conflicts(ledger, conflicting(limits.BATCH_TRANSFERS_MAX), true) },
+      items: limits.BATCH_ATOMIC_TRANSFERS_MAX, run: () =>
+        conflicts(ledger, conflicting(limits.BATCH_ATOMIC_TRANSFERS_MAX), true) },
   ];
 }

@@ -126,10 +126,16 @@ export const EntriesQuery = Type.Object({
 
 export const TransferBatchBody = Type.Object({
   transfers: Type.Array(TransferBody, { minItems: 1, maxItems: L.BATCH_TRANSFERS_MAX,
-    description: `1 … ${L.BATCH_TRANSFERS_MAX} transfers, each with its own id; ids distinct` }),
+    description: `1 … ${L.BATCH_TRANSFERS_MAX} transfers (${L.BATCH_ATOMIC_TRANSFERS_MAX} when ` +
+      'atomic), each with its own id; ids distinct' }),
   atomic: Type.Boolean({ description: 'true: all or nothing, one Redis script; false: each ' +
     `transfer decided on its own, in chunks of ${L.BATCH_CHUNK_TRANSFERS_MAX}` }),
-}, { additionalProperties: false });
+}, {
+  additionalProperties: false,
+  // An atomic batch is one script, which must fit the script budget at its worst.
+  if: { properties: { atomic: { const: true } }, required: ['atomic'] },
+  then: { properties: { transfers: { maxItems: L.BATCH_ATOMIC_TRANSFERS_MAX } } },
+});
 export type TransferBatchBody = Static<typeof TransferBatchBody>;
 
 export const Problem = Type.Object({

@@ -175,6 +175,9 @@ describe('refused whole with 400, nothing written', () => {
       'SAME_ACCOUNT'],
     ['too many transfers', { transfers: Array.from({ length: limits.BATCH_TRANSFERS_MAX + 1 },
       (_, i) => ({ ...one, id: `v${i}` })), atomic: false }, 'VALIDATION_ERROR'],
+    ['too many transfers for one atomic batch', { transfers: Array.from(
+      { length: limits.BATCH_ATOMIC_TRANSFERS_MAX + 1 }, (_, i) => ({ ...one, id: `v${i}` })),
+    atomic: true }, 'VALIDATION_ERROR'],
   ])('%s', async (_name, body, code) => {
     const before = await dumpLedger(f.redis, f.keys);
     const res = await post('/transfers/batch', body);
