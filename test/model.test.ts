@@ -613,7 +613,8 @@ describe('model-based: random transfers against an in-memory model', () => {
     const coverage: Coverage = new Map();
     await fc.assert(fc.asyncProperty(arbRun(HTTP_OPS_MAX), async (run) => {
       const clock = { ms: CLOCK_START_MS };
-      const f = await fixture({ now: () => clock.ms });
+      // As the service runs by default: concurrent single transfers share script calls.
+      const f = await fixture({ now: () => clock.ms, groupCommit: true });
       try {
         const driver = httpDriver(f.app);
         const x = new Execution(run, driver, clock, coverage);

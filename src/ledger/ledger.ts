@@ -9,6 +9,7 @@ import { limits } from '../config/limits.js';
 import type { ReadOptions } from '../redis/replicas.js';
 import { atomicRefusal, atomicReplayConflict, batchCall, batchItem, chunks } from './batch.js';
 import { LedgerInvariantError } from './errors.js';
+import { GroupCommit } from './group-commit.js';
 import { uuidv7 } from './ids.js';
 import type { LedgerKeys } from './keys.js';
 import {
@@ -37,6 +38,8 @@ export interface LedgerOptions {
   scripts?: Map<string, Script>;
   /** Read replicas (src/redis/replicas.ts): reads may go there; writes never do. */
   replicas?: readonly Redis[];
+  /** Single transfers arriving together share one script call (group-commit.ts). */
+  groupCommit?: boolean;
 }
 
 export class Ledger {
@@ -45,6 +48,7 @@ export class Ledger {
   private readonly keys: LedgerKeys;
   private readonly now: () => number;
   private readonly runner: ScriptRunner;
+  private readonly group: GroupCommit | undefined;
 
   constructor(options: LedgerOptions) {
     this.redis = options.redis;
@@ -53,6 +57,10 @@ export class Ledger {
     this.observer = options.observer;
     this.runner = new ScriptRunner(options.redis, options.scripts ?? loadScripts(),
       options.replicas ?? [], options.observer);
+    this.group = options.groupCommit === true ? new GroupCommit({
+      single: (input, metadata) => this.decideAlone(input, metadata),
+      group: (inputs, metadata) => this.decideGroup(inputs, metadata),
+    }) : undefined;
   }
 
   get scripts(): Map<string, Script> {
@@ -123,9 +131,23 @@ export class Ledger {
     });
   }
 
-  private async decideTransfer(input: TransferInput): Promise<TransferOutcome> {
-    const nowMs = String(this.now());
+  private decideTransfer(input: TransferInput): Promise<TransferOutcome> {
     const metadata = canonicalMetadata(input.metadata);
+    return this.group === undefined ? this.decideAlone(input, metadata)
+      : this.group.decide(input, metadata);
+  }
+
+  /** Transfers queued together (group commit), as one non-atomic chunk. */
+  private async decideGroup(inputs: TransferInput[],
+    metadata: string[]): Promise<TransferOutcome[]> {
+    const outcome = await this.batchChunk(inputs, metadata, false, String(this.now()),
+      (inputs[0] as TransferInput).createdBy);
+    if (outcome.kind !== 'decided') throw new LedgerInvariantError('a group refused whole');
+    return outcome.results;
+  }
+
+  private async decideAlone(input: TransferInput, metadata: string): Promise<TransferOutcome> {
+    const nowMs = String(this.now());
     const k = this.keys;
     const reply = await this.runner.run('transfer',
       [k.meta(), k.transferBucket(input.id), k.account(input.from), k.account(input.to),
@@ -166,8 +188,9 @@ export class Ledger {
 
   private async decideBatch(batch: BatchInput): Promise<BatchOutcome> {
     const { transfers, atomic } = batch;
-    if (transfers.length < 1 || transfers.length > limits.BATCH_TRANSFERS_MAX) {
-      throw new Error(`transferBatch: ${transfers.length} transfers`);
+    const max = atomic ? limits.BATCH_ATOMIC_TRANSFERS_MAX : limits.BATCH_TRANSFERS_MAX;
+    if (transfers.length < 1 || transfers.length > max) {
+      throw new Error(`transferBatch: ${transfers.length} transfers (atomic: ${atomic})`);
     }
     const createdBy = (transfers[0] as TransferInput).createdBy;
     if (transfers.some((t) => t.createdBy !== createdBy)) {

@@ -41,6 +41,8 @@ export interface FixtureOptions {
   /** Scripts of another release (default: this build's). */
   scripts?: Ledger['scripts'];
   metrics?: LedgerMetricsOptions | false;
+  /** Single transfers arriving together share a script call (src/ledger/group-commit.ts). */
+  groupCommit?: boolean;
 }
 
 export interface LedgerAppOptions extends Omit<LedgerOptions, 'observer'>,
@@ -74,7 +76,7 @@ export async function fixture(options: FixtureOptions = {}): Promise<Fixture> {
   const keys = ledgerKeys('test', options.ledgerName ?? uniqueLedgerName());
   const { ledger, app } = await ledgerApp({ redis, keys, now: options.now,
     scripts: options.scripts, persistence: options.persistence, auth: options.auth,
-    metrics: options.metrics });
+    metrics: options.metrics, groupCommit: options.groupCommit });
   authenticateInjects(app);
   await app.ready();
   return {
