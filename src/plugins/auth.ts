@@ -53,6 +53,15 @@ export default fp<AuthOptions>(async (app: FastifyInstance, options) => {
   });
   if (options.mode === 'off') return;
   const keys = options.keys;
+  // Secrets that authenticated, so a key's every request does not pay a SHA-256 (bench/
+  // profile). Only a valid secret is stored, so this holds at most one entry per key and a
+  // flood of wrong secrets cannot grow it; a wrong secret always takes the constant-time path.
+  const known = new Map<string, ApiKey>();
+  const remember = (secret: string): ApiKey | undefined => {
+    const key = authenticate(keys, secret);
+    if (key !== undefined) known.set(secret, key);
+    return key;
+  };
   const buckets = new TokenBuckets(options.ratePerSecond ?? limits.RATE_LIMIT_PER_KEY_PER_SECOND,
     limits.RATE_LIMIT_BURST_SECONDS);
 
@@ -69,7 +78,7 @@ export default fp<AuthOptions>(async (app: FastifyInstance, options) => {
     if (scope === 'public') return;
     const header = request.headers.authorization;
     const secret = header === undefined ? undefined : BEARER.exec(header)?.[1];
-    const key = secret === undefined ? undefined : authenticate(keys, secret);
+    const key = secret === undefined ? undefined : known.get(secret) ?? remember(secret);
     if (!key) {
       return deny(reply, 'UNAUTHORIZED', 'send Authorization: Bearer <API key>');
     }

@@ -47,18 +47,20 @@ export default fp(async (app: FastifyInstance) => {
     const client = fastifyProblem(error);
     if (client) return sendProblem(reply, client);
     if (isPersistenceError(error)) {
-      request.log.error({ reason: error.message }, 'redis cannot persist: writes refused');
+      request.log.error({ reason: error.message, transferId: request.transferId },
+        'redis cannot persist: writes refused');
       return sendProblem(reply, problem('PERSISTENCE_FAILED',
         'Redis cannot persist writes (disk full or AOF write error) and refused this attempt, ' +
         'which changed nothing. Retry later with the same id.'));
     }
     if (isUnavailableError(error)) {
       // One line per request, no stack: during an outage these come by the thousand.
-      request.log.warn({ reason: error.message }, 'redis unavailable: outcome unknown');
+      request.log.warn({ reason: error.message, transferId: request.transferId },
+        'redis unavailable: outcome unknown');
       return sendProblem(reply, problem('UNAVAILABLE',
         'Redis did not answer; the write may or may not have happened. Retry with the same id.'));
     }
-    request.log.error({ err: error }, 'internal error');
+    request.log.error({ err: error, transferId: request.transferId }, 'internal error');
     return sendProblem(reply, problem('INTERNAL', 'internal error; see the service log'));
   });
 

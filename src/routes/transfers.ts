@@ -34,7 +34,7 @@ const transfers: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     // Every later line of this request (errors, "request completed") names the transfer.
-    request.log = reply.log = request.log.child({ transferId: request.body.id });
+    request.transferId = request.body.id;
     const input = transferInput(request.body, request.caller);
     if (!input.ok) return sendProblem(reply, input.problem);
     const outcome = await app.ledger.transfer(input.value);
@@ -98,7 +98,7 @@ const transfers: FastifyPluginAsyncTypebox = async (app) => {
         ...problems('VALIDATION_ERROR', ...AUTHENTICATED, 'TRANSFER_NOT_FOUND', 'UNAVAILABLE') },
     },
   }, async (request, reply) => {
-    request.log = reply.log = request.log.child({ transferId: request.params.id });
+    request.transferId = request.params.id;
     const transfer = await app.ledger.getTransfer(request.params.id, readOptions(request));
     if (!transfer) {
       return sendProblem(reply, problem('TRANSFER_NOT_FOUND',
