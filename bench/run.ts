@@ -3,13 +3,21 @@
  * each as a ratio against baselines measured in the same run (timings on this shared machine
  * swing ~1.5× from one minute to the next, so only same-run ratios mean anything):
  *   (a) Fastify hello world, (b) a lean Fastify + one EVALSHA transfer, (c) the product's
- *   POST /transfers, (d) the product's POST /transfers/batch (when it exists).
+ *   POST /transfers, (p) the PostgreSQL ledger a team would otherwise build (one PL/pgSQL call
+ *   per transfer, durable defaults: bench/lib/postgres-baseline.ts), (d) the product's
+ *   POST /transfers/batch (when it exists).
  * Then, on a Redis of its own, each Lua script at its worst: its time inside Redis against
  * its budget (bench/lib/script-durations.ts; the suite bounds its commands, keys and bytes).
  * Each server is a child process; the load generator (autocannon) runs here. Per fsync policy
  * the bench starts its own redis-server as the product's embedded one is started, interleaves
- * a, b, c, d in every round, and reports medians. It never fails on speed: goals are printed
- * as met or not met, and the exit code is 0 unless something broke.
+ * a, b, c, p, d in every round, and reports medians; its own PostgreSQL runs for the whole run
+ * (not available, and left out, where no PostgreSQL is installed). It never fails on speed:
+ * goals are printed as met or not met, and the exit code is 0 unless something broke (the
+ * PostgreSQL baseline's books not balancing is something broken: its ratio would be wrong).
+ *
+ * Arguments: --compare <earlier results JSON> (or BENCH_COMPARE) adds each figure's change
+ * against that run to latest.md; --compare E --against L compares two runs and runs nothing
+ * (bench/lib/compare.ts).
  *
  * Knobs (environment):
  *   BENCH_DURATION_S (8) seconds per segment    BENCH_ROUNDS (3)       BENCH_WARMUP_S (2)
@@ -19,6 +27,7 @@
  *   BENCH_PROBE_TRANSFERS (10000) per kind for AOF bytes per transfer
  *   BENCH_SCRIPT_ROUNDS (60) rounds of every script at its worst, the first 5 cold
  *   BENCH_RESULTS_DIR (bench/results)           BENCH_PROFILE=1: product under --cpu-prof
+ *   BENCH_POSTGRES_POOL (32) connections of the PostgreSQL baseline's pool
  *   BENCH_QUICK=1: 1 s × 1 round, one policy, 5000 stored transfers, 3 script rounds (a smoke
  *   run: its figures mean nothing)
  */
@@ -31,18 +40,24 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config/env.js';
+import { limits } from '../src/config/limits.js';
 import { type EmbeddedRedis, freePort, startEmbeddedRedis } from '../src/redis/embedded.js';
+import { compareArgs, compareMarkdown, loadResults } from './lib/compare.js';
 import { accountPool, batchBody, type LoadSpec, paced, runLoad, transferBody,
   transferItem } from './lib/load.js';
+import { finishPostgresBaseline, loadPostgres, type MaybeBaseline, measurePostgres,
+  postgresLoadSpec, postgresResult, startPostgresBaseline,
+  stopPostgresBaseline } from './lib/postgres-baseline.js';
 import { cpuSeconds, installCleanup, machineBusySeconds, makeWorkDir, reapStaleRuns, removeDir,
+  treeCpuSeconds,
   ROOT, type Server, startServer, track } from './lib/processes.js';
 import { formatTopSelfTime, topSelfTime } from './lib/profile.js';
 import { markdown } from './lib/report.js';
 import { formatScriptDurations, scriptDurations } from './lib/script-durations.js';
 import { snapshot, redisServerVersion, waitForRewrite } from './lib/redis-stats.js';
 import { evaluateGoals, type HalfRate, type Kind, KIND_LABELS, type KindResult, KINDS,
-  medianFigures, type PolicyResult, type Results, roundRatio, type Segment, type Storage,
-  type StorageFigures } from './lib/results.js';
+  medianFigures, type PolicyResult, type PostgresSegment, type Results, roundRatio,
+  type Segment, type Storage, type StorageFigures } from './lib/results.js';
 
 type Policy = 'always' | 'everysec';
 
@@ -84,6 +99,9 @@ function parameters() {
     connections: numberEnv('BENCH_CONNECTIONS', 100, true),
     batchConnections: numberEnv('BENCH_BATCH_CONNECTIONS', 4, true),
     batchSize: numberEnv('BENCH_BATCH_SIZE', 1000, true),
+    // An atomic batch is one script, capped so that it fits the script budget.
+    atomicBatchSize: Math.min(numberEnv('BENCH_BATCH_SIZE', 1000, true),
+      limits.BATCH_ATOMIC_TRANSFERS_MAX),
     // Two at least: a transfer needs two different accounts.
     accounts: Math.max(2, numberEnv('BENCH_ACCOUNTS', 1000, true)),
     storageTransfers: numberEnv('BENCH_STORAGE_TRANSFERS', quick ? 5000 : 200_000, true),
@@ -91,6 +109,12 @@ function parameters() {
     // (its first automatic rewrite waits for 64 MB; a product transfer is ~650 B of AOF).
     probeTransfers: numberEnv('BENCH_PROBE_TRANSFERS', quick ? 2000 : 10_000, true),
     scriptRounds: numberEnv('BENCH_SCRIPT_ROUNDS', quick ? 3 : 60, true),
+    // The product's concurrency is its 100 HTTP connections funnelled into one pipelined Redis
+    // connection; a PostgreSQL transaction holds its connection for a round trip and a WAL
+    // flush, so the pool must be wide enough for commits to share flushes (group commit) yet
+    // not so wide that 2 cores thrash between backends. On this 2-core machine (5 s each,
+    // twice), 32 gave the most transfers/s of 8, 16, 32 and 64; 64 the fewest.
+    postgresPoolSize: numberEnv('BENCH_POSTGRES_POOL', 32, true),
     policies: [...new Set(policies)] as Policy[],
     resultsDir: resolve(process.env.BENCH_RESULTS_DIR ?? join(ROOT, 'bench/results')),
   };
@@ -116,17 +140,25 @@ function cleanEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
+/** The product's variants: (c) as configured by default, (c2) two workers, (c1) no grouping. */
+type Variant = 'default' | 'twoWorkers' | 'noGroup';
+const VARIANT_ENV: Record<Variant, Record<string, string>> = {
+  default: {},
+  twoWorkers: { LEDGER_WORKERS: '2' },
+  noGroup: { LEDGER_GROUP_COMMIT: 'off' },
+};
+
 async function startProduct(policy: Policy, redisUrl: string, dir: string,
-  profileDir?: string): Promise<Server> {
+  profileDir?: string, variant: Variant = 'default'): Promise<Server> {
   return startServer({
-    name: `product (${policy})`,
+    name: `product ${variant} (${policy})`,
     script: join(ROOT, 'src/server.ts'),
     port: await freePort(),
     env: { ...cleanEnv(), REDIS_URL: redisUrl, LEDGER_API_KEYS: API_KEYS,
       LOG_LEVEL: PRODUCT_DEFAULTS.logLevel, LEDGER_APPENDFSYNC: policy,
-      LEDGER_RATE_LIMIT_PER_SECOND: String(RATE_LIMIT_PER_SECOND) },
+      LEDGER_RATE_LIMIT_PER_SECOND: String(RATE_LIMIT_PER_SECOND), ...VARIANT_ENV[variant] },
     readyPath: '/readyz',
-    logFile: join(dir, `product-${policy}.log`),
+    logFile: join(dir, `product-${variant}-${policy}.log`),
     // No --cpu-prof-name: tsx's module-hooks thread writes a profile too, and one name for
     // both would let the hooks thread's overwrite the main thread's. Node's default names
     // carry the thread id; the main thread's is 0.
@@ -200,6 +232,10 @@ interface Bench {
   hello: Server;
   lean: Server;
   product: Server;
+  /** (c2) and (c1): the product with LEDGER_WORKERS=2, and with LEDGER_GROUP_COMMIT=off. */
+  twoWorkers: Server;
+  noGroup: Server;
+  pg: MaybeBaseline;
 }
 
 function loadSpec(bench: Bench, kind: Kind, durationS: number): LoadSpec {
@@ -213,17 +249,22 @@ function loadSpec(bench: Bench, kind: Kind, durationS: number): LoadSpec {
       return { ...common, url: `${bench.lean.base}/transfers`, connections: params.connections,
         expectStatus: 201, body: transferBody(pool) };
     case 'single':
-      return { ...common, url: `${bench.product.base}/transfers`,
+    case 'singleTwoWorkers':
+    case 'singleNoGroup':
+      return { ...common, url: `${serverOf(bench, kind).base}/transfers`,
         connections: params.connections, expectStatus: 201, body: transferBody(pool) };
     case 'batch':
     case 'batchAtomic':
       return { ...common, url: `${bench.product.base}/transfers/batch`,
         connections: params.batchConnections, expectStatus: 200, countItems: true,
-        body: batchBody(pool, params.batchSize, kind === 'batchAtomic') };
+        body: kind === 'batch' ? batchBody(pool, params.batchSize, false)
+          : batchBody(pool, params.atomicBatchSize, true) };
   }
 }
 
 function serverOf(bench: Bench, kind: Kind): Server {
+  if (kind === 'singleTwoWorkers') return bench.twoWorkers;
+  if (kind === 'singleNoGroup') return bench.noGroup;
   return kind === 'hello' ? bench.hello : kind === 'lean' ? bench.lean : bench.product;
 }
 
@@ -233,14 +274,15 @@ async function measure(bench: Bench, kind: Kind, round: number): Promise<Segment
   await waitForRewrite(stats);
   await stats.config('RESETSTAT');
   const before = await snapshot(stats);
-  const serverCpu0 = cpuSeconds(server.pid);
+  // The process tree: with LEDGER_WORKERS the work is in the primary's children.
+  const serverCpu0 = treeCpuSeconds(server.pid);
   const machine0 = machineBusySeconds();
   const loaderCpu0 = process.cpuUsage();
   const t0 = performance.now();
   const load = await runLoad(loadSpec(bench, kind, bench.params.durationS));
   const wallS = (performance.now() - t0) / 1000;
   const loaderCpu = process.cpuUsage(loaderCpu0);
-  const serverCpuS = cpuSeconds(server.pid) - serverCpu0;
+  const serverCpuS = treeCpuSeconds(server.pid) - serverCpu0;
   const machineS = machineBusySeconds() - machine0;
   const after = await snapshot(stats);
   const rewrite = before.aofRewriting || after.aofRewriting
@@ -341,20 +383,38 @@ async function halfRate(bench: Bench, single: KindResult): Promise<HalfRate | nu
   };
 }
 
+/** One round: a, b, c, p (beside c, to which it is compared), d. */
+async function runRound(bench: Bench, kinds: readonly Kind[], round: number,
+  rounds: Map<Kind, Segment[]>, pgRounds: PostgresSegment[]): Promise<number> {
+  let rewrites = 0;
+  for (const kind of kinds) {
+    const segment = await measure(bench, kind, round);
+    rounds.get(kind)?.push(segment);
+    if (segment.aofRewriteDuring) rewrites++;
+    if (kind === 'single' && !('unavailable' in bench.pg)) {
+      await waitForRewrite(bench.stats); // a Redis fork would take a core from postgres
+      pgRounds.push(await measurePostgres(bench.pg, postgresLoadSpec(bench.pg,
+        bench.params.connections, bench.params.durationS), round));
+    }
+  }
+  return rewrites;
+}
+
 async function benchPolicy(params: Params, policy: Policy, tmp: string,
-  profileDir: string | undefined): Promise<PolicyResult> {
+  profileDir: string | undefined, pool: string[], pg: MaybeBaseline): Promise<PolicyResult> {
   console.error(`\nappendfsync ${policy}: starting redis-server and the servers under test`);
   const redis = await startRedis(policy, tmp);
   const stats = new Redis(redis.url, { maxRetriesPerRequest: 1 });
   const servers: Server[] = [];
   try {
-    const [hello, lean, product] = await Promise.all([
+    const [hello, lean, product, twoWorkers, noGroup] = await Promise.all([
       startBaseline('hello', redis.url, tmp), startBaseline('lean', redis.url, tmp),
-      startProduct(policy, redis.url, tmp, profileDir)]);
-    servers.push(hello, lean, product);
-    const pool = accountPool(params.accounts);
+      startProduct(policy, redis.url, tmp, profileDir),
+      startProduct(policy, redis.url, tmp, undefined, 'twoWorkers'),
+      startProduct(policy, redis.url, tmp, undefined, 'noGroup')]);
+    servers.push(hello, lean, product, twoWorkers, noGroup);
     await createAccounts(product, pool);
-    const bench: Bench = { params, stats, pool, hello, lean, product };
+    const bench: Bench = { params, stats, pool, hello, lean, product, twoWorkers, noGroup, pg };
     const missingBatch = await probeBatch(product, pool);
     const kinds = KINDS.filter((k) => missingBatch === null || !k.startsWith('batch'));
     if (missingBatch !== null) console.error(`  batch: ${missingBatch}`);
@@ -362,15 +422,15 @@ async function benchPolicy(params: Params, policy: Policy, tmp: string,
     if (params.warmupS > 0) {
       console.error(`  warm-up: ${params.warmupS} s per server`);
       for (const kind of kinds) await runLoad(loadSpec(bench, kind, params.warmupS));
+      if (!('unavailable' in pg)) {
+        await loadPostgres(pg, postgresLoadSpec(pg, params.connections, params.warmupS));
+      }
     }
     const rounds = new Map<Kind, Segment[]>(kinds.map((k) => [k, []]));
+    const pgRounds: PostgresSegment[] = [];
     let rewrites = 0;
-    for (let round = 1; round <= params.rounds; round++) {
-      for (const kind of kinds) {
-        const segment = await measure(bench, kind, round);
-        rounds.get(kind)?.push(segment);
-        if (segment.aofRewriteDuring) rewrites++;
-      }
+    for (let r = 1; r <= params.rounds; r++) {
+      rewrites += await runRound(bench, kinds, r, rounds, pgRounds);
     }
     const result = {} as Record<Kind, KindResult>;
     for (const kind of KINDS) {
@@ -381,16 +441,21 @@ async function benchPolicy(params: Params, policy: Policy, tmp: string,
           connections: kind.startsWith('batch') ? params.batchConnections : params.connections,
           rounds: segments, median: medianFigures(segments) };
     }
+    const postgres = postgresResult(pg, params.connections, pgRounds);
     const half = await halfRate(bench, result.single);
     await Promise.all(servers.map((s) => s.stop()));
     return {
       appendfsync: policy,
       kinds: result,
+      postgres,
       ratios: {
         singleOverLean: roundRatio(result.single, result.lean, 'transfersPerS'),
         batchOverSingle: roundRatio(result.batch, result.single, 'transfersPerS'),
         batchAtomicOverSingle: roundRatio(result.batchAtomic, result.single, 'transfersPerS'),
         leanOverHello: roundRatio(result.lean, result.hello, 'requestsPerS'),
+        singleOverPostgres: roundRatio(result.single, postgres, 'transfersPerS'),
+        twoWorkersOverOne: roundRatio(result.singleTwoWorkers, result.single, 'transfersPerS'),
+        groupOverNoGroup: roundRatio(result.single, result.singleNoGroup, 'transfersPerS'),
       },
       halfRate: half,
       aofRewrites: rewrites,
@@ -458,10 +523,12 @@ async function storage(params: Params, tmp: string): Promise<Storage> {
     const single = (server: Server, amount: number): LoadSpec => ({
       url: `${server.base}/transfers`, method: 'POST', headers: JSON_AUTH, amount,
       connections: params.connections, expectStatus: 201, body: transferBody(pool) });
-    const batch = (amount: number, atomic: boolean): LoadSpec => ({
-      url: `${product.base}/transfers/batch`, method: 'POST', headers: JSON_AUTH,
-      amount: Math.ceil(amount / params.batchSize), connections: params.batchConnections,
-      expectStatus: 200, countItems: true, body: batchBody(pool, params.batchSize, atomic) });
+    const batch = (amount: number, atomic: boolean): LoadSpec => {
+      const size = atomic ? params.atomicBatchSize : params.batchSize;
+      return { url: `${product.base}/transfers/batch`, method: 'POST', headers: JSON_AUTH,
+        amount: Math.ceil(amount / size), connections: params.batchConnections,
+        expectStatus: 200, countItems: true, body: batchBody(pool, size, atomic) };
+    };
     const unavailable = { available: false as const, reason: missingBatch ?? '' };
     const perKind: Storage['perKind'] = {
       lean: await storageRun(lean, stats, single(lean, k), 'lean POST /transfers'),
@@ -532,7 +599,48 @@ function gitState(): Results['git'] {
   }
 }
 
+/** Every policy's rounds, with (p) running throughout and its books checked at the end. */
+async function runPolicies(params: Params, tmp: string, stamp: string) {
+  const policies: Record<string, PolicyResult> = {};
+  const profileFiles: string[] = [];
+  // One pool for every server: (p) is seeded with the accounts the product's Redis gets.
+  const pool = accountPool(params.accounts);
+  console.error('\npostgres: starting the (p) baseline\'s own PostgreSQL');
+  let pg: MaybeBaseline | undefined;
+  try {
+    pg = await startPostgresBaseline({ pool, poolSize: params.postgresPoolSize, env: cleanEnv(),
+      logDir: tmp });
+    if ('unavailable' in pg) console.error(`  postgres: ${pg.unavailable}`);
+    for (const policy of params.policies) {
+      const profileDir = params.profile
+        ? join(params.resultsDir, 'profiles', `${stamp}-${policy}`) : undefined;
+      if (profileDir) mkdirSync(profileDir, { recursive: true });
+      policies[policy] = await benchPolicy(params, policy, tmp, profileDir, pool, pg);
+      if (profileDir) {
+        // Written on the product's graceful exit: CPU.<date>.<time>.<pid>.<thread id>.<n>;
+        // thread 0 is the main thread, the one that serves requests.
+        for (const file of readdirSync(profileDir)) {
+          if (/\.\d+\.0\.\d+\.cpuprofile$/.test(file)) profileFiles.push(join(profileDir, file));
+        }
+      }
+    }
+    if (!('unavailable' in pg)) console.error('\npostgres: checking the (p) baseline\'s books');
+    return { policies, profileFiles, postgres: await finishPostgresBaseline(pg) };
+  } catch (error) {
+    await stopPostgresBaseline(pg);
+    throw error;
+  }
+}
+
 async function main(): Promise<void> {
+  const args = compareArgs(process.argv.slice(2), process.env);
+  // Read first: a mistyped file fails now, not after the run.
+  const previous = args.previous === undefined ? undefined : loadResults(args.previous);
+  if (args.against !== undefined && previous !== undefined) {
+    process.stdout.write(compareMarkdown(previous, args.previous as string,
+      loadResults(args.against), args.against));
+    return;
+  }
   installCleanup();
   const params = parameters();
   const startedAt = new Date().toISOString();
@@ -542,21 +650,7 @@ async function main(): Promise<void> {
   console.error(`bench: ${params.durationS} s × ${params.rounds} rounds, fsync ` +
     `${params.policies.join(', ')}; working in ${tmp}`);
 
-  const policies: Record<string, PolicyResult> = {};
-  const profileFiles: string[] = [];
-  for (const policy of params.policies) {
-    const profileDir = params.profile
-      ? join(params.resultsDir, 'profiles', `${stamp}-${policy}`) : undefined;
-    if (profileDir) mkdirSync(profileDir, { recursive: true });
-    policies[policy] = await benchPolicy(params, policy, tmp, profileDir);
-    if (profileDir) {
-      // Written on the product's graceful exit: CPU.<date>.<time>.<pid>.<thread id>.<n>;
-      // thread 0 is the main thread, the one that serves requests.
-      for (const file of readdirSync(profileDir)) {
-        if (/\.\d+\.0\.\d+\.cpuprofile$/.test(file)) profileFiles.push(join(profileDir, file));
-      }
-    }
-  }
+  const { policies, profileFiles, postgres } = await runPolicies(params, tmp, stamp);
   const storageResult = await storage(params, tmp);
   const scriptResult = await scripts(params, tmp);
   const cpu = cpus();
@@ -568,19 +662,24 @@ async function main(): Promise<void> {
       totalMemBytes: totalmem(), kernel: release(), os: osType() },
     versions: { node: process.version, redis: redisServerVersion(),
       fastify: packageVersion('fastify'), ioredis: packageVersion('ioredis'),
-      autocannon: packageVersion('autocannon') },
+      autocannon: packageVersion('autocannon'),
+      postgres: postgres.available ? postgres.version : 'not available',
+      pg: packageVersion('pg') },
     git: gitState(),
     parameters: {
       durationS: params.durationS, rounds: params.rounds, warmupS: params.warmupS,
       connections: params.connections, batchConnections: params.batchConnections,
-      batchSize: params.batchSize, accounts: params.accounts, fsyncPolicies: params.policies,
+      batchSize: params.batchSize, atomicBatchSize: params.atomicBatchSize,
+      accounts: params.accounts, fsyncPolicies: params.policies,
       storageTransfers: params.storageTransfers, probeTransfers: params.probeTransfers,
       quick: params.quick, profile: params.profile, scriptRounds: params.scriptRounds,
       productLogLevel: PRODUCT_DEFAULTS.logLevel,
       productRateLimitPerSecond: RATE_LIMIT_PER_SECOND,
+      postgresPoolSize: params.postgresPoolSize,
     },
     policies,
     storage: storageResult,
+    postgres,
     scripts: scriptResult,
     goals: evaluateGoals(policies, storageResult, scriptResult),
     profiles: profileFiles.filter(existsSync).map((file) => ({
@@ -589,7 +688,8 @@ async function main(): Promise<void> {
   mkdirSync(params.resultsDir, { recursive: true });
   const jsonFile = join(params.resultsDir, `${stamp}-${params.policies.join('+')}.json`);
   writeFileSync(jsonFile, `${JSON.stringify(results, null, 2)}\n`);
-  const md = markdown(results);
+  const md = markdown(results) + (previous === undefined ? ''
+    : `\n${compareMarkdown(previous, args.previous as string, results, jsonFile)}`);
   writeFileSync(join(params.resultsDir, 'latest.md'), md);
   process.stdout.write(`\n${md}`);
   for (const profile of results.profiles) {

@@ -7,9 +7,13 @@
 //   3. For the tests only (not `npm start` nor `npm run bench`): prometheus and promtool
 //      (Debian package `prometheus`), which test/metrics/ runs against the service; installed
 //      the same way; and openssl, with which the TLS tests make their certificates.
+//   4. For `npm run bench` only: PostgreSQL's binaries (Debian package `postgresql`, without the
+//      cluster it would start on 5432), for the bench's PostgreSQL baseline.
 // Quiet when everything is present.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import {
+  accessSync, constants, existsSync, mkdirSync, readdirSync, statSync, writeFileSync,
+} from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -112,5 +116,30 @@ function ensureOpenssl() {
   process.exit(1);
 }
 
-const changed = [ensureDependencies(), ensureRedisServer(), ensurePrometheus(), ensureOpenssl()];
+function postgresBinaries() {
+  if (onPath('initdb') && onPath('postgres')) return true;
+  const base = '/usr/lib/postgresql';
+  return existsSync(base)
+    && readdirSync(base).some((v) => existsSync(join(base, v, 'bin', 'initdb')));
+}
+
+function ensurePostgres() {
+  // Only `npm run bench` runs PostgreSQL (its baseline, started in a temporary directory on a
+  // free port); without it the bench reports that baseline as not available.
+  if (process.env.npm_lifecycle_event !== 'prebench' || postgresBinaries()) return false;
+  const root_ = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (root_ && onPath('apt-get')) {
+    // The Debian package would create and start a cluster of its own on 5432: not wanted.
+    const dir = '/etc/postgresql-common/createcluster.d';
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'ledger-bench.conf'), 'create_main_cluster = false\n');
+  }
+  if (aptInstall(['postgresql'], [])) return postgresBinaries();
+  console.warn('setup: PostgreSQL is not installed: the bench reports its PostgreSQL baseline ' +
+    'as not available (install: sudo apt-get install -y postgresql)');
+  return false;
+}
+
+const changed = [ensureDependencies(), ensureRedisServer(), ensurePrometheus(), ensureOpenssl(),
+  ensurePostgres()];
 if (changed.some(Boolean)) console.log('setup: done');

@@ -1,8 +1,8 @@
 /**
- * The bench's children: servers under test and redis-servers. Every child is tracked so that
- * none outlives the bench, whether it ends normally, throws, or gets Ctrl-C / SIGTERM / SIGHUP.
- * (Against SIGKILL of the bench, the Node servers also watch their IPC channel:
- * servers/parent-guard.ts.)
+ * The bench's children: servers under test, redis-servers and a postgres. Every child is
+ * tracked so that none outlives the bench, whether it ends normally, throws, or gets Ctrl-C /
+ * SIGTERM / SIGHUP. (Against SIGKILL of the bench, the Node servers also watch their IPC
+ * channel: servers/parent-guard.ts.)
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync,
@@ -14,11 +14,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-const children = new Set<ChildProcess>();
+/** Each child, and the signal that stops it at once when the bench exits. */
+const children = new Map<ChildProcess, NodeJS.Signals>();
 const dirs = new Set<string>();
 
-export function track(child: ChildProcess): ChildProcess {
-  children.add(child);
+/**
+ * `exitSignal`: SIGKILL, unless the child cleans up faster than it can be killed (postgres:
+ * SIGQUIT stops its backends and removes its shared memory; SIGKILL would leak the segment).
+ */
+export function track(child: ChildProcess, exitSignal: NodeJS.Signals = 'SIGKILL'): ChildProcess {
+  children.set(child, exitSignal);
   child.once('exit', () => children.delete(child));
   return child;
 }
@@ -47,17 +52,21 @@ function alive(pid: number | undefined): boolean {
 const TEMP_PREFIX = 'ledger-bench-';
 const OWNER_FILE = 'bench.pid';
 
-/** The bench's working directory, marked with our pid so a later run can tell it is stale. */
-export function makeWorkDir(): string {
-  const dir = trackDir(mkdtempSync(join(tmpdir(), TEMP_PREFIX)));
+/**
+ * The bench's working directory, marked with our pid so a later run can tell it is stale;
+ * `kind` names a second one (postgres needs one its own user owns).
+ */
+export function makeWorkDir(kind = ''): string {
+  const dir = trackDir(mkdtempSync(join(tmpdir(), `${TEMP_PREFIX}${kind}`)));
   writeFileSync(join(dir, OWNER_FILE), String(process.pid));
   return dir;
 }
 
 /**
- * A bench killed with SIGKILL cannot stop its redis-servers (its Node servers stop on their
- * own: parent-guard.ts). The next run stops them: a redis-server whose working directory lies
- * in a bench directory whose owner is dead. Nothing else is touched.
+ * A bench killed with SIGKILL cannot stop its redis-servers and postgres (its Node servers
+ * stop on their own: parent-guard.ts). The next run stops them: a redis-server or postgres
+ * process whose working directory lies in a bench directory whose owner is dead (postgres
+ * and its backends work in their data directory). Nothing else is touched.
  */
 export function reapStaleRuns(): void {
   for (const name of readdirSync(tmpdir())) {
@@ -65,20 +74,46 @@ export function reapStaleRuns(): void {
     const ownerFile = join(dir, OWNER_FILE);
     if (!name.startsWith(TEMP_PREFIX) || !existsSync(ownerFile)) continue;
     if (alive(Number(readFileSync(ownerFile, 'utf8')))) continue;
-    for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number)) {
-      try {
-        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-        const cwd = readlinkSync(`/proc/${pid}/cwd`);
-        if (cmdline.includes('redis-server') && cwd.startsWith(`${dir}/`)) {
-          process.kill(pid, 'SIGKILL');
-          console.error(`bench: stopped redis-server ${pid} left by a killed run in ${dir}`);
-        }
-      } catch {
-        // gone, or not ours to read
-      }
+    const stale = staleProcesses(dir);
+    // SIGQUIT: postgres's immediate shutdown, which removes its shared memory segment (one
+    // SIGKILLed leaves it behind); SIGKILL for whatever has not gone within 5 s.
+    for (const p of stale) sendSignal(p.pid, p.what === 'postgres' ? 'SIGQUIT' : 'SIGKILL');
+    waitUntilGone(stale.map((p) => p.pid), 5000);
+    for (const p of stale) {
+      if (running(p.pid)) sendSignal(p.pid, 'SIGKILL');
+      console.error(`bench: stopped ${p.what} ${p.pid} left by a killed run in ${dir}`);
     }
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function staleProcesses(dir: string): Array<{ pid: number; what: string }> {
+  const found: Array<{ pid: number; what: string }> = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number)) {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      const cwd = readlinkSync(`/proc/${pid}/cwd`);
+      const what = ['redis-server', 'postgres'].find((name) => cmdline.includes(name));
+      if (what !== undefined && cwd.startsWith(`${dir}/`)) found.push({ pid, what });
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return found;
+}
+
+function sendSignal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // gone meanwhile (a backend its postmaster stopped first)
+  }
+}
+
+/** Blocks (the `exit` event allows nothing else) until the processes are gone, or `ms`. */
+function waitUntilGone(pids: ReadonlyArray<number | undefined>, ms: number): void {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let i = 0; i < ms && pids.some(running); i++) Atomics.wait(pause, 0, 0, 1);
 }
 
 /** Alive and not a zombie: a child killed while we block cannot be reaped, yet is gone. */
@@ -93,14 +128,16 @@ function running(pid: number | undefined): boolean {
 }
 
 /**
- * Synchronous, because the `exit` event allows nothing else: SIGKILL, wait until the children
- * are gone (milliseconds; the tsx CLI SIGKILLs us soon after a Ctrl-C), remove the files.
+ * Synchronous, because the `exit` event allows nothing else: signal, wait until the children
+ * are gone (milliseconds; the tsx CLI SIGKILLs us soon after a Ctrl-C), SIGKILL any left,
+ * remove the files.
  */
 function killEverythingNow(): void {
-  const pids = [...children].map((c) => c.pid);
-  for (const child of children) child.kill('SIGKILL');
-  const pause = new Int32Array(new SharedArrayBuffer(4));
-  for (let i = 0; i < 2000 && pids.some(running); i++) Atomics.wait(pause, 0, 0, 1);
+  for (const [child, signal] of children) child.kill(signal);
+  waitUntilGone([...children.keys()].map((c) => c.pid), 2000);
+  for (const child of children.keys()) {
+    if (running(child.pid)) child.kill('SIGKILL');
+  }
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 }
 
@@ -113,7 +150,7 @@ export function installCleanup(): void {
     process.on(signal, () => {
       if (stopping) return;
       stopping = true;
-      console.error(`\nbench: ${signal}: stopping every server and redis-server`);
+      console.error(`\nbench: ${signal}: stopping every server, redis-server and postgres`);
       process.exit(130); // runs the exit handler above
     });
   }
@@ -125,6 +162,30 @@ export function cpuSeconds(pid: number): number {
   // The command name may hold spaces or parentheses: fields are counted after the last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/**
+ * CPU seconds of a process and its children (postgres: the postmaster and its backends):
+ * each live child's own, and through the parent's cutime/cstime those of children that
+ * exited (and were reaped) meanwhile.
+ */
+export function treeCpuSeconds(rootPid: number): number {
+  const fieldsOf = (pid: number | string) => {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  };
+  const root = fieldsOf(rootPid);
+  // utime stime cutime cstime are fields 14-17 of stat; here 11-14 (state is 0).
+  let ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(root[i]), 0);
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const fields = fieldsOf(pid);
+      if (Number(fields[1]) === rootPid) ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // exited while we looked
+    }
+  }
+  return ticks / CLOCK_TICKS;
 }
 
 /** CPU seconds the whole machine has spent busy (not idle, not waiting on I/O), from /proc. */

@@ -1,6 +1,6 @@
 /** bench/results/latest.md: the same figures as the JSON, as tables a reviewer can read. */
-import { type Figures, KIND_LABELS, KINDS, type Results, type Storage,
-  type StorageFigures } from './results.js';
+import { type Figures, KIND_LABELS, KINDS, type PolicyResult, type PostgresFigures,
+  type Results, type Storage, type StorageFigures } from './results.js';
 
 const fmt = (value: number | null | undefined, digits = 0): string =>
   value === null || value === undefined || !Number.isFinite(value) ? '—'
@@ -18,6 +18,55 @@ function figureRow(label: string, f: Figures): string {
     `${fmt(f.redisCpuUsPerTransfer, 1)} | ${fmt(f.serverCpuUsPerTransfer, 1)} | ` +
     `${fmt(f.serverCores, 2)} / ${fmt(f.redisCores, 2)} / ${fmt(f.loaderCores, 2)} | ` +
     `${fmt(Math.max(0, f.machineCores - f.serverCores - f.redisCores - f.loaderCores), 2)} |`;
+}
+
+/** (p): no Redis script; its "Redis or postgres" columns are the postgres processes'. */
+function postgresRow(label: string, f: PostgresFigures): string {
+  return `| ${label} | ${fmt(f.requestsPerS)} | ${fmt(f.transfersPerS)} | ${fmt(f.p50Ms, 2)} | ` +
+    `${fmt(f.p99Ms, 2)} | — | ${fmt(f.postgresCpuUsPerTransfer, 1)} | ` +
+    `${fmt(f.serverCpuUsPerTransfer, 1)} | ${fmt(f.serverCores, 2)} / ` +
+    `${fmt(f.postgresCores, 2)} / ${fmt(f.loaderCores, 2)} | ` +
+    `${fmt(Math.max(0, f.machineCores - f.serverCores - f.postgresCores - f.loaderCores), 2)} |`;
+}
+
+/** The policy's table: a, b, c, then p beside c (to which it is compared), then d. */
+function policyTable(policy: PolicyResult): string[] {
+  const out = ['| server | req/s | transfers/s | p50 ms | p99 ms | Redis script µs/tr | ' +
+    'Redis or postgres CPU µs/tr | server CPU µs/tr | cores server / Redis or postgres / load ' +
+    '| other cores |', '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|'];
+  for (const kind of KINDS) {
+    const k = policy.kinds[kind];
+    out.push(k.available ? figureRow(k.label, k.median)
+      : `| ${k.label} | ${k.reason} |${' — |'.repeat(8)}`);
+    // Runs written before (p) existed have no `postgres`.
+    const pg = policy.postgres as PolicyResult['postgres'] | undefined;
+    if (kind === 'single' && pg !== undefined) {
+      out.push(pg.available ? postgresRow(pg.label, pg.median)
+        : `| ${pg.label} | ${pg.reason} |${' — |'.repeat(8)}`);
+    }
+  }
+  return out;
+}
+
+function postgresSection(r: Results): string[] {
+  const pg = r.postgres;
+  if (!pg.available) return ['', '## (p) PostgreSQL ledger', '', pg.reason];
+  const c = pg.check;
+  const settings = Object.entries(pg.settings).map(([k, v]) => `${k} ${v}`).join(', ');
+  return ['', '## (p) PostgreSQL ledger', '',
+    `PostgreSQL ${pg.version}, the bench's own (initdb in a temporary directory, loopback), ` +
+      `at its defaults: ${settings}. bench/postgres-ledger.sql: the semantics of the product's ` +
+      'POST /transfers (idempotent by id, overdraft check, an entry per account, rejections ' +
+      'recorded, amounts numeric(39,0)) in ONE PL/pgSQL call, one transaction and one WAL ' +
+      `flush per transfer, through a pool of ${pg.poolSize} connections behind the lean ` +
+      "server's Fastify shape (bench/servers/postgres.ts). It runs in every round of both " +
+      'fsync policies (it does not change between them), beside the product, so that the ' +
+      'ratio c/p compares the same minute.', '',
+    `Books checked after its segments: ${fmt(c.committed)} transfers committed ` +
+      `(${fmt(c.acknowledged)} acknowledged with 201), ${fmt(c.rejected)} rejected, ` +
+      `${fmt(c.entries)} entries, balances sum to ${c.netBalance}, ` +
+      `${c.unbalancedTransfers} transfers without two balanced entries, ${c.accountsOff} ` +
+      'accounts disagreeing with their entries.'];
 }
 
 function storageRow(label: string, s: Storage['perKind'][keyof Storage['perKind']]
@@ -38,9 +87,11 @@ export function markdown(r: Results): string {
     `- Versions: Node ${v.node}, redis-server ${v.redis}, fastify ${v.fastify}, ` +
       `ioredis ${v.ioredis}, autocannon ${v.autocannon}` +
       (r.git ? `; commit ${r.git.commit.slice(0, 12)}${r.git.dirty ? ' (dirty)' : ''}` : ''),
-    `- Parameters: ${p.durationS} s per segment × ${p.rounds} rounds, interleaved a → b → c → d ` +
-      `each round, warm-up ${p.warmupS} s per server; ${p.connections} connections for a/b/c, ` +
-      `${p.batchConnections} for d with ${p.batchSize} transfers per batch; ` +
+    `- Parameters: ${p.durationS} s per segment × ${p.rounds} rounds, interleaved a → b → c → p ` +
+      `→ d each round, warm-up ${p.warmupS} s per server; ${p.connections} connections for ` +
+      `a/b/c/p (p: a pool of ${p.postgresPoolSize} to PostgreSQL), ` +
+      `${p.batchConnections} for d with ${p.batchSize} transfers per batch ` +
+      `(${p.atomicBatchSize ?? p.batchSize} when atomic); ` +
       `${p.accounts} accounts; product LOG_LEVEL ${p.productLogLevel}, rate limit raised to ` +
       `${fmt(p.productRateLimitPerSecond)}/s` + (p.quick ? '; **BENCH_QUICK (not a measurement)**'
       : '') + (p.profile ? '; **BENCH_PROFILE (product under --cpu-prof)**' : ''),
@@ -51,26 +102,25 @@ export function markdown(r: Results): string {
       'people\'s work): where it is high, the figures are of a contended machine.',
   ];
   for (const [name, policy] of Object.entries(r.policies)) {
-    out.push('', `## appendfsync ${name}`, '',
-      '| server | req/s | transfers/s | p50 ms | p99 ms | Redis script µs/tr | ' +
-        'Redis CPU µs/tr | server CPU µs/tr | cores server / Redis / load | other cores |',
-      '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
-    for (const kind of KINDS) {
-      const k = policy.kinds[kind];
-      out.push(k.available ? figureRow(k.label, k.median)
-        : `| ${k.label} | ${k.reason} |${' — |'.repeat(8)}`);
-    }
+    out.push('', `## appendfsync ${name}`, '', ...policyTable(policy));
     const ra = policy.ratios;
-    out.push('', `Ratios: c/b (product ÷ lean) **${fmtRatio(ra.singleOverLean)}** · d/c ` +
+    out.push('', `Ratios: c/b (product ÷ lean) **${fmtRatio(ra.singleOverLean)}** · c/p ` +
+      `(product ÷ PostgreSQL, single transfers/s; goal ≥ 4×, stretch 6×) ` +
+      `**${fmtRatio(ra.singleOverPostgres)}** · d/c ` +
       `(batch ÷ single transfers/s) **${fmtRatio(ra.batchOverSingle)}** (atomic:true ` +
       `${fmtRatio(ra.batchAtomicOverSingle)}) · b/a (lean ÷ hello req/s) ` +
-      `${fmtRatio(ra.leanOverHello)}`);
+      `${fmtRatio(ra.leanOverHello)} · c2/c (2 workers ÷ 1) ${fmtRatio(ra.twoWorkersOverOne)} · ` +
+      `c/c1 (group commit on ÷ off) ${fmtRatio(ra.groupOverNoGroup)}`);
     const spread = KINDS.flatMap((kind) => {
       const k = policy.kinds[kind];
       if (!k.available) return [];
       const key = kind === 'hello' ? 'requestsPerS' : 'transfersPerS';
       return [`${kind} ${k.rounds.map((s) => fmt(s[key])).join(' / ')}`];
     });
+    if (policy.postgres.available) {
+      spread.push(`postgres ${policy.postgres.rounds.map((s) => fmt(s.transfersPerS))
+        .join(' / ')}`);
+    }
     out.push('', `Per round (${'req/s for hello, transfers/s for the others'}): ` +
       `${spread.join(' · ')}`);
     if (policy.aofRewrites > 0) {
@@ -97,6 +147,7 @@ export function markdown(r: Results): string {
           ? `; up to ${fmt(h.paced.maxInFlight)} requests were outstanding at once (more than ` +
             'the connections): the server fell behind the rate meanwhile' : '') + '.');
   }
+  out.push(...postgresSection(r));
   const s = r.storage;
   out.push('', `## Storage (fresh Redis, appendfsync ${s.appendfsync})`, '',
     'Each run in turn; used_memory and aof_current_size deltas read after it. The small runs ' +

@@ -1,20 +1,26 @@
 /**
  * The shape of bench/results/*.json, and the goals it is compared against. Figures that do not
- * apply are null (hello world moves no transfers); a server that does not exist yet is
- * `{ available: false, reason }`. test/bench.test.ts checks this shape.
+ * apply are null (hello world moves no transfers); a server that does not exist yet, or a
+ * baseline this machine cannot run (PostgreSQL), is `{ available: false, reason }`.
+ * test/bench.test.ts checks this shape. Fields are only ever added, so that bench/lib/compare.ts
+ * can read every earlier run.
  */
 import { limits } from '../../src/config/limits.js';
 import type { LoadResult } from './load.js';
+import type { PostgresCheck } from './postgres.js';
 import type { ScriptDurations } from './script-durations.js';
 import { median, ratio } from './stats.js';
 
-export const KINDS = ['hello', 'lean', 'single', 'batch', 'batchAtomic'] as const;
+export const KINDS = ['hello', 'lean', 'single', 'singleTwoWorkers', 'singleNoGroup', 'batch',
+  'batchAtomic'] as const;
 export type Kind = (typeof KINDS)[number];
 
 export const KIND_LABELS: Record<Kind, string> = {
   hello: '(a) Fastify hello world',
   lean: '(b) lean baseline',
   single: '(c) product POST /transfers',
+  singleTwoWorkers: '(c2) product POST /transfers, LEDGER_WORKERS=2',
+  singleNoGroup: '(c1) product POST /transfers, LEDGER_GROUP_COMMIT=off',
   batch: '(d) product batch, atomic:false',
   batchAtomic: '(d) product batch, atomic:true',
 };
@@ -62,6 +68,47 @@ export type KindResult =
   | { available: true; label: string; connections: number; rounds: Segment[]; median: Figures }
   | { available: false; label: string; reason: string };
 
+export const POSTGRES_LABEL = '(p) PostgreSQL ledger';
+
+/**
+ * The PostgreSQL baseline's figures: those of Figures that apply, with the postgres processes'
+ * CPU where Redis's stands for the others: the postmaster and every process it starts
+ * (backends, WAL writer, checkpointer, autovacuum), summed, as INFO cpu sums Redis's threads.
+ */
+export interface PostgresFigures {
+  requestsPerS: number;
+  transfersPerS: number | null;
+  p50Ms: number;
+  p99Ms: number;
+  serverCpuUsPerTransfer: number | null;
+  postgresCpuUsPerTransfer: number | null;
+  serverCores: number;
+  postgresCores: number;
+  loaderCores: number;
+  machineCores: number;
+}
+
+export const POSTGRES_FIGURE_KEYS: ReadonlyArray<keyof PostgresFigures> = [
+  'requestsPerS', 'transfersPerS', 'p50Ms', 'p99Ms', 'serverCpuUsPerTransfer',
+  'postgresCpuUsPerTransfer', 'serverCores', 'postgresCores', 'loaderCores', 'machineCores',
+];
+
+export interface PostgresSegment extends PostgresFigures, Omit<LoadResult, 'p50Ms' | 'p99Ms'> {
+  round: number;
+}
+
+/** (p) in one policy's rounds: PostgreSQL itself does not change between fsync policies. */
+export type PostgresResult =
+  | { available: true; label: string; connections: number; poolSize: number;
+    rounds: PostgresSegment[]; median: PostgresFigures }
+  | { available: false; label: string; reason: string };
+
+/** The PostgreSQL the bench ran for (p), and the check of its books after its segments. */
+export type PostgresRun =
+  | { available: true; version: string; poolSize: number; settings: Record<string, string>;
+    check: PostgresCheck }
+  | { available: false; reason: string };
+
 export interface HalfRate {
   /** Measured again right before, closed loop: the capacity of the moment. */
   maxTransfersPerS: number;
@@ -85,11 +132,18 @@ export interface Ratios {
   batchOverSingle: number | null;
   batchAtomicOverSingle: number | null;
   leanOverHello: number | null;
+  /** The issue's measure of the Redis design: product single ÷ (p) transfers/s. */
+  singleOverPostgres: number | null;
+  /** What a second worker adds on this machine: (c2) ÷ (c). */
+  twoWorkersOverOne: number | null;
+  /** What group commit wins: (c) ÷ (c1), the same product with LEDGER_GROUP_COMMIT=off. */
+  groupOverNoGroup: number | null;
 }
 
 export interface PolicyResult {
   appendfsync: 'always' | 'everysec';
   kinds: Record<Kind, KindResult>;
+  postgres: PostgresResult;
   ratios: Ratios;
   halfRate: HalfRate | null;
   aofRewrites: number;
@@ -106,7 +160,8 @@ export interface StorageFigures {
   aofBytesPerTransfer: number | null;
 }
 
-export type StorageKind = Exclude<Kind, 'hello'>;
+/** The storage runs: the product's variants store exactly what (c) stores, so they are not. */
+export type StorageKind = Exclude<Kind, 'hello' | 'singleTwoWorkers' | 'singleNoGroup'>;
 
 /**
  * On a fresh Redis: first a small run of each kind, too small for Redis to rewrite its AOF
@@ -140,12 +195,16 @@ export interface Results {
   parameters: {
     durationS: number; rounds: number; warmupS: number; connections: number;
     batchConnections: number; batchSize: number; accounts: number;
+    /** Absent before atomic batches were capped (BATCH_ATOMIC_TRANSFERS_MAX): batchSize. */
+    atomicBatchSize?: number;
     fsyncPolicies: string[]; storageTransfers: number; probeTransfers: number; quick: boolean;
     profile: boolean; scriptRounds: number;
     productLogLevel: string; productRateLimitPerSecond: number;
+    postgresPoolSize: number;
   };
   policies: Record<string, PolicyResult>;
   storage: Storage;
+  postgres: PostgresRun;
   /** Each script's time inside Redis at its worst, on a Redis of its own (first policy). */
   scripts: ScriptDurations & { appendfsync: string };
   goals: Goal[];
@@ -153,18 +212,27 @@ export interface Results {
     percent: number }> }>;
 }
 
-export function medianFigures(rounds: readonly Segment[]): Figures {
-  const out = {} as Record<keyof Figures, number | null>;
-  for (const key of FIGURE_KEYS) out[key] = median(rounds.map((r) => r[key]));
-  return out as unknown as Figures;
+/** Each figure's median across rounds. */
+export function medianOf<F>(rounds: readonly F[], keys: ReadonlyArray<keyof F>): F {
+  const out = {} as Record<keyof F, number | null>;
+  for (const key of keys) out[key] = median(rounds.map((r) => r[key] as number | null));
+  return out as unknown as F;
 }
 
-/** Median across rounds of a per-round ratio of two kinds' figure. */
-export function roundRatio(a: KindResult, b: KindResult, key: keyof Figures): number | null {
+export function medianFigures(rounds: readonly Segment[]): Figures {
+  return medianOf(rounds, FIGURE_KEYS);
+}
+
+type Rounds<F> = { available: true; rounds: F[] } | { available: false };
+
+/** Median across rounds of a per-round ratio of two servers' figure. */
+export function roundRatio<A, B>(a: Rounds<A>, b: Rounds<B>,
+  key: keyof A & keyof B & keyof Figures): number | null {
   if (!a.available || !b.available) return null;
   return median(a.rounds.map((segment, i) => {
     const other = b.rounds[i];
-    return other === undefined ? null : ratio(segment[key], other[key]);
+    return other === undefined || other === null ? null
+      : ratio(segment[key] as number | null, other[key] as number | null);
   }));
 }
 
@@ -183,7 +251,7 @@ function scriptGoals(scripts: Results['scripts']): Goal[] {
       (s: string) => !s.startsWith('transfer-batch')],
     ['a non-atomic batch chunk', 'BATCH_CHUNK_BUDGET_MS', limits.BATCH_CHUNK_BUDGET_MS,
       (s: string) => s === 'transfer-batch chunk'],
-    ['an atomic batch', 'ATOMIC_BATCH_BUDGET_MS', limits.ATOMIC_BATCH_BUDGET_MS,
+    ['an atomic batch', 'SCRIPT_TIME_BUDGET_MS', limits.SCRIPT_TIME_BUDGET_MS,
       (s: string) => s === 'transfer-batch atomic'],
   ] as const;
   return classes.map(([what, name, budget, member]) => {
@@ -192,6 +260,13 @@ function scriptGoals(scripts: Results['scripts']): Goal[] {
       scripts.appendfsync, p95.length === 0 ? null : Math.max(...p95), 'ms', (v) => v <= budget);
   });
 }
+
+/**
+ * Issue "Earn the Redis design": at least 4× the PostgreSQL ledger a team would otherwise
+ * build, or the design does not pay for what Redis gives up (ad hoc queries, a familiar store).
+ */
+const POSTGRES_RATIO_GOAL = 4;
+const POSTGRES_RATIO_STRETCH = 6;
 
 /** The targets the product is built towards; reported, never enforced (the bench exits 0). */
 export function evaluateGoals(policies: Record<string, PolicyResult>, storage: Storage,
@@ -205,6 +280,12 @@ export function evaluateGoals(policies: Record<string, PolicyResult>, storage: S
     goals.push(
       goal('product ÷ lean ≥ 1.0 (single transfers/s)', name, p.ratios.singleOverLean, '×',
         (v) => v >= 1),
+      goal(`product ÷ PostgreSQL ≥ ${POSTGRES_RATIO_GOAL}× (single transfers/s)`, name,
+        p.ratios.singleOverPostgres, '×', (v) => v >= POSTGRES_RATIO_GOAL),
+      goal(`product ÷ PostgreSQL ≥ ${POSTGRES_RATIO_STRETCH}× (stretch)`, name,
+        p.ratios.singleOverPostgres, '×', (v) => v >= POSTGRES_RATIO_STRETCH),
+      goal('group commit wins: (c) ÷ (c1) > 1.0 (else it is turned off)', name,
+        p.ratios.groupOverNoGroup, '×', (v) => v > 1),
       goal('Redis CPU ≤ 10 µs per single transfer (commandstats)', name,
         fig('single')?.redisScriptUsPerTransfer, 'µs', (v) => v <= 10),
       goal('Redis CPU ≤ 5 µs per transfer in a batch, atomic:false (commandstats)', name,

@@ -1,0 +1,288 @@
+/**
+ * The bench's own PostgreSQL for the (p) baseline, run as the bench runs its own redis-servers:
+ * found on this machine, initialised in a temporary directory, started on a free loopback port,
+ * loaded with bench/postgres-ledger.sql and the bench's accounts, checked after its segments,
+ * then stopped and removed (on Ctrl-C too: processes.ts). The machine's own PostgreSQL (port
+ * 5432 and its data) is never used. Durability stays at PostgreSQL's defaults (fsync,
+ * synchronous_commit, full_page_writes on): the start asserts it, since a baseline that does
+ * not flush its WAL per commit would not be the ledger a team would build.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { accessSync, chownSync, closeSync, constants, openSync, readdirSync, readFileSync,
+  realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { delimiter, dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { AMOUNT_MAX_STRING } from '../../src/config/limits.js';
+import { freePort } from '../../src/redis/embedded.js';
+import { statusCode } from '../../src/ledger/status.js';
+import { logTail, makeWorkDir, removeDir, ROOT, track } from './processes.js';
+
+/** Where a Debian/Ubuntu `postgresql` package puts its binaries (not on PATH there). */
+const DEBIAN_VERSIONS_DIR = '/usr/lib/postgresql';
+/** The machine's own PostgreSQL listens here: never ours. */
+const MACHINE_PORT = 5432;
+/** The bench's database and role; the password is random per run. */
+const DATABASE = 'ledger';
+const ROLE = 'ledger';
+/** initdb and a first start take seconds; a minute means something is wrong. */
+const START_TIMEOUT_MS = 60_000;
+/** Fast shutdown rolls back open transactions; past this, SIGKILL. */
+const STOP_TIMEOUT_MS = 20_000;
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A directory holding both initdb and postgres: PATH first, then the newest
+ * /usr/lib/postgresql/<version>/bin. Null when there is none (the baseline is then reported
+ * as not available, and the bench goes on without it).
+ */
+export function findPostgresBin(): string | null {
+  const fromPath = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
+  let versions: string[] = [];
+  try {
+    versions = readdirSync(DEBIAN_VERSIONS_DIR).filter((v) => /^\d+(\.\d+)?$/.test(v))
+      .sort((a, b) => Number(b) - Number(a));
+  } catch {
+    // no Debian-style install
+  }
+  const candidates = [...fromPath, ...versions.map((v) => join(DEBIAN_VERSIONS_DIR, v, 'bin'))];
+  for (const dir of candidates) {
+    if (!executable(join(dir, 'initdb'))) continue;
+    // initdb looks for postgres beside its own real path (symlinks, as in /usr/local/bin,
+    // resolved): that directory must hold both.
+    const real = dirname(realpathSync(join(dir, 'initdb')));
+    if (executable(join(real, 'postgres'))) return real;
+  }
+  return null;
+}
+
+interface RunAs { uid: number; gid: number; name: string }
+
+/**
+ * initdb and postgres refuse to run as root (a server bug must not own the machine), so as
+ * root they run as `nobody`. Node's spawn sets the uid and gid itself (and drops supplementary
+ * groups), which needs neither runuser, su nor setpriv, and leaves the pid we hold that of
+ * postgres itself, so signals and /proc CPU reach it directly. Null: run as ourselves.
+ */
+function unprivilegedUser(): RunAs | null {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return null;
+  const line = readFileSync('/etc/passwd', 'utf8').split('\n')
+    .find((l) => l.startsWith('nobody:'));
+  const [, , uid, gid] = line?.split(':') ?? [];
+  if (uid === undefined || gid === undefined) {
+    throw new Error('running as root, and there is no user `nobody` to run postgres as');
+  }
+  return { uid: Number(uid), gid: Number(gid), name: 'nobody' };
+}
+
+export interface PostgresCluster {
+  readonly url: string;
+  readonly version: string;
+  /** The durability and memory settings it runs with, read back with SHOW. */
+  readonly settings: Record<string, string>;
+  /** The postmaster; its backends are its children (CPU: processes.ts treeCpuSeconds). */
+  readonly pid: number;
+  readonly logFile: string;
+  stop(): Promise<void>;
+}
+
+/** Settings read back after the start; the first three must be on (see the header). */
+const SETTINGS = ['fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method',
+  'shared_buffers', 'max_connections'] as const;
+
+export function ledgerSql(): string {
+  const values: Record<string, string> = { AMOUNT_MAX: AMOUNT_MAX_STRING };
+  for (const [name, code] of Object.entries(statusCode)) values[`S_${name}`] = String(code);
+  const sql = readFileSync(join(ROOT, 'bench/postgres-ledger.sql'), 'utf8');
+  return sql.replace(/\{\{(\w+)\}\}/g, (_, name: string) => {
+    const value = values[name];
+    if (value === undefined) throw new Error(`postgres-ledger.sql: unknown {{${name}}}`);
+    return value;
+  });
+}
+
+function exitOf(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((ok) => child.once('exit', () => ok()));
+}
+
+/** Connects as soon as postgres accepts connections; throws if it exits or takes too long. */
+async function connectWhenReady(child: ChildProcess, url: string,
+  logFile: string): Promise<pg.Client> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`postgres exited before it was ready:\n${logTail(logFile)}`);
+    }
+    const client = new pg.Client({ connectionString: url });
+    try {
+      await client.connect();
+      return client;
+    } catch {
+      await client.end().catch(() => undefined);
+    }
+    if (Date.now() > deadline) throw new Error(`postgres not ready:\n${logTail(logFile)}`);
+    await sleep(100);
+  }
+}
+
+type As = { cwd: string; env: NodeJS.ProcessEnv; uid?: number; gid?: number };
+
+/** initdb into `dir`/data, its superuser `ledger` with a random password (returned). */
+function initCluster(bin: string, dir: string, as: As): string {
+  const password = randomBytes(18).toString('base64url');
+  const passwordFile = join(dir, 'password');
+  writeFileSync(passwordFile, password, { mode: 0o600 });
+  if (as.uid !== undefined) chownSync(passwordFile, as.uid, as.gid as number);
+  // Passwords, not trust: the port is on loopback, but other local users could reach it.
+  // C collation: ids compare byte by byte, the fastest choice a team would make for ids.
+  execFileSync(join(bin, 'initdb'), ['-D', join(dir, 'data'), '-U', ROLE,
+    `--pwfile=${passwordFile}`, '--auth=scram-sha-256', '--encoding=UTF8', '--locale=C'],
+  { ...as, stdio: ['ignore', 'ignore', 'pipe'], timeout: START_TIMEOUT_MS });
+  rmSync(passwordFile);
+  return password;
+}
+
+/**
+ * The schema and the accounts, each as the bench creates the product's: USD, overdraft
+ * unlimited, balance 0 (so the money in the ledger sums to 0). Then the settings, read back.
+ */
+async function loadLedger(url: string, accounts: readonly string[]) {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(ledgerSql());
+    await client.query('INSERT INTO accounts (id, currency, overdraft_limit) ' +
+      "SELECT unnest($1::text[]), 'USD', NULL", [accounts]);
+    await client.query('VACUUM ANALYZE accounts');
+    const settings: Record<string, string> = {};
+    for (const name of SETTINGS) {
+      settings[name] = String((await client.query(`SHOW ${name}`)).rows[0]?.[name]);
+    }
+    for (const name of ['fsync', 'synchronous_commit', 'full_page_writes'] as const) {
+      if (settings[name] !== 'on') throw new Error(`postgres: ${name} is ${settings[name]}`);
+    }
+    const version = String((await client.query('SHOW server_version')).rows[0]
+      ?.server_version);
+    return { settings, version };
+  } finally {
+    await client.end();
+  }
+}
+
+/** initdb, start, schema, accounts; on any failure, stopped and removed. */
+export async function startPostgres(bin: string,
+  accounts: readonly string[]): Promise<PostgresCluster> {
+  const user = unprivilegedUser();
+  const dir = makeWorkDir('pg-');
+  if (user) chownSync(dir, user.uid, user.gid);
+  const as: As = { cwd: dir, env: { ...process.env, LC_ALL: 'C' },
+    ...(user ? { uid: user.uid, gid: user.gid } : {}) };
+  let child: ChildProcess | undefined;
+  const stop = async () => {
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGINT'); // fast shutdown: open transactions roll back
+      const timer = setTimeout(() => child?.kill('SIGKILL'), STOP_TIMEOUT_MS);
+      await exitOf(child);
+      clearTimeout(timer);
+    }
+    removeDir(dir);
+  };
+  try {
+    const password = initCluster(bin, dir, as);
+    const port = await freePort();
+    if (port === MACHINE_PORT) throw new Error('the bench must never use the machine\'s postgres');
+    const logFile = join(dir, 'postgres.log');
+    const log = openSync(logFile, 'a');
+    // postgres's own defaults for everything but where it listens: loopback, our port, and
+    // its socket in our directory (not the machine's /var/run/postgresql).
+    child = track(spawn(join(bin, 'postgres'), ['-D', join(dir, 'data'), '-p', String(port),
+      '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'cluster_name=ledger-bench'],
+    { ...as, stdio: ['ignore', log, log] }), 'SIGQUIT');
+    closeSync(log);
+    const base = `postgres://${ROLE}:${password}@127.0.0.1:${port}`;
+    const admin = await connectWhenReady(child, `${base}/postgres`, logFile);
+    try {
+      await admin.query(`CREATE DATABASE ${DATABASE}`);
+    } finally {
+      await admin.end();
+    }
+    const url = `${base}/${DATABASE}`;
+    const { settings, version } = await loadLedger(url, accounts);
+    return { url, version, settings, pid: child.pid as number, logFile, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+export interface PostgresCheck {
+  /** 201s the bench received from (p); each must be a committed transfer. */
+  acknowledged: number;
+  committed: number;
+  rejected: number;
+  entries: number;
+  /** Sum of every balance: 0, since every account started at 0. */
+  netBalance: string;
+  /** Committed transfers without exactly two entries summing to 0. */
+  unbalancedTransfers: number;
+  /** Accounts whose balance is not the sum of their entries, or whose last entry disagrees. */
+  accountsOff: number;
+}
+
+/**
+ * The baseline's books, once after its segments. A wrong baseline makes the ratio meaningless,
+ * so any failure here throws and fails the bench.
+ */
+export async function checkPostgresLedger(url: string,
+  acknowledged: number): Promise<PostgresCheck> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query(`SELECT
+      (SELECT count(*) FROM transfers WHERE status = ${statusCode.OK}) AS committed,
+      (SELECT count(*) FROM transfers WHERE status <> ${statusCode.OK}) AS rejected,
+      (SELECT count(*) FROM entries) AS entries,
+      (SELECT coalesce(sum(credits - debits), 0) FROM accounts)::text AS net,
+      (SELECT count(*) FROM transfers t LEFT JOIN (SELECT transfer_id, count(*) AS n,
+          sum(amount) AS total FROM entries GROUP BY transfer_id) e ON e.transfer_id = t.id
+        WHERE t.status = ${statusCode.OK} AND (e.n IS DISTINCT FROM 2 OR e.total <> 0))
+        AS unbalanced,
+      (SELECT count(*) FROM accounts a LEFT JOIN (SELECT account_id, sum(amount) AS total,
+          max(seq) AS last FROM entries GROUP BY account_id) e ON e.account_id = a.id
+        WHERE a.credits - a.debits <> coalesce(e.total, 0)
+          OR a.entry_seq <> coalesce(e.last, 0)) AS off`);
+    const r = rows[0] as Record<string, string>;
+    const check: PostgresCheck = {
+      acknowledged, committed: Number(r.committed), rejected: Number(r.rejected),
+      entries: Number(r.entries), netBalance: String(r.net),
+      unbalancedTransfers: Number(r.unbalanced), accountsOff: Number(r.off),
+    };
+    const wrong = [
+      check.netBalance !== '0' && `the balances sum to ${check.netBalance}, not 0`,
+      check.entries !== 2 * check.committed &&
+        `${check.entries} entries for ${check.committed} committed transfers`,
+      check.unbalancedTransfers > 0 &&
+        `${check.unbalancedTransfers} committed transfers without two balanced entries`,
+      check.accountsOff > 0 && `${check.accountsOff} accounts disagree with their entries`,
+      check.committed < acknowledged &&
+        `${acknowledged} transfers answered 201 but ${check.committed} committed`,
+    ].filter(Boolean);
+    if (wrong.length > 0) {
+      throw new Error(`the PostgreSQL baseline is wrong (its ratio would mean nothing): ` +
+        wrong.join('; '));
+    }
+    return check;
+  } finally {
+    await client.end();
+  }
+}
