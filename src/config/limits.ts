@@ -41,28 +41,29 @@ export const limits = {
    */
   BATCH_BODY_BYTES_MAX: 1024 * 1024,
   /**
-   * Transfers per script in a non-atomic batch. Every other client waits while a script runs, so
-   * the chunk is the trade-off between batch throughput (a call's fixed cost and round trip are
-   * spread over the chunk) and everyone else's latency. Measured inside Redis here: 100 small
-   * transfers between distinct accounts take 1.2–2 ms, with 36-digit amounts ~2.2 ms, so 50
-   * keep a chunk under BATCH_CHUNK_BUDGET_MS with room (`npm run bench` reports the durations).
+   * Transfers per script in a non-atomic batch (and in a group commit's call). Every other client
+   * waits while a script runs, so the chunk is the trade-off between batch throughput (a call's
+   * fixed cost and round trip are spread over the chunk) and everyone else's latency. At their
+   * worst (longest ids and key names) 50 took 2.7 ms at the median and 3.7 ms at p95 inside
+   * Redis on this machine class on a slow day (`npm run bench`, 2026-12-06), over
+   * BATCH_CHUNK_BUDGET_MS; 25 take half that.
    */
-  BATCH_CHUNK_TRANSFERS_MAX: 50,
+  BATCH_CHUNK_TRANSFERS_MAX: 25,
   /**
    * Bytes of transfer fields (ids, amount, currency, metadata) per non-atomic chunk: a transfer
    * with 4 KB of metadata costs Redis ~3× a small one (it fills a stream node by itself).
    */
   BATCH_CHUNK_BYTES_MAX: 32 * 1024,
-  /** Longest a non-atomic batch chunk may hold Redis (measured by the budget test). */
+  /** Longest a non-atomic batch chunk may hold Redis at its worst (`npm run bench` reports it). */
   BATCH_CHUNK_BUDGET_MS: 2,
   /**
    * Transfers in one atomic batch. It is one script, so it must fit SCRIPT_TIME_BUDGET_MS at its
-   * worst like every other script: measured here (`npm run bench`, scripts at their worst), a
-   * transfer with the longest ids, keys and metadata costs up to ~45–70 µs inside Redis, so 100
-   * take ~5–7 ms. Atomic batches are for linked legs (FX, splits: tens of transfers); a larger
-   * set that need not be all-or-nothing goes as `atomic: false`, chunked.
+   * worst like every other script: at their worst (longest ids and keys, largest metadata) 100
+   * took 6.8 ms at the median and 11.1 ms at p95 inside Redis on this machine class on a slow
+   * day (`npm run bench`, 2026-12-06), so 50. Atomic batches are for linked legs (FX, splits:
+   * tens of transfers); a larger set that need not be all-or-nothing goes as `atomic: false`.
    */
-  BATCH_ATOMIC_TRANSFERS_MAX: 100,
+  BATCH_ATOMIC_TRANSFERS_MAX: 50,
   /**
    * Entries read per script call: a page of up to ENTRIES_PAGE_LIMIT_MAX is read in calls of
    * this many (each entry is a journal lookup, ~2–9 µs), so no read holds Redis past ~1 ms. The

@@ -159,7 +159,7 @@ const ATOMIC_CLIENTS = 3;
 const CHUNKED_CLIENTS = 3;
 /** An atomic batch: CHAINS chains of HOPS transfers, cash → c0 → c1 → … → c(HOPS-1). */
 const HOPS = 8;
-const CHAINS = 12; // 96 transfers: within BATCH_ATOMIC_TRANSFERS_MAX
+const CHAINS = 6; // 48 transfers: within BATCH_ATOMIC_TRANSFERS_MAX
 /** A chunked batch: several chunks (BATCH_CHUNK_TRANSFERS_MAX each), so a crash can split it. */
 const CHUNKED_SIZE = 300;
 const TARGETS = 10;
