@@ -75,17 +75,10 @@ export const POSTGRES_LABEL = '(p) PostgreSQL ledger';
  * CPU where Redis's stands for the others: the postmaster and every process it starts
  * (backends, WAL writer, checkpointer, autovacuum), summed, as INFO cpu sums Redis's threads.
  */
-export interface PostgresFigures {
-  requestsPerS: number;
-  transfersPerS: number | null;
-  p50Ms: number;
-  p99Ms: number;
-  serverCpuUsPerTransfer: number | null;
+export interface PostgresFigures extends Pick<Figures, 'requestsPerS' | 'transfersPerS' | 'p50Ms'
+  | 'p99Ms' | 'serverCpuUsPerTransfer' | 'serverCores' | 'loaderCores' | 'machineCores'> {
   postgresCpuUsPerTransfer: number | null;
-  serverCores: number;
   postgresCores: number;
-  loaderCores: number;
-  machineCores: number;
 }
 
 export const POSTGRES_FIGURE_KEYS: ReadonlyArray<keyof PostgresFigures> = [
