@@ -1,10 +1,11 @@
 /**
  * The embedded Redis: with no REDIS_URL the service runs its own `redis-server` child with AOF,
- * bound to loopback, its files under the data dir. The tests start theirs the same way.
+ * bound to loopback, its files under the data dir, in a process group of its own and watched by
+ * a keeper that stops it if the service dies (see keep()). The tests start theirs the same way.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { existsSync, mkdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
@@ -61,22 +62,41 @@ function alive(pid: number): boolean {
 }
 
 /**
- * A redis-server left running by a service that died (kill -9) still owns the AOF: stop it,
- * because two servers appending to one AOF would corrupt it.
+ * A redis-server still running in the data dir after its service died. Its keeper (below) is
+ * usually stopping it already; we wait for it to finish, since two servers appending to one AOF
+ * would corrupt it. Only a caller that holds the data dir's lock (src/instance.ts) may take a
+ * live pid file for a leftover: without the lock it may be a running instance's Redis.
  */
-async function stopOrphan(pidFile: string): Promise<void> {
+async function stopOrphan(dataDir: string, pidFile: string): Promise<void> {
   if (!existsSync(pidFile)) return;
   const pid = Number(readFileSync(pidFile, 'utf8').trim());
   if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return;
-  let cmdline = '';
-  try {
-    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-  } catch {
-    return; // not Linux, or gone: nothing we can safely identify
+  if (!isRedisIn(pid, dataDir)) return; // the pid was reused by something else
+  process.kill(pid, 'SIGTERM'); // graceful: Redis fsyncs its AOF, then exits
+  // Not alive(): once exited, it may stay a zombie until init reaps it, holding nothing.
+  const running = () => alive(pid) && isRedisIn(pid, dataDir);
+  for (let i = 0; i < ORPHAN_STOP_POLLS && running(); i++) await sleep(ORPHAN_STOP_POLL_MS);
+  if (running()) {
+    throw new Error(`a redis-server (pid ${pid}) left by an earlier start still runs in ` +
+      `${dataDir} and did not stop on SIGTERM; stop it, then start again`);
   }
-  if (!cmdline.includes('redis-server')) return;
-  process.kill(pid, 'SIGTERM');
-  for (let i = 0; i < 200 && alive(pid); i++) await sleep(50);
+}
+
+/** Waiting for a leftover Redis to finish its shutdown: 10 s, ample for a final AOF fsync. */
+const ORPHAN_STOP_POLLS = 200;
+const ORPHAN_STOP_POLL_MS = 50;
+
+/**
+ * A redis-server working in `dataDir` (Redis chdirs to its `--dir`). Linux only: elsewhere
+ * nothing identifies the process safely, and it is left alone.
+ */
+function isRedisIn(pid: number, dataDir: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('redis-server') &&
+      realpathSync(`/proc/${pid}/cwd`) === realpathSync(dataDir);
+  } catch {
+    return false;
+  }
 }
 
 function exitOf(child: ChildProcess): Promise<void> {
@@ -88,7 +108,7 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
   const dataDir = resolve(options.dataDir);
   mkdirSync(dataDir, { recursive: true });
   const pidFile = join(dataDir, 'redis.pid');
-  await stopOrphan(pidFile);
+  await stopOrphan(dataDir, pidFile);
   const port = options.port ?? (await freePort());
   const logFile = join(dataDir, 'redis.log');
   const args = [
@@ -147,7 +167,10 @@ async function launch(
   url: string,
   logFile: string,
 ): Promise<ChildProcess> {
-  const child = spawn(binary, args, { stdio: 'ignore' });
+  // Its own process group: a terminal's Ctrl-C reaches the whole foreground group, and Redis
+  // must outlive the service's drain (in-flight requests still need it); the service stops it.
+  const child = spawn(binary, args, { stdio: 'ignore', detached: true });
+  keep(child);
   const spawnError = new Promise<Error>((ok) => child.once('error', ok));
   const deadline = Date.now() + limits.EMBEDDED_REDIS_START_TIMEOUT_MS;
   for (;;) {
@@ -164,6 +187,31 @@ async function launch(
       throw new Error(`redis-server did not become ready; see ${logFile}`);
     }
   }
+}
+
+/**
+ * Redis must never outlive the process that started it (it would hold the AOF and a port, with
+ * nobody to stop it), and it is detached, so nothing stops it when that process dies by kill -9,
+ * which runs none of its code. A keeper does: a tiny `sh` in its own process group whose stdin
+ * is a pipe from this process. However this process dies, the kernel closes the pipe; `read`
+ * sees end of file and the keeper sends Redis SIGTERM, Redis's graceful shutdown (AOF fsynced).
+ * Chosen over PR_SET_PDEATHSIG (Linux only, and Node cannot set it without a native addon) and
+ * over a keeper that is Redis's parent (we would lose Redis's pid and exit status, which the
+ * supervisor below and the tests use). The keeper is killed the moment its Redis exits, so it
+ * never signals a pid the system has reused since.
+ */
+const KEEPER_SCRIPT = 'while read -r _; do :; done; kill -TERM "$1" 2>/dev/null';
+
+function keep(redis: ChildProcess): void {
+  if (redis.pid === undefined) return; // spawning failed; launch reports why
+  const keeper = spawn('sh', ['-c', KEEPER_SCRIPT, 'atomic-ledger-redis-keeper',
+    String(redis.pid)], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+  keeper.on('error', () => {}); // no sh: Redis then stops only when we stop it
+  keeper.stdin?.on('error', () => {});
+  // The pipe is for the kernel to close, never what keeps this process alive.
+  keeper.unref();
+  (keeper.stdin as Socket | null)?.unref();
+  redis.once('exit', () => keeper.kill('SIGKILL'));
 }
 
 async function answersPing(url: string): Promise<boolean> {

@@ -90,7 +90,10 @@ describe('docker-compose.yml', () => {
     expect(args).toContain('--appendfsync always');
     expect(args).toContain('--maxmemory-policy noeviction');
     expect(args).toContain('--aclfile /deploy/redis/users.acl');
-    expect(redis.volumes).toContain('./deploy/redis/users.acl:/deploy/redis/users.acl:ro');
+    // Rendered from deploy/redis/users.acl with the password's hash by npm run docker:setup.
+    expect(redis.secrets).toContainEqual({ source: 'redis-users-acl',
+      target: '/deploy/redis/users.acl' });
+    expect(compose.secrets?.['redis-users-acl']?.file).toBe('./secrets/users.acl');
     expect(redis.user).toBe('redis');
     // The default user is off (test/security/acl.test.ts): the check logs in as `healthcheck`.
     expect(redis.healthcheck?.test).toEqual(['CMD', 'redis-cli', '--user', 'healthcheck',
@@ -108,7 +111,7 @@ describe('docker-compose.yml', () => {
     expect(ledger.build).toBe('.');
     // As the ACL's ledger user, its password from the environment (compose stops when unset).
     expect(ledger.environment?.REDIS_URL)
-      .toBe('redis://ledger:${LEDGER_REDIS_PASSWORD:?see deploy/redis/README.md}@redis:6379');
+      .toBe('redis://ledger:${LEDGER_REDIS_PASSWORD:?run npm run docker:setup}@redis:6379');
     expect(ledger.environment?.HOST).toBe('0.0.0.0');
     const port = ledger.environment?.PORT;
     expect(ledger.ports).toEqual([`127.0.0.1:${port}:${port}`]);
