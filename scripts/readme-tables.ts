@@ -1,13 +1,17 @@
 /**
- * The README's generated tables: limits (from src/config/limits.ts) and configuration (from
- * CONFIG_DOC in src/config/env.ts). `npm run docs` rewrites them in place; test/readme.test.ts
- * fails when the README differs from what this generates.
+ * The generated tables of the documentation: limits (from src/config/limits.ts) and
+ * configuration (from CONFIG_DOC in src/config/env.ts), both in TABLES_FILE, which the README
+ * links to. `npm run docs` rewrites them in place; test/readme.test.ts fails when that file
+ * differs from what this generates.
  */
 import { CONFIG_DOC } from '../src/config/env.js';
 import { AMOUNT_MAX_STRING, type LimitName, limits } from '../src/config/limits.js';
 
+/** Where the tables live, relative to the repository root. */
+export const TABLES_FILE = 'docs/configuration.md';
+
 /**
- * One line per limit for readers of the README; the why of each number is in limits.ts.
+ * One line per limit for readers of the documentation; the why of each number is in limits.ts.
  * Typed by LimitName, so a limit added there without a line here fails the type check too.
  */
 export const LIMIT_DOCS: Record<LimitName, string> = {
@@ -21,7 +25,8 @@ export const LIMIT_DOCS: Record<LimitName, string> = {
   ENTRIES_PAGE_LIMIT_MAX: 'largest `limit` of `GET /accounts/{id}/entries`',
   ENTRIES_PAGE_LIMIT_DEFAULT: '`limit` of `GET /accounts/{id}/entries` when omitted',
   BODY_BYTES_MAX: 'largest request body; above it, 413 `PAYLOAD_TOO_LARGE`',
-  BATCH_TRANSFERS_MAX: 'transfers in one `POST /transfers/batch` (an atomic one: see below)',
+  BATCH_TRANSFERS_MAX:
+    'transfers in one `POST /transfers/batch` (an atomic one: `BATCH_ATOMIC_TRANSFERS_MAX`)',
   BATCH_BODY_BYTES_MAX: 'largest `POST /transfers/batch` body; above it, 413',
   BATCH_CHUNK_TRANSFERS_MAX: 'transfers per Redis script in a non-atomic batch',
   BATCH_CHUNK_BUDGET_MS: 'longest one non-atomic batch chunk may hold Redis (measured)',
@@ -29,6 +34,10 @@ export const LIMIT_DOCS: Record<LimitName, string> = {
   BATCH_ATOMIC_TRANSFERS_MAX: 'transfers in one atomic batch (one script: it must fit ' +
     '`SCRIPT_TIME_BUDGET_MS` at its worst)',
   ENTRIES_READ_CHUNK_MAX: 'entries read per Redis script; a larger page takes several',
+  HOLD_TIMEOUT_SECONDS_MAX: "largest `timeoutSeconds` of a hold (one year)",
+  HOLDS_EXPIRE_BATCH_MAX: 'expired holds released per Redis script by the sweeper',
+  HOLDS_SWEEP_INTERVAL_MS: 'how often the sweeper looks for expired holds',
+  HOLDS_SWEEP_LOCK_TTL_MS: "the sweeper's lock expires after this unless renewed",
   REDIS_COMMAND_TIMEOUT_MS:
     'a Redis command unanswered by then is 503 `UNAVAILABLE` (outcome unknown)',
   SCRIPT_TIME_BUDGET_MS: 'the longest any of our Lua scripts may run inside Redis (worst case)',
@@ -110,7 +119,7 @@ export function readSection(text: string, name: TableName): string {
   const from = text.indexOf(start);
   const to = text.indexOf(end);
   if (from < 0 || to < from || text.indexOf(start, from + 1) >= 0) {
-    throw new Error(`README.md: expected one ${start} … ${end} section`);
+    throw new Error(`${TABLES_FILE}: expected one ${start} … ${end} section`);
   }
   return text.slice(from + start.length, to).trim();
 }

@@ -11,4 +11,4 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const file = join(root, OPENAPI_FILE);
 mkdirSync(dirname(file), { recursive: true });
 writeFileSync(file, formatOpenApi(await openApiDocument()));
-console.log(`wrote ${OPENAPI_FILE}`);
+console.log(`wrote ${OPENAPI_FILE}; the typed client's types follow with npm run openapi:client`);

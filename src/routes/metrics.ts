@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { AUTHENTICATED, problems } from '../http/responses.js';
 
 /**
  * `GET /metrics`: the app's registry in Prometheus text format, for keys with the `metrics`
@@ -9,13 +10,22 @@ const metrics: FastifyPluginAsync = async (app) => {
   app.get('/metrics', {
     config: { scope: 'metrics' },
     schema: {
+      operationId: 'getMetrics',
       summary: 'Prometheus metrics (text exposition format)',
+      description: 'For a key with the `metrics` scope. Every metric of the service, whichever ' +
+        'worker answers; docs/operations.md (Metrics) lists them.',
       tags: ['operations'],
       response: {
         200: {
-          description: 'Every metric of this instance; see the README, Operations / Metrics',
-          content: { 'text/plain': { schema: { type: 'string' } } },
+          description: 'Prometheus text exposition format 0.0.4',
+          content: { 'text/plain': { schema: { type: 'string' }, examples: { metrics: {
+            summary: 'A few lines of it',
+            value: '# TYPE ledger_transfers_total counter\n' +
+              'ledger_transfers_total{outcome="committed",reason=""} 1042\n' +
+              'ledger_transfers_total{outcome="rejected",reason="INSUFFICIENT_FUNDS"} 7\n',
+          } } } },
         },
+        ...problems(...AUTHENTICATED),
       },
     },
   }, async (_request, reply) => {
