@@ -8,6 +8,8 @@
  *   POST /transfers/batch (when it exists).
  * Then, on a Redis of its own, each Lua script at its worst: its time inside Redis against
  * its budget (bench/lib/script-durations.ts; the suite bounds its commands, keys and bytes).
+ * Then holds against the single transfer, on Redis instances of their own (bench/lib/holds.ts):
+ * Redis time of a hold and its post, a sweeper call of 100 expired holds, RAM per hold.
  * Each server is a child process; the load generator (autocannon) runs here. Per fsync policy
  * the bench starts its own redis-server as the product's embedded one is started, interleaves
  * a, b, c, p, d in every round, and reports medians; its own PostgreSQL runs for the whole run
@@ -28,8 +30,10 @@
  *   BENCH_SCRIPT_ROUNDS (60) rounds of every script at its worst, the first 5 cold
  *   BENCH_RESULTS_DIR (bench/results)           BENCH_PROFILE=1: product under --cpu-prof
  *   BENCH_POSTGRES_POOL (32) connections of the PostgreSQL baseline's pool
- *   BENCH_QUICK=1: 1 s × 1 round, one policy, 5000 stored transfers, 3 script rounds (a smoke
- *   run: its figures mean nothing)
+ *   BENCH_HOLDS_OPERATIONS (5000) transfers, holds and posts per round (BENCH_ROUNDS)
+ *   BENCH_HOLDS_SWEEPS (30) sweeper calls   BENCH_HOLDS_STORED (20000) per RAM run of holds
+ *   BENCH_QUICK=1: 1 s × 1 round, one policy, 5000 stored transfers, 3 script rounds, holds
+ *   200 / 3 / 1000 (a smoke run: its figures mean nothing)
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
@@ -51,6 +55,8 @@ import { finishPostgresBaseline, loadPostgres, type MaybeBaseline, measurePostgr
 import { cpuSeconds, installCleanup, machineBusySeconds, makeWorkDir, reapStaleRuns, removeDir,
   treeCpuSeconds,
   ROOT, type Server, startServer, track } from './lib/processes.js';
+import { type HoldsResult, measureHolds, sweepWorst } from './lib/holds.js';
+import { holdsGoals } from './lib/holds-report.js';
 import { formatTopSelfTime, topSelfTime } from './lib/profile.js';
 import { markdown } from './lib/report.js';
 import { formatScriptDurations, scriptDurations } from './lib/script-durations.js';
@@ -115,6 +121,10 @@ function parameters() {
     // not so wide that 2 cores thrash between backends. On this 2-core machine (5 s each,
     // twice), 32 gave the most transfers/s of 8, 16, 32 and 64; 64 the fewest.
     postgresPoolSize: numberEnv('BENCH_POSTGRES_POOL', 32, true),
+    holdsOperations: numberEnv('BENCH_HOLDS_OPERATIONS', quick ? 200 : 5000, true),
+    holdsSweeps: numberEnv('BENCH_HOLDS_SWEEPS', quick ? 3 : 30, true),
+    // Equal counts of each kind; 20,000 keeps the four runs to 15-20 s on this machine.
+    holdsStored: numberEnv('BENCH_HOLDS_STORED', quick ? 1000 : 20_000, true),
     policies: [...new Set(policies)] as Policy[],
     resultsDir: resolve(process.env.BENCH_RESULTS_DIR ?? join(ROOT, 'bench/results')),
   };
@@ -577,6 +587,24 @@ async function scripts(params: Params, tmp: string): Promise<Results['scripts']>
 }
 
 // ---------------------------------------------------------------------------------------------
+// Holds against the single transfer
+
+async function holds(params: Params, tmp: string,
+  scriptResult: Results['scripts']): Promise<HoldsResult> {
+  const policy = params.policies[0] as Policy;
+  const dir = join(tmp, 'holds');
+  mkdirSync(dir);
+  try {
+    const measured = await measureHolds({ appendfsync: policy, accounts: params.accounts,
+      operations: params.holdsOperations, rounds: params.rounds, sweeps: params.holdsSweeps,
+      stored: params.holdsStored, startRedis: (d) => startRedis(policy, d), dir });
+    return { ...measured, sweepWorst: sweepWorst(scriptResult) };
+  } finally {
+    removeDir(dir);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Run
 
 function packageVersion(name: string): string {
@@ -653,6 +681,7 @@ async function main(): Promise<void> {
   const { policies, profileFiles, postgres } = await runPolicies(params, tmp, stamp);
   const storageResult = await storage(params, tmp);
   const scriptResult = await scripts(params, tmp);
+  const holdsResult = await holds(params, tmp, scriptResult);
   const cpu = cpus();
   const results: Results = {
     schema: 1,
@@ -676,12 +705,15 @@ async function main(): Promise<void> {
       productLogLevel: PRODUCT_DEFAULTS.logLevel,
       productRateLimitPerSecond: RATE_LIMIT_PER_SECOND,
       postgresPoolSize: params.postgresPoolSize,
+      holdsOperations: params.holdsOperations, holdsSweeps: params.holdsSweeps,
+      holdsStored: params.holdsStored,
     },
     policies,
     storage: storageResult,
     postgres,
     scripts: scriptResult,
-    goals: evaluateGoals(policies, storageResult, scriptResult),
+    holds: holdsResult,
+    goals: [...evaluateGoals(policies, storageResult, scriptResult), ...holdsGoals(holdsResult)],
     profiles: profileFiles.filter(existsSync).map((file) => ({
       file, top: topSelfTime(file, ROOT, 25) })),
   };

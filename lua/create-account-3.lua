@@ -13,7 +13,7 @@ ARGV[4] metadata        canonical JSON object (sorted keys)
 ARGV[5] now             createdAt, milliseconds since the epoch (time comes from the caller)
 ARGV[6] createdBy       name of the API key that asked (never a secret)
 
-Returns { status, id, ... } (the id echoes ARGV[1]; see transfer-7.lua):
+Returns { status, id, ... } (the id echoes ARGV[1]; see transfer-9.lua):
   { OK, id }                                  created now
   { EXISTS, id, { field, value, ... } }       the id exists: the stored account, for comparison
   { FORMAT_UNSUPPORTED, id } / { INVALID_ARGUMENT, id }   nothing written
@@ -25,12 +25,13 @@ The account's fields are ACCOUNT_FIELDS of src/ledger/records.ts, written by a_c
 
 --- @include u128
 --- @include account
+--- @include format
 
 local id, currency, overdraft, metadata, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local by = ARGV[6]
 
 local fmt, last = unpack(redis.call('HMGET', KEYS[1], 'fmt', 'an'))
-if fmt and fmt ~= '{{FORMAT_VERSION}}' then return { {{S_FORMAT_UNSUPPORTED}}, id } end
+if not f_ok(fmt) then return { {{S_FORMAT_UNSUPPORTED}}, id } end
 
 if #id == 0 or #id > {{L_ID_LENGTH_MAX}} or #currency == 0
   or #currency > {{L_CURRENCY_LENGTH_MAX}} or #metadata > {{L_METADATA_JSON_BYTES_MAX}}

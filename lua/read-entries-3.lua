@@ -14,13 +14,14 @@ ARGV[2] start    '' for the newest entry, or the seq of the first entry to retur
 ARGV[3] count    entries to return, 1 .. ENTRIES_READ_CHUNK_MAX (a page takes several calls)
 
 Returns { tag, exists (1 or 0), cursorOk (1 or 0), entries, next, counterpartyIds }:
-entries is a flat list of 5 values per entry: seq, transferId, amount (negative for a debit),
-balanceAfter, createdAt (ms); next is the seq where the following page starts ('0': none);
+entries is a flat list of 6 values per entry: seq, transferId, amount (negative for a debit),
+balanceAfter, createdAt (ms), kind (a RECORD_KINDS code: '' transfer, 'p' post,
+'r' reversal); next is the seq where the following page starts ('0': none);
 counterpartyIds holds one account id per entry. cursorOk is 0 when start is not a seq of this
 account's entries (a cursor this service did not issue for it).
 ]]
 
---- @include account
+--- @include journal
 
 local count = tonumber(ARGV[3])
 if not count or count < 1 or count > {{L_ENTRIES_READ_CHUNK_MAX}} then
@@ -36,13 +37,17 @@ local first = true
 while seq ~= '0' and #others < count do
   local found = redis.call('XRANGE', KEYS[2], '0-' .. seq, '0-' .. seq)
   local r = found[1] and found[1][2]
-  -- A journal record has a fixed field order (includes/journal.lua); check its ends.
-  if not r or r[{{J_FROM}} - 1] ~= 'f' or r[{{J_TO_PREVIOUS}} - 1] ~= 'pt' then
+  -- A journal record has a fixed field order (includes/journal.lua); check its ends. Holds and
+  -- voids are not on any chain: a cursor naming one is not a cursor of these entries.
+  local kind = r and j_kind(r) or ''
+  if not r or r[{{J_FROM}} - 1] ~= 'f' or r[{{J_TO_PREVIOUS}} - 1] ~= 'pt'
+    or kind == {{K_HOLD}} or kind == {{K_VOID}} then
     if first then return { ARGV[1], 1, 0, {}, '0', {} } end
     return redis.error_reply('ERR corrupt ledger: entry chain broken at seq ' .. seq)
   end
   local n = #entries
   entries[n + 1], entries[n + 2], entries[n + 5] = seq, r[{{J_ID}}], r[{{J_CREATED_AT}}]
+  entries[n + 6] = kind
   if r[{{J_FROM}}] == me then
     entries[n + 3], entries[n + 4] = '-' .. r[{{J_AMOUNT}}], r[{{J_FROM_BALANCE_AFTER}}]
     others[#others + 1], seq = r[{{J_TO}}], r[{{J_FROM_PREVIOUS}}]

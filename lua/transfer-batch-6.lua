@@ -1,27 +1,31 @@
 #!lua flags=
 --[[
-transfer-batch: decide a chunk of transfers in order, each exactly as transfer-7.lua would; with
-atomic = '1', all or nothing: any item that would not commit leaves everything unwritten.
+transfer-batch: decide a chunk of transfers and holds in order, each exactly as transfer-9.lua
+would; with atomic = '1', all or nothing: any item that would not commit leaves everything
+unwritten.
 
 KEYS[1] meta        ledger hash: fmt (data-format version)
 KEYS[2] journal     stream of committed transfers, stream id `0-<seq>`
 KEYS[3] rejections  stream of rejected transfers, stream id `0-<rejection number>`
 KEYS[4] accountIds  hash: account number -> account id (read only for replays)
-KEYS[5..] the items' accounts and id buckets, each once; items refer to them by index
+KEYS[5] expiries    sorted set: open holds with a timeout, by expiry (includes/holds.lua)
+KEYS[6] holdStats   hash: open holds per currency
+KEYS[7..] the items' accounts and id buckets, each once; items refer to them by index
 
 ARGV[1] tag        echoed: the first item's id
 ARGV[2] atomic     '1' all or nothing, '0' each item decided on its own
 ARGV[3] now        createdAt, milliseconds since the epoch (time comes from the caller)
 ARGV[4] createdBy  name of the API key that asked (never a secret)
 ARGV[5] count      number of items, 1 .. BATCH_TRANSFERS_MAX (BATCH_ATOMIC_TRANSFERS_MAX if atomic)
-ARGV[6..] 9 values per item: id, from, to, amount, currency ('' = the accounts'), metadata,
-          and the KEYS indexes of its debit account, credit account and id bucket
+ARGV[6..] 11 values per item: id, from, to, amount, currency ('' = the accounts'), metadata,
+          hold and expires (as ARGV[9..10] of transfer-9.lua), and the KEYS indexes of its
+          debit account, credit account and id bucket
 
 Returns { OK, tag, results } where results has one table per item, in order:
   { OK, accountsCurrency, seq, fromBalanceAfter, toBalanceAfter }        committed now
-  { ACCOUNT_NOT_FOUND | CURRENCY_MISMATCH | INSUFFICIENT_FUNDS | BALANCE_OVERFLOW,
-    accountsCurrency }                                                    rejected, recorded
-  { EXISTS, ref, { field, value, ... }, fromId, toId }    decided before (see transfer-7.lua)
+  { ACCOUNT_NOT_FOUND | ACCOUNT_CLOSED | CURRENCY_MISMATCH | INSUFFICIENT_FUNDS |
+    BALANCE_OVERFLOW, accountsCurrency }                                  rejected, recorded
+  { EXISTS, ref, { field, value, ... }, fromId, toId }    decided before (see transfer-9.lua)
 When every item was decided before (a replay of the whole batch) nothing is written and every
 result is EXISTS: the caller compares each with its request.
 With atomic = '1' nothing is written unless every item commits now or every item was decided
@@ -33,12 +37,13 @@ before; otherwise it returns the first item that spoils it (1-based index), writ
 
 --- @include journal
 --- @include decide
+--- @include holds
 
 local tag, atomic, now, by, count = ARGV[1], ARGV[2] == '1', ARGV[3], ARGV[4], tonumber(ARGV[5])
 
 local fmt = redis.call('HGET', KEYS[1], 'fmt')
-if fmt and fmt ~= '{{FORMAT_VERSION}}' then return { {{S_FORMAT_UNSUPPORTED}}, tag } end
-if not count or count < 1 or count > {{L_BATCH_TRANSFERS_MAX}} or #ARGV ~= 5 + 9 * count
+if not f_ok(fmt) then return { {{S_FORMAT_UNSUPPORTED}}, tag } end
+if not count or count < 1 or count > {{L_BATCH_TRANSFERS_MAX}} or #ARGV ~= 5 + 11 * count
   or (atomic and count > {{L_BATCH_ATOMIC_TRANSFERS_MAX}})
   or not string.find(now, '^%d+$') or #by == 0 or #by > {{L_KEY_NAME_LENGTH_MAX}} then
   return { {{S_INVALID_ARGUMENT}}, tag }
@@ -48,6 +53,7 @@ end
 -- fixed by the arguments (determinism; never `pairs` order).
 local accounts, accountOrder, seen, results, kept = {}, {}, {}, {}, 0
 local commits, rejections = 0, 0
+local counts, countOrder = {}, {} -- open-hold counters by currency, read before any write
 
 -- An account's state (an a_read reply), read once per chunk and updated in memory as items
 -- commit; `key` and `dirty` ride along in the same table.
@@ -64,14 +70,16 @@ local function account(k)
   return a
 end
 
+local hasExpiry = false
 for i = 1, count do
-  local b = 5 + 9 * (i - 1)
+  local b = 5 + 11 * (i - 1)
   local id, from, to, amount = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
-  local currency, metadata = ARGV[b + 5], ARGV[b + 6]
-  local fk, tk, bk = tonumber(ARGV[b + 7]), tonumber(ARGV[b + 8]), tonumber(ARGV[b + 9])
+  local currency, metadata, hold, expires = ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8]
+  local fk, tk, bk = tonumber(ARGV[b + 9]), tonumber(ARGV[b + 10]), tonumber(ARGV[b + 11])
   if seen[id] or not t_args_ok(id, from, to, amount, currency, metadata)
-    or not (fk and tk and bk and KEYS[fk] and KEYS[tk] and KEYS[bk]) or fk < 5 or tk < 5
-    or bk < 5 then
+    or not h_args_ok(hold, expires, now)
+    or not (fk and tk and bk and KEYS[fk] and KEYS[tk] and KEYS[bk]) or fk < 7 or tk < 7
+    or bk < 7 then
     return { {{S_INVALID_ARGUMENT}}, tag }
   end
   seen[id] = true
@@ -87,9 +95,22 @@ for i = 1, count do
       return { r[1], tag, 1, r[2], r[3], r[4], r[5] }
     end
     local fa, ta = account(fk), account(tk)
-    local status, debits, credits = t_decide(amount, currency, fa, ta)
+    local status, debits, credits = t_decide(amount, currency, fa, ta, hold ~= '')
     local accountsCurrency = fa[{{A_CURRENCY}}] or ta[{{A_CURRENCY}}] or ''
-    if status == {{S_OK}} then
+    if status == {{S_OK}} and hold ~= '' then
+      fa[{{A_DEBITS_PENDING}}], ta[{{A_CREDITS_PENDING}}] = debits, credits
+      fa.dirty, ta.dirty, fa.pending, ta.pending = true, true, true, true
+      results[i] = { status, accountsCurrency, '', s_diff(fa[{{A_CREDITS}}], fa[{{A_DEBITS}}]),
+        s_diff(ta[{{A_CREDITS}}], ta[{{A_DEBITS}}]) }
+      if not counts[accountsCurrency] then
+        counts[accountsCurrency] = h_counts(KEYS[6], accountsCurrency)
+        countOrder[#countOrder + 1] = accountsCurrency
+      end
+      local c = counts[accountsCurrency]
+      c[1], c[2] = c[1] + 1, u_add(c[2], amount)
+      if expires ~= '' then hasExpiry = true end
+      commits = commits + 1
+    elseif status == {{S_OK}} then
       fa[{{A_DEBITS}}], ta[{{A_CREDITS}}], fa.dirty, ta.dirty = debits, credits, true, true
       results[i] = { status, accountsCurrency, '', s_diff(fa[{{A_CREDITS}}], debits),
         s_diff(credits, ta[{{A_DEBITS}}]) }
@@ -112,19 +133,29 @@ for _, s in ipairs({ { KEYS[2], commits }, { KEYS[3], rejections } }) do
     return redis.error_reply('ERR corrupt ledger: stream id ' .. bad .. ' in ' .. s[1])
   end
 end
+if hasExpiry then redis.call('ZCARD', KEYS[5]) end -- its type, before the first write
 
 -- After this point every item's outcome is decided and nothing below can fail.
 local buckets, bucketOrder = {}, {}
 for i = 1, count do
   local r = results[i]
-  local b = 5 + 9 * (i - 1)
-  local id = ARGV[b + 1]
-  local bk = tonumber(ARGV[b + 9])
+  local b = 5 + 11 * (i - 1)
+  local id, hold, expires = ARGV[b + 1], ARGV[b + 7], ARGV[b + 8]
+  local bk = tonumber(ARGV[b + 11])
   local ref
-  if r[1] == {{S_OK}} then
-    local fa, ta = accounts[tonumber(ARGV[b + 7])], accounts[tonumber(ARGV[b + 8])]
+  if r[1] == {{S_OK}} and hold ~= '' then
+    local fa, ta = accounts[tonumber(ARGV[b + 9])], accounts[tonumber(ARGV[b + 10])]
+    ref = j_commit(KEYS[2], id, fa, ta, ARGV[b + 4], ARGV[b + 6], now, by, r[4], r[5],
+      {{K_HOLD}}, '', expires, '')
+    if expires ~= '' then redis.call('ZADD', KEYS[5], expires, ref) end
+    r[3] = ref
+  elseif r[1] == {{S_OK}} then
+    local fa, ta = accounts[tonumber(ARGV[b + 9])], accounts[tonumber(ARGV[b + 10])]
     ref = j_commit(KEYS[2], id, fa, ta, ARGV[b + 4], ARGV[b + 6], now, by, r[4], r[5])
     r[3] = ref
+  elseif r[1] ~= {{S_EXISTS}} and hold ~= '' then
+    ref = j_reject(KEYS[3], id, r[1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], r[2],
+      ARGV[b + 6], now, by, {{K_HOLD}}, '', hold, '')
   elseif r[1] ~= {{S_EXISTS}} then
     ref = j_reject(KEYS[3], id, r[1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], r[2],
       ARGV[b + 6], now, by)
@@ -140,7 +171,12 @@ for i = 1, count do
 end
 for _, k in ipairs(bucketOrder) do redis.call('HSET', KEYS[k], unpack(buckets[k])) end
 for _, a in ipairs(accountOrder) do
-  if a.dirty then a_post(a.key, a) end
+  if a.pending then
+    a_post_all(a.key, a)
+  elseif a.dirty then
+    a_post(a.key, a)
+  end
 end
-if not fmt then redis.call('HSET', KEYS[1], 'fmt', '{{FORMAT_VERSION}}') end
+for _, currency in ipairs(countOrder) do h_counts_write(KEYS[6], currency, counts[currency]) end
+f_mark(KEYS[1], fmt)
 return { {{S_OK}}, tag, results }

@@ -1,9 +1,10 @@
 /**
- * The process: configuration, the embedded Redis when REDIS_URL is unset, listening, signals
- * and graceful shutdown (in-flight requests finish, then Redis closes). The only file that
- * touches `process`. With LEDGER_WORKERS > 1 this process is the primary (src/workers.ts): it
- * runs the embedded Redis, makes the development key, forks the workers, stops them on SIGTERM
- * and stops Redis last; each worker runs `serve` below on the shared port.
+ * The process: configuration, the data dir and port it claims (src/instance.ts), the embedded
+ * Redis when REDIS_URL is unset, listening, signals and graceful shutdown (in-flight requests
+ * finish, then Redis closes). The only file that touches `process`. With LEDGER_WORKERS > 1
+ * this process is the primary (src/workers.ts): it runs the embedded Redis, makes the development
+ * key, forks the workers, stops them on SIGTERM and stops Redis last; each worker runs `serve`
+ * below on the shared port.
  */
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
@@ -15,6 +16,7 @@ import type { AuthOptions } from './plugins/auth.js';
 import { devKey } from './auth/dev-key.js';
 import { type Config, loadConfig } from './config/env.js';
 import { limits } from './config/limits.js';
+import { type DataDirLock, ensurePortFree, lockDataDir } from './instance.js';
 import { ledgerKeys } from './ledger/keys.js';
 import { Ledger } from './ledger/ledger.js';
 import { createLedgerMetrics } from './metrics/ledger-metrics.js';
@@ -23,6 +25,7 @@ import { type SupervisedRedis, superviseEmbeddedRedis } from './redis/embedded.j
 import { type WorkerChannel, startPrimary, workerChannel, workerContext } from './workers.js';
 
 let embedded: SupervisedRedis | undefined;
+let dataDirLock: DataDirLock | undefined;
 
 /** Which keys guard the API; refuses an open service unless LEDGER_AUTH=off says so. */
 function authFor(config: Config): { auth: AuthOptions; notice: string[] } {
@@ -35,17 +38,27 @@ function authFor(config: Config): { auth: AuthOptions; notice: string[] } {
       notice: [] };
   }
   if (config.redisUrl !== undefined) {
-    throw new Error('LEDGER_API_KEYS is empty: set it (see the README), or set LEDGER_AUTH=off ' +
-      'to run without authentication');
+    throw new Error('LEDGER_API_KEYS is empty: set it (see docs/api.md, Authentication), or ' +
+      'set LEDGER_AUTH=off to run without authentication');
   }
   const dev = devKey(config.dataDir);
   const notice = dev.created === undefined
     ? [`development API key (write, metrics, admin) in ${dev.path}`]
     : [`created a development API key (write, metrics, admin), kept in ${dev.path}:`,
-      `  ${dev.created}`,
-      `  curl -H "Authorization: Bearer $(cat ${dev.path})" ` +
-        `http://${config.host}:${config.port}/accounts/cash`];
+      `  ${dev.created}`, 'try it (creates the account "cash"):',
+      ...tryIt(config, dev.path)];
   return { auth: { mode: 'keys', keys: [dev.key], ratePerSecond: config.ratePerSecond }, notice };
+}
+
+/** A first request that succeeds on an empty ledger, as typed into a shell. */
+function tryIt(config: Config, keyPath: string): string[] {
+  // A wildcard address accepts connections, but is not one to connect to.
+  const host = ['0.0.0.0', '::', ''].includes(config.host) ? '127.0.0.1' : config.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`;
+  const path = /^[\w./-]+$/.test(keyPath) ? keyPath : `'${keyPath.replaceAll("'", "'\\''")}'`;
+  return [`  curl -s -X POST ${url}/accounts -H "Authorization: Bearer $(cat ${path})" \\`,
+    `    -H 'content-type: application/json' ` +
+      `-d '{"id":"cash","currency":"USD","overdraftLimit":"unlimited"}'`];
 }
 
 /** In a worker: its slot and the way to the primary. */
@@ -80,7 +93,7 @@ async function serve(config: Config, url: string, auth: AuthOptions, notice: str
     keys: ledgerKeys(config.keyPrefix, config.ledgerName), groupCommit: config.groupCommit });
   await ledger.ensureScripts();
   const persistence = { appendfsync: config.appendfsync, check: config.persistenceCheck };
-  const app = await buildApp({ ledger, redis, persistence, auth, metrics,
+  const app = await buildApp({ ledger, redis, persistence, auth, metrics, sweepHolds: true,
     logger: { level: config.logLevel, stream: logDestination() } });
   // A stuck script is named by its SHA-1 in Redis's log ("Slow script detected"): ours, listed.
   app.log.info({ scripts: Object.fromEntries([...ledger.scripts.values()]
@@ -93,8 +106,10 @@ async function serve(config: Config, url: string, auth: AuthOptions, notice: str
     app.log.warn('LEDGER_PERSISTENCE_CHECK=off: Redis settings that can lose acknowledged ' +
       'transfers are not reported by /readyz');
   }
-  closeOnSignals(app, [redis, ...replicas], inCluster !== undefined);
+  closeOnSignals(app, [redis, ...replicas]);
   await app.listen({ port: config.port, host: config.host });
+  const address = app.server.address();
+  if (typeof address === 'object' && address !== null) dataDirLock?.setPort(address.port);
 }
 
 /**
@@ -109,7 +124,7 @@ function logDestination(): DestinationStream {
   return stream;
 }
 
-function closeOnSignals(app: App, connections: Redis[], worker: boolean): void {
+function closeOnSignals(app: App, connections: Redis[]): void {
   let signalled: string | undefined;
   let closing = false;
   const close = async ({ signal, err }: { signal?: string; err?: Error }) => {
@@ -122,15 +137,16 @@ function closeOnSignals(app: App, connections: Redis[], worker: boolean): void {
       if (r.status === 'ready') await r.quit().catch(() => r.disconnect());
       else r.disconnect();
     }
-    await embedded?.stop();
+    await embedded?.stop(); // last: the in-flight requests needed it
+    await dataDirLock?.release();
   };
-  if (!worker) {
-    closeWithGrace({ delay: limits.SHUTDOWN_GRACE_MS }, close);
-    return;
-  }
-  // A worker may get a signal twice: from the terminal (Ctrl-C reaches the whole process group)
-  // and from the primary. close-with-grace would exit 1 on the second; here both mean the one
-  // graceful close, and a forced stop is the primary's to decide (SIGKILL).
+  // One Ctrl-C arrives more than once: the terminal signals the whole foreground process group
+  // (npm, tsx's CLI when it runs us, this process), and npm and tsx each relay what they got;
+  // a SIGTERM to the group likewise, and a worker also hears from its primary. close-with-grace
+  // would take the second copy for an impatient user and exit 1 ("second SIGTERM, exiting")
+  // mid-drain: here every copy means the one graceful close. SHUTDOWN_GRACE_MS still bounds it;
+  // the forced stop is kill -9 (a worker's primary decides it; the embedded Redis then stops by
+  // itself, src/redis/embedded.ts).
   const grace = closeWithGrace({ delay: limits.SHUTDOWN_GRACE_MS, skip: ['SIGINT', 'SIGTERM'] },
     close);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -162,6 +178,7 @@ async function runPrimary(config: Config, redisUrl: string): Promise<void> {
     console.log(`${signal}: stopping the workers, then Redis`);
     const clean = await primary.stop(limits.SHUTDOWN_GRACE_MS + limits.WORKER_EXIT_MARGIN_MS);
     await embedded?.stop(); // last: the workers' in-flight requests needed it
+    await dataDirLock?.release();
     process.exit(clean ? 0 : 1);
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void stop(signal));
@@ -183,6 +200,11 @@ async function main(): Promise<void> {
     await serve(config, redisUrl, authFor(config).auth, [], { slot, channel: workerChannel() });
     return;
   }
+  if (config.redisUrl === undefined) {
+    // Before anything else touches the data dir (the development key, Redis).
+    dataDirLock = await lockDataDir(config.dataDir, config.port);
+  }
+  await ensurePortFree(config.host, config.port);
   const { auth, notice } = authFor(config);
   if (config.redisUrl === undefined) {
     embedded = await superviseEmbeddedRedis(

@@ -2,7 +2,9 @@
  * The bench harness (`npm run bench`), structurally: a BENCH_QUICK run into a temporary results
  * directory exits 0 and writes a JSON with every figure as a finite number (null where a figure
  * does not apply, "not available" for a batch endpoint that does not exist yet) and the
- * markdown report. No speed is asserted here: speed is what the bench reports, as ratios.
+ * markdown report, holds' figures and goals among them, which --compare reads against a run
+ * written before holds were measured. No speed is asserted here: speed is what the bench
+ * reports, as ratios.
  * The bench starts its own redis-servers; the suite's shared one is not used.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -11,6 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, expect, test } from 'vitest';
+import { compareMarkdown } from '../bench/lib/compare.js';
+import { OPERATION_KINDS } from '../bench/lib/holds.js';
+import { HOLD_STORAGE_KINDS } from '../bench/lib/holds-storage.js';
 import { FIGURE_KEYS, type Figures, KINDS, PER_TRANSFER_KEYS,
   type Results } from '../bench/lib/results.js';
 
@@ -112,6 +117,8 @@ test('BENCH_QUICK writes every figure, finite, and the markdown report', async (
   expect(r.storage.large.transfers).toBeGreaterThan(0);
   expect(isFinite(r.storage.large.ramBytesPerTransfer)).toBe(true);
 
+  expectHolds(r);
+
   expect(r.goals.length).toBeGreaterThanOrEqual(8);
   for (const goal of r.goals) {
     expect(['met', 'not met', 'not available']).toContain(goal.status);
@@ -120,6 +127,45 @@ test('BENCH_QUICK writes every figure, finite, and the markdown report', async (
 
   const md = readFileSync(join(dir, 'latest.md'), 'utf8');
   expect(md).toContain('## appendfsync always');
+  expect(md).toContain('## Holds');
   expect(md).toContain('## Goals');
   expect(output).toContain('## Goals'); // the table is printed too
+
+  // Against a run written before holds were measured: their rows are new, or gone, not errors.
+  const { holds: _, ...older } = r;
+  expect(compareMarkdown(older, 'older.json', r, 'later.json'))
+    .toMatch(/\| holds: RAM, open hold ÷ transfer \| always \| — \| [\d.]+× \| new \|/);
+  const gone = compareMarkdown(r, 'later.json', older, 'older.json');
+  expect(gone).toMatch(/\| holds: Redis script time, hold \+ post ÷ transfer \| .* \| gone \|/);
 });
+
+function expectHolds(r: Results): void {
+  const h = r.holds;
+  if (h === undefined) throw new Error('no holds figures');
+  expect(h.appendfsync).toBe('always');
+  for (const kind of OPERATION_KINDS) {
+    const m = h.cpu.median[kind];
+    expect(m.operations, kind).toBe(r.parameters.holdsOperations);
+    // A post reads its hold (a read script), then settles it.
+    expect(m.scriptCallsPerOperation, kind).toBe(kind === 'post' ? 2 : 1);
+    expect(isFinite(m.redisScriptUs) && isFinite(m.redisCpuUs), kind).toBe(true);
+  }
+  expect(isFinite(h.cpu.holdPostOverTransfer)).toBe(true);
+  expect(isFinite(h.cpu.holdPostOverTransferCpu)).toBe(true);
+  expect(h.sweep).toMatchObject({ holds: 100, accounts: 200, calls: r.parameters.holdsSweeps });
+  for (const value of [h.sweep.p50Ms, h.sweep.p95Ms, h.sweep.maxMs, h.sweep.readsP50Ms]) {
+    expect(isFinite(value)).toBe(true);
+  }
+  // The worst sweep comes from the scripts run, which drives expire-holds at its worst.
+  expect(h.sweepWorst?.case).toMatch(/HOLDS_EXPIRE_BATCH_MAX/);
+  expect(isFinite(h.sweepWorst?.p95Ms)).toBe(true);
+  for (const kind of HOLD_STORAGE_KINDS) {
+    expect(h.storage[kind].stored, kind).toBe(r.parameters.holdsStored);
+    expect(isFinite(h.storage[kind].ramBytesPer), kind).toBe(true);
+    expect(isFinite(h.storage[kind].aofBytesPer), kind).toBe(true); // too small for a rewrite
+  }
+  expect(isFinite(h.storage.openHoldOverTransfer)).toBe(true);
+  const goals = r.goals.filter((g) => /hold/.test(g.goal));
+  expect(goals.map((g) => g.unit)).toEqual(['×', 'ms', '×']);
+  for (const g of goals) expect(g.status, g.goal).not.toBe('not available');
+}

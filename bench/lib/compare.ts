@@ -4,7 +4,8 @@
  * `--against <later JSON>` it compares two committed runs without running anything.
  * The rule it checks (reported, never enforced): a later feature may cost at most 5% of
  * single-transfer throughput. Earlier runs lack figures added since (the PostgreSQL baseline,
- * script durations): those read as "—", never as an error, so every JSON since the first reads.
+ * script durations, holds): those read as "—", never as an error, so every JSON since the
+ * first reads.
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -138,6 +139,28 @@ function storageRows(b: unknown, a: unknown): Row[] {
   return rows;
 }
 
+/** Holds against the transfer (bench/lib/holds.ts): in one policy, the first of the run. */
+function holdsRows(b: unknown, a: unknown): Row[] {
+  const policy = String(at(a, 'holds', 'appendfsync') ?? at(b, 'holds', 'appendfsync') ?? '');
+  const row = (figure: string, path: string[], unit: string, digits: number): Row => ({
+    figure: `holds: ${figure}`, policy, before: num(at(b, 'holds', ...path)),
+    after: num(at(a, 'holds', ...path)), unit, digits, better: 'lower' });
+  return [
+    row('Redis script time, hold + post ÷ transfer', ['cpu', 'holdPostOverTransfer'], '×', 2),
+    row('Redis script time per transfer', ['cpu', 'median', 'transfer', 'redisScriptUs'], 'µs',
+      1),
+    row('Redis script time per hold', ['cpu', 'median', 'hold', 'redisScriptUs'], 'µs', 1),
+    row('Redis script time per post', ['cpu', 'median', 'post', 'redisScriptUs'], 'µs', 1),
+    row('sweeper call of 100 expired holds, p50', ['sweep', 'p50Ms'], 'ms', 3),
+    row('sweeper call of 100 expired holds, p95', ['sweep', 'p95Ms'], 'ms', 3),
+    row('sweeper call at its worst, p95', ['sweepWorst', 'p95Ms'], 'ms', 3),
+    row('RAM, open hold ÷ transfer', ['storage', 'openHoldOverTransfer'], '×', 2),
+    ...(['transfer', 'openHold', 'postedHold', 'voidedHold'] as const).map((kind) =>
+      row(`RAM per ${kind === 'transfer' ? 'transfer' : kind.replace('Hold', ' hold')} ` +
+        '(holds runs)', ['storage', kind, 'ramBytesPer'], 'B', 0)),
+  ];
+}
+
 const fmt = (v: number | null, digits: number) => (v === null ? '—'
   : v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }));
 
@@ -182,7 +205,8 @@ export function compareMarkdown(before: object, beforeFile: string, after: objec
   const unmatched = [...names(before), ...names(after)].filter((p) => !policies.includes(p));
   // A figure neither run has (a new baseline in a policy that did not run it) says nothing.
   const rows = [...policies.flatMap((p) => policyRows(before, after, p)),
-    ...storageRows(before, after)].filter((r) => r.before !== null || r.after !== null);
+    ...storageRows(before, after), ...holdsRows(before, after)]
+    .filter((r) => r.before !== null || r.after !== null);
   const changes = rows.map(change);
   const flagged = rows.filter((_, i) => changes[i]?.flagged);
   const differs = parameterChanges(before, after);

@@ -6,6 +6,7 @@
  * can read every earlier run.
  */
 import { limits } from '../../src/config/limits.js';
+import type { HoldsResult } from './holds.js';
 import type { LoadResult } from './load.js';
 import type { PostgresCheck } from './postgres.js';
 import type { ScriptDurations } from './script-durations.js';
@@ -194,12 +195,18 @@ export interface Results {
     profile: boolean; scriptRounds: number;
     productLogLevel: string; productRateLimitPerSecond: number;
     postgresPoolSize: number;
+    /** Absent before holds were measured (bench/lib/holds.ts). */
+    holdsOperations?: number;
+    holdsSweeps?: number;
+    holdsStored?: number;
   };
   policies: Record<string, PolicyResult>;
   storage: Storage;
   postgres: PostgresRun;
   /** Each script's time inside Redis at its worst, on a Redis of its own (first policy). */
   scripts: ScriptDurations & { appendfsync: string };
+  /** Holds against the single transfer; absent before they were measured. */
+  holds?: HoldsResult;
   goals: Goal[];
   profiles: Array<{ file: string; top: Array<{ name: string; where: string; selfMs: number;
     percent: number }> }>;
@@ -229,8 +236,8 @@ export function roundRatio<A, B>(a: Rounds<A>, b: Rounds<B>,
   }));
 }
 
-function goal(goal: string, policy: string, measured: number | null | undefined, unit: string,
-  meets: (value: number) => boolean): Goal {
+export function goal(goal: string, policy: string, measured: number | null | undefined,
+  unit: string, meets: (value: number) => boolean): Goal {
   const value = measured ?? null;
   const status: GoalStatus = value === null || !Number.isFinite(value) ? 'not available'
     : meets(value) ? 'met' : 'not met';

@@ -67,7 +67,9 @@ export async function scriptDurations(redis: Redis, admin: Redis, rounds: number
     | 'maxMs'>; micros: number[] }>();
   for (let n = 0; n < rounds; n++) {
     const cold = n < coldRounds;
-    const cases = await worstRound(ledger, n);
+    // With the ledger's connection: the scripts it calls after reads of its own are driven
+    // directly, with the keys and arguments it would pass (posts, voids, reversals, sweeps).
+    const cases = await worstRound(ledger, n, redis);
     // Cold rounds keep the compiling EVALs only; warm ones the EVALSHAs (a cold round's
     // EVALSHAs include those answered NOSCRIPT, which ran nothing).
     if (cold) await admin.script('FLUSH');

@@ -2,12 +2,24 @@
  * Every script of ours driven through the ledger at its worst: the longest ids, currency and
  * key names, amounts of 2^128-1, the largest metadata, replays and conflicts that return whole
  * records, a full entries page, batch chunks full by count and by bytes, the largest atomic
- * batch between distinct accounts. Shared by the deterministic bounds
- * (test/ops/script-budget.test.ts: commands, keys and bytes per call) and the bench
- * (bench/lib/script-durations.ts: time inside Redis), so both measure the same calls.
+ * batch between distinct accounts, holds, posts, voids, reversals, closes and a full sweep.
+ * Shared by the deterministic bounds (test/ops/script-budget.test.ts: commands, keys and bytes
+ * per call) and the bench (bench/lib/script-durations.ts: time inside Redis), so both measure
+ * the same calls.
+ * The ledger reads before it posts, voids, reverses or sweeps (the target, the expiry index):
+ * those scripts are called as the ledger calls them, with the keys and arguments it passes, on
+ * a connection given to worstRound, so that a case measures its script alone; without one they
+ * are left out. So is the lock (lua/lock-1.lua), which is not the ledger's.
  */
-import { AMOUNT_MAX_STRING, limits } from '../../src/config/limits.js';
-import type { Ledger, Metadata, TransferInput } from '../../src/ledger/ledger.js';
+import type { Redis } from 'ioredis';
+import { AMOUNT_MAX, AMOUNT_MAX_STRING, limits } from '../../src/config/limits.js';
+import { ledgerKeys } from '../../src/ledger/keys.js';
+import {
+  canonicalMetadata, type Ledger, type Metadata, type TransferInput,
+} from '../../src/ledger/ledger.js';
+import { runScript, type Script } from '../../src/ledger/scripts.js';
+import { statusCode } from '../../src/ledger/status.js';
+import { RedisLock } from '../../src/redis/lock.js';
 
 const BY = 'k'.repeat(limits.KEY_NAME_LENGTH_MAX);
 const CURRENCY = 'X'.repeat(limits.CURRENCY_LENGTH_MAX);
@@ -45,6 +57,11 @@ const accountId = (i: number) => longId(`acct${i}-`);
 const CASH = longId('cash-');
 /** ENTRIES_PAGE_LIMIT_MAX + 1 entries of BATCH_AMOUNT: balances of 36 to 39 digits. */
 const PAGED = longId('paged-');
+/** The accounts of a sweep's holds, two per hold, none shared: a key passed for each. */
+const sweepAccount = (i: number) => longId(`sweep${i}-`);
+/** 39 digits, as long as an amount gets; two rounds' holds on one account still fit. */
+const HALF_MAX = (AMOUNT_MAX / 2n).toString();
+const HOLD_TIMEOUT = limits.HOLD_TIMEOUT_SECONDS_MAX;
 
 /** The largest metadata the limits allow: every key, the longest keys, values to the cap. */
 export function maxMetadata(tag: string): Metadata {
@@ -142,8 +159,8 @@ const conflicting = (size: number) => stored(size).map((t) => ({ ...t, metadata:
 /**
  * What the worst cases need in place: cash, an account with ENTRIES_PAGE_LIMIT_MAX + 1 entries
  * (so a full page has a next one), 2 × BATCH_TRANSFERS_MAX accounts for batches that share
- * none, all with the longest ids and the largest metadata, and BATCH_TRANSFERS_MAX stored
- * transfers with the largest metadata.
+ * none and 2 × HOLDS_EXPIRE_BATCH_MAX for a sweep's holds, all with the longest ids and the
+ * largest metadata, and BATCH_TRANSFERS_MAX stored transfers with the largest metadata.
  */
 export async function seedWorstCases(ledger: Ledger): Promise<void> {
   const create = async (id: string) => {
@@ -164,6 +181,9 @@ export async function seedWorstCases(ledger: Ledger): Promise<void> {
     await decided(ledger, entries.slice(i, i + limits.BATCH_TRANSFERS_MAX), false, false);
   }
   await decided(ledger, stored(limits.BATCH_TRANSFERS_MAX), false, false);
+  for (let i = 0; i < 2 * limits.HOLDS_EXPIRE_BATCH_MAX; i += 100) {
+    await Promise.all(Array.from({ length: 100 }, (_, j) => create(sweepAccount(i + j))));
+  }
 }
 
 /** Every transfer a conflict: the stored records all come back, nothing is written. */
@@ -196,11 +216,132 @@ function transferCases(ledger: Ledger, n: number, from: string, to: string): Wor
   ];
 }
 
+/** A call of `name` as the ledger makes it, which must answer `status`. */
+type Direct = (name: string, keys: string[], args: string[], status: number,
+  what: string) => Promise<void>;
+
+/** A round's accounts of holds: posted (then reversed), voided, expired; of its own each. */
+interface HoldAccounts { hf: string; ht: string; vf: string; vt: string; ef: string; et: string }
+
+/** The cases of holds, posts, voids, reversals, closes, sweeps and the lock, set up. */
+async function holdCases(ledger: Ledger, n: number, redis?: Redis): Promise<WorstCase[]> {
+  const id = (tag: string) => longId(`${tag}-${n}-`);
+  const a: HoldAccounts = { hf: id('hf'), ht: id('ht'), vf: id('vf'), vt: id('vt'),
+    ef: id('ef'), et: id('et') };
+  const closing = id('close');
+  for (const account of [...Object.values(a), closing]) {
+    must((await ledger.createAccount({ id: account, currency: CURRENCY,
+      overdraftLimit: 'unlimited', metadata: account === closing ? maxMetadata('c') : {},
+      createdBy: BY })).kind === 'created', `account ${account.slice(0, 16)}… created`);
+  }
+  const hold = (holdId: string, from: string, to: string, metadata: Metadata): TransferInput =>
+    ({ id: holdId, from, to, amount: AMOUNT_MAX_STRING, currency: CURRENCY, metadata,
+      createdBy: BY, pending: true, timeoutSeconds: HOLD_TIMEOUT });
+  const opened = async (input: TransferInput) => {
+    const outcome = await ledger.transfer(input);
+    must(outcome.kind === 'decided' && !outcome.replayed
+      && outcome.transfer.status === 'committed', `hold ${input.id.slice(0, 16)}… opened`);
+    return outcome.kind === 'decided' ? outcome.transfer.seq as string : '';
+  };
+  const closed = (replayed: boolean) => async () => {
+    const outcome = await ledger.closeAccount(closing);
+    must(outcome.kind === 'closed' && outcome.replayed === replayed, 'account closed');
+  };
+  const holds = countChunk(`h${n}`).map((t) => ({ ...t, pending: true,
+    timeoutSeconds: HOLD_TIMEOUT }));
+  const one = { atomic: false, calls: 1, items: 0 };
+  const cases: WorstCase[] = [
+    { ...one, script: 'transfer', label: 'a hold of 2^128-1, longest timeout, largest metadata',
+      run: async () => { await opened(hold(id('hold'), a.hf, a.ht, maxMetadata('h'))); } },
+    { ...one, script: 'transfer-batch', label: 'chunk of holds full by count',
+      items: holds.length, run: () => decided(ledger, holds, false, false) },
+    { ...one, script: 'close-account', label: 'closes, largest metadata back', run: closed(false) },
+    { ...one, script: 'close-account', label: 'exists: the closed account back',
+      run: closed(true) },
+  ];
+  if (redis === undefined) return cases;
+  await opened(hold(id('vhold'), a.vf, a.vt, {}));
+  await opened(hold(id('ehold'), a.ef, a.et, {}));
+  const sweep = Array.from({ length: limits.HOLDS_EXPIRE_BATCH_MAX }, (_, i) => ({
+    ...hold(id(`sweep-${i}`), sweepAccount(2 * i), sweepAccount(2 * i + 1), {}),
+    amount: HALF_MAX }));
+  const opening = await ledger.transferBatch({ atomic: false, transfers: sweep });
+  const seqs = opening.kind === 'decided' ? opening.results.map((r) =>
+    r.kind === 'decided' && r.transfer.status === 'committed' ? r.transfer.seq : undefined) : [];
+  must(seqs.length === sweep.length && seqs.every((seq) => seq !== undefined), 'sweep holds');
+  const direct: Direct = async (name, keys, args, status, what) => {
+    const reply = await runScript(redis, ledger.scripts.get(name) as Script, keys, args);
+    must(Array.isArray(reply) && reply[0] === status, what);
+  };
+  return [...cases, ...directCases(ledger, n, redis, direct, a, seqs as string[])];
+}
+
+/** Cases of the scripts the ledger calls after reads of its own, and of the lock. */
+function directCases(ledger: Ledger, n: number, redis: Redis, direct: Direct,
+  a: HoldAccounts, sweepSeqs: string[]): WorstCase[] {
+  const k = ledgerKeys(LONGEST_KEY_PREFIX, LONGEST_LEDGER_NAME);
+  const id = (tag: string) => longId(`${tag}-${n}-`);
+  const metadata = canonicalMetadata(maxMetadata('p'));
+  /** Past every hold's expiry. */
+  const later = () => String(Date.now() + (HOLD_TIMEOUT + 60) * 1000);
+  const S = statusCode;
+  const settle = (mode: string, own: string, holdId: string, from: string, to: string,
+    status: number, now = () => String(Date.now())) => () => direct('settle', [k.meta(),
+    k.transferBucket(own), k.transferBucket(holdId), k.account(from), k.account(to),
+    k.journal(), k.rejections(), k.accountIds(), k.state(), k.expiries(), k.holdStats()],
+  [mode, own, holdId, mode === 'post' ? AMOUNT_MAX_STRING : '', metadata, now(), BY, from, to],
+  status, `${mode} ${own.slice(0, 16)}…`);
+  // The post's accounts the other way round: its `to` pays back its `from`.
+  const reverse = (own: string, amount: string, status: number) => () => direct('reverse',
+    [k.meta(), k.transferBucket(own), k.transferBucket(id('post')), k.account(a.ht),
+      k.account(a.hf), k.journal(), k.rejections(), k.accountIds(), k.state()],
+    [own, id('post'), amount, metadata, String(Date.now()), BY, a.ht, a.hf], status,
+    `reversal ${own.slice(0, 16)}…`);
+  const sweep = () => {
+    const keys = [k.meta(), k.journal(), k.accountIds(), k.state(), k.expiries(),
+      k.holdStats()];
+    const args = [sweepSeqs[0] as string, later(), String(sweepSeqs.length)];
+    sweepSeqs.forEach((seq, i) => {
+      keys.push(k.account(sweepAccount(2 * i)), k.account(sweepAccount(2 * i + 1)));
+      args.push(seq, String(keys.length - 1), String(keys.length));
+    });
+    return direct('expire-holds', keys, args, S.OK, 'sweep');
+  };
+  const lock = new RedisLock(redis, ledger.scripts.get('lock') as Script,
+    k.lock(`worst-${n}`), limits.HOLDS_SWEEP_LOCK_TTL_MS);
+  const locked = (what: () => Promise<boolean>) => async () => must(await what(), 'lock');
+  const one = { atomic: false, calls: 1, items: 0 };
+  return [
+    { ...one, script: 'settle', label: 'posts 2^128-1, largest metadata',
+      run: settle('post', id('post'), id('hold'), a.hf, a.ht, S.OK) },
+    { ...one, script: 'settle', label: 'replay: the stored post back',
+      run: settle('post', id('post'), id('hold'), a.hf, a.ht, S.EXISTS) },
+    { ...one, script: 'settle', label: 'voids 2^128-1, largest metadata',
+      run: settle('void', id('void'), id('vhold'), a.vf, a.vt, S.OK) },
+    { ...one, script: 'settle', label: 'an expired hold: rejected (recorded) and released',
+      run: settle('post', id('late'), id('ehold'), a.ef, a.et, S.PENDING_TRANSFER_EXPIRED,
+        later) },
+    { ...one, script: 'reverse', label: 'reverses 2^128-1 of a post, largest metadata',
+      run: reverse(id('rev'), AMOUNT_MAX_STRING, S.OK) },
+    { ...one, script: 'reverse', label: 'replay: the stored reversal back',
+      run: reverse(id('rev'), AMOUNT_MAX_STRING, S.EXISTS) },
+    { ...one, script: 'reverse', label: 'rejected (recorded): nothing left, largest metadata',
+      run: reverse(id('rev2'), '', S.EXCEEDS_REVERSIBLE_AMOUNT) },
+    { ...one, script: 'expire-holds', label: 'HOLDS_EXPIRE_BATCH_MAX released, no account shared',
+      items: sweepSeqs.length, run: sweep },
+    { ...one, script: 'lock', label: 'taken while free', run: locked(() => lock.take()) },
+    { ...one, script: 'lock', label: 'renewed by its holder', run: locked(() => lock.take()) },
+    { ...one, script: 'lock', label: 'released by its holder', run: locked(() => lock.release()) },
+  ];
+}
+
 /**
  * One round: each worst case once, in an order that makes it happen (a replay after its
- * commit). Round `n` uses ids of its own; the accounts are seedWorstCases'.
+ * commit). Round `n` uses ids of its own; the accounts are seedWorstCases'. `redis`, a
+ * connection to the ledger's Redis, adds the cases of scripts called directly (above).
  */
-export async function worstRound(ledger: Ledger, n: number): Promise<WorstCase[]> {
+export async function worstRound(ledger: Ledger, n: number,
+  redis?: Redis): Promise<WorstCase[]> {
   const from = longId(`from-${n}-`);
   const to = longId(`to-${n}-`);
   const account = { id: from, currency: CURRENCY, overdraftLimit: AMOUNT_MAX_STRING,
@@ -245,5 +386,6 @@ export async function worstRound(ledger: Ledger, n: number): Promise<WorstCase[]
     { ...one, script: 'transfer-batch', atomic: true, label: 'conflicts: largest records back',
       items: limits.BATCH_ATOMIC_TRANSFERS_MAX, run: () =>
         conflicts(ledger, conflicting(limits.BATCH_ATOMIC_TRANSFERS_MAX), true) },
+    ...await holdCases(ledger, n, redis),
   ];
 }

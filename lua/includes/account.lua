@@ -5,7 +5,7 @@
 -- The fields a transfer needs, in ACCOUNT_FIELDS order; all nil when the account does not exist.
 -- A key of the wrong type makes this fail before any write.
 local function a_read(key)
-  return redis.call('HMGET', key, 'cur', 'dr', 'cr', 'od', 'lseq', 'n')
+  return redis.call('HMGET', key, 'cur', 'dr', 'cr', 'od', 'lseq', 'n', 'dp', 'cp', 'cl')
 end
 
 -- An existing account has the chain head and number that a commit writes into the journal; a
@@ -23,8 +23,15 @@ local function a_post(key, a)
     'lseq', a[{{A_LAST_SEQ}}])
 end
 
--- A new account, every field of ACCOUNT_FIELDS: no totals, no entries yet (lseq '0'), and its
--- number n. dp/cp (pending debits/credits) are for two-phase holds, '0' until those exist.
+-- After a hold opens, or settles (post, void, expiry): everything a_post writes, and the sums
+-- of open holds.
+local function a_post_all(key, a)
+  redis.call('HSET', key, 'dr', a[{{A_DEBITS}}], 'cr', a[{{A_CREDITS}}],
+    'lseq', a[{{A_LAST_SEQ}}], 'dp', a[{{A_DEBITS_PENDING}}], 'cp', a[{{A_CREDITS_PENDING}}])
+end
+
+-- A new account, every field of ACCOUNT_FIELDS but cl (absent while open): no totals, no
+-- entries yet (lseq '0'), no holds (dp, cp '0'), and its number n.
 local function a_create(key, currency, overdraft, metadata, now, by, n)
   redis.call('HSET', key, 'cur', currency, 'dr', '0', 'cr', '0', 'od', overdraft,
     'm', metadata, 'at', now, 'by', by, 'lseq', '0', 'n', n, 'dp', '0', 'cp', '0')

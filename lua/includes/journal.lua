@@ -6,6 +6,7 @@
 -- {{J_*}} / {{R_*}} are positions of values in a record as XRANGE returns it.
 --- @include u128
 --- @include account
+--- @include format
 
 -- A transfer's arguments, shape only: the HTTP layer validated every field; this guards other
 -- callers cheaply (a character-by-character check costs more than the transfer).
@@ -14,6 +15,20 @@ local function t_args_ok(id, from, to, amount, currency, metadata)
     and #from <= {{L_ID_LENGTH_MAX}} and #to > 0 and #to <= {{L_ID_LENGTH_MAX}} and from ~= to
     and #currency <= {{L_CURRENCY_LENGTH_MAX}} and #metadata <= {{L_METADATA_JSON_BYTES_MAX}}
     and string.byte(metadata, 1) == 123 and amount ~= '0' and u_valid(amount)
+end
+
+-- A journal record's kind code ({{K_*}}): '' for a plain transfer, whose record has no kind
+-- field. Checked by name, because a later release may append fields to a transfer's record
+-- where other kinds keep theirs (docs/scripts-in-production.md: fields are only appended).
+local function j_kind(r)
+  if r[{{J_KIND}} - 1] == 'x' then return r[{{J_KIND}}] end
+  return ''
+end
+
+-- The same for a rejection record ('' for a rejected plain transfer).
+local function r_kind(r)
+  if r[{{R_KIND}} - 1] == 'x' then return r[{{R_KIND}}] end
+  return ''
 end
 
 -- The stored fields of a decided transfer, from its reference in an id bucket.
@@ -46,21 +61,42 @@ end
 
 -- Appends a committed transfer and advances both accounts' chains (in memory: a_post writes
 -- them). fa and ta are a_read replies with the new totals. Returns its seq.
+-- Other kinds pass `kind` (a {{K_*}} code), `target`, `expires` and `requested` (the
+-- JOURNAL_FIELDS after TO_PREVIOUS); a hold or a void stays off the chains.
 local function j_commit(journal, id, fa, ta, amount, metadata, now, by, fromBalance,
-  toBalance)
-  local jid = redis.call('XADD', journal, '0-*', 'i', id, 'f', fa[{{A_NUMBER}}],
-    't', ta[{{A_NUMBER}}], 'a', amount, 'k', fa[{{A_CURRENCY}}], 'm', metadata, 'w', now,
-    'b', by, 'fb', fromBalance, 'tb', toBalance, 'pf', fa[{{A_LAST_SEQ}}],
-    'pt', ta[{{A_LAST_SEQ}}])
+  toBalance, kind, target, expires, requested)
+  local jid
+  local chained = not kind or kind == {{K_POST}} or kind == {{K_REVERSAL}}
+  if not kind then
+    jid = redis.call('XADD', journal, '0-*', 'i', id, 'f', fa[{{A_NUMBER}}],
+      't', ta[{{A_NUMBER}}], 'a', amount, 'k', fa[{{A_CURRENCY}}], 'm', metadata, 'w', now,
+      'b', by, 'fb', fromBalance, 'tb', toBalance, 'pf', fa[{{A_LAST_SEQ}}],
+      'pt', ta[{{A_LAST_SEQ}}])
+  else
+    local pf, pt = '', ''
+    if chained then pf, pt = fa[{{A_LAST_SEQ}}], ta[{{A_LAST_SEQ}}] end
+    jid = redis.call('XADD', journal, '0-*', 'i', id, 'f', fa[{{A_NUMBER}}],
+      't', ta[{{A_NUMBER}}], 'a', amount, 'k', fa[{{A_CURRENCY}}], 'm', metadata, 'w', now,
+      'b', by, 'fb', fromBalance, 'tb', toBalance, 'pf', pf, 'pt', pt, 'x', kind,
+      'o', target, 'e', expires, 'q', requested)
+  end
   local seq = string.sub(jid, 3)
-  fa[{{A_LAST_SEQ}}], ta[{{A_LAST_SEQ}}] = seq, seq
+  if chained then fa[{{A_LAST_SEQ}}], ta[{{A_LAST_SEQ}}] = seq, seq end
   return seq
 end
 
--- Appends a rejected transfer; returns its reference for the id bucket ('-<n>').
+-- Appends a rejected transfer; returns its reference for the id bucket ('-<n>'). Other kinds
+-- pass `kind`, `target`, `timeout` and `requested` (the REJECTION_FIELDS after CREATED_BY).
 local function j_reject(rejections, id, status, from, to, amount, currency, accountsCurrency,
-  metadata, now, by)
-  local rid = redis.call('XADD', rejections, '0-*', 'i', id, 's', status, 'f', from, 't', to,
-    'a', amount, 'c', currency, 'k', accountsCurrency, 'm', metadata, 'w', now, 'b', by)
+  metadata, now, by, kind, target, timeout, requested)
+  local rid
+  if not kind then
+    rid = redis.call('XADD', rejections, '0-*', 'i', id, 's', status, 'f', from, 't', to,
+      'a', amount, 'c', currency, 'k', accountsCurrency, 'm', metadata, 'w', now, 'b', by)
+  else
+    rid = redis.call('XADD', rejections, '0-*', 'i', id, 's', status, 'f', from, 't', to,
+      'a', amount, 'c', currency, 'k', accountsCurrency, 'm', metadata, 'w', now, 'b', by,
+      'x', kind, 'o', target, 'e', timeout, 'q', requested)
+  end
   return '-' .. string.sub(rid, 3)
 end

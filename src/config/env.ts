@@ -2,8 +2,8 @@ import { type ApiKey, parseApiKeys } from '../auth/keys.js';
 import { limits } from './limits.js';
 
 /**
- * Configuration from the environment (the README's table), checked once at start-up: a bad value
- * stops the service with a message naming the variable, instead of surfacing later.
+ * Configuration from the environment (docs/configuration.md's table), checked once at start-up:
+ * a bad value stops the service with a message naming the variable, instead of surfacing later.
  */
 export interface Config {
   port: number;
@@ -119,7 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   };
 }
 
-/** The configuration table of the README, generated from here (test/readme.test.ts checks). */
+/** docs/configuration.md's configuration table, generated from here (test/readme.test.ts). */
 export const CONFIG_DOC: ReadonlyArray<[string, string, string]> = [
   ['PORT', 'HTTP port', '`3000`'],
   ['HOST', 'bind address', '`127.0.0.1`'],

@@ -1,7 +1,8 @@
 /**
  * Every limit of the service, named once. The HTTP schemas, the TypeScript checks and the Lua
- * scripts (the loader substitutes `{{NAME}}`) all read from here, and the README's limits table is
- * checked against this module by test/readme.test.ts. Units are last in each name.
+ * scripts (the loader substitutes `{{NAME}}`) all read from here, and the limits table of
+ * docs/configuration.md is checked against this module by test/readme.test.ts. Units are last in
+ * each name.
  */
 export const limits = {
   /** The contract: ids are 1–128 characters; a UUID (36) fits with room for prefixed ids. */
@@ -71,6 +72,25 @@ export const limits = {
    * newest entry.
    */
   ENTRIES_READ_CHUNK_MAX: 100,
+  /** A hold's `timeoutSeconds`: 1 s … one year (365 days). */
+  HOLD_TIMEOUT_SECONDS_MAX: 31_536_000,
+  /**
+   * Expired holds released per script call (lua/expire-holds-6.lua): each is its record's read
+   * and both accounts' read and write, ~15–30 µs with accounts not shared, so 100 fit the issue's
+   * 2 ms on a quiet machine and SCRIPT_TIME_BUDGET_MS at their worst (200 took ~12 ms at the
+   * median on a busy one; `npm run bench` reports both).
+   */
+  HOLDS_EXPIRE_BATCH_MAX: 100,
+  /**
+   * How often the sweeper looks for expired holds: a hold is released within this (plus one
+   * call) of its expiry; the contract promises 2 s.
+   */
+  HOLDS_SWEEP_INTERVAL_MS: 500,
+  /**
+   * The sweeper's lock lives this long unless renewed: long enough for a sweep of many calls,
+   * short enough that another instance takes over soon after its holder dies.
+   */
+  HOLDS_SWEEP_LOCK_TTL_MS: 5_000,
   /**
    * A Redis command that has not answered by then is an unknown outcome: the client gets 503 and
    * retries with the same id, and the connection is reset (its replies may be lost). Our scripts

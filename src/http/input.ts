@@ -51,9 +51,33 @@ export function transferInput(body: TransferBody, createdBy: string): Checked<Tr
   const metadata = body.metadata ?? {};
   const tooBig = metadataProblem(metadata);
   if (tooBig) return { ok: false, problem: tooBig };
-  return {
-    ok: true,
-    value: { id: body.id, from: body.from, to: body.to, amount: amount.toString(),
-      currency: body.currency, metadata, createdBy },
-  };
+  if (body.timeoutSeconds !== undefined && body.pending !== true) {
+    return invalid('timeoutSeconds is for a hold only ("pending": true)');
+  }
+  const value: TransferInput = { id: body.id, from: body.from, to: body.to,
+    amount: amount.toString(), currency: body.currency, metadata, createdBy };
+  if (body.pending === true) {
+    value.pending = true;
+    if (body.timeoutSeconds !== undefined) value.timeoutSeconds = body.timeoutSeconds;
+  }
+  return { ok: true, value };
+}
+
+/**
+ * A post, void or reversal: `target` is the path's id (a hold, or the transfer to reverse);
+ * an amount, when given, is checked as a transfer's.
+ */
+export function targetedInput(body: { id: string; amount?: string | number;
+  metadata?: Record<string, string> }, target: string,
+  createdBy: string): Checked<{ id: string; target: string; amount?: string;
+    metadata: Record<string, string>; createdBy: string }> {
+  const metadata = body.metadata ?? {};
+  const tooBig = metadataProblem(metadata);
+  if (tooBig) return { ok: false, problem: tooBig };
+  if (body.amount === undefined) return { ok: true, value: { id: body.id, target, metadata,
+    createdBy } };
+  const amount = parseUnsigned(body.amount, 1n);
+  if (amount === undefined) return invalid('amount must be 1 … 2^128-1');
+  return { ok: true, value: { id: body.id, target, amount: amount.toString(), metadata,
+    createdBy } };
 }

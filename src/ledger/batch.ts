@@ -1,11 +1,13 @@
 /**
  * Batching policy and the batch script's wire format: how a non-atomic batch is cut into chunks,
- * the arguments of lua/transfer-batch-4.lua, and the decoding of its reply.
+ * the arguments of lua/transfer-batch-6.lua, and the decoding of its reply.
  */
 import { limits } from '../config/limits.js';
 import { LedgerInvariantError } from './errors.js';
 import type { LedgerKeys } from './keys.js';
-import { compareWithRecord, decidedNow, storedTransfer, transferView } from './records.js';
+import {
+  compareWithRecord, decidedNow, holdExpiry, storedTransfer, transferView,
+} from './records.js';
 import { isRejection, type ScriptStatus, statusName } from './status.js';
 import type { BatchRefusal, TransferInput, TransferOutcome } from './types.js';
 
@@ -34,11 +36,18 @@ export function chunks(transfers: readonly TransferInput[],
   return out;
 }
 
+/** A transfer's `hold` and `expires` arguments (transfer-9.lua ARGV[9..10]). */
+export function holdArgs(t: TransferInput, nowMs: string): [string, string] {
+  if (t.pending !== true) return ['', ''];
+  return [String(t.timeoutSeconds ?? 0), holdExpiry(nowMs, t.timeoutSeconds)];
+}
+
 /** KEYS and ARGV of one transfer-batch call, as its header documents them. */
 export function batchCall(k: LedgerKeys, transfers: readonly TransferInput[],
   metadata: readonly string[], atomic: boolean, nowMs: string,
   createdBy: string): { keys: string[]; args: string[] } {
-  const keys = [k.meta(), k.journal(), k.rejections(), k.accountIds()];
+  const keys = [k.meta(), k.journal(), k.rejections(), k.accountIds(), k.expiries(),
+    k.holdStats()];
   const index = new Map<string, number>();
   const keyIndex = (key: string): string => {
     let i = index.get(key);
@@ -52,12 +61,13 @@ export function batchCall(k: LedgerKeys, transfers: readonly TransferInput[],
     String(transfers.length)];
   for (const [i, t] of transfers.entries()) {
     args.push(t.id, t.from, t.to, t.amount, t.currency ?? '', metadata[i] as string,
-      keyIndex(k.account(t.from)), keyIndex(k.account(t.to)), keyIndex(k.transferBucket(t.id)));
+      ...holdArgs(t, nowMs), keyIndex(k.account(t.from)), keyIndex(k.account(t.to)),
+      keyIndex(k.transferBucket(t.id)));
   }
   return { keys, args };
 }
 
-/** One item of a batch reply: `{ status, ... }` as documented in transfer-batch-4.lua. */
+/** One item of a batch reply: `{ status, ... }` as documented in transfer-batch-6.lua. */
 export function batchItem(input: TransferInput, metadata: string, nowMs: string,
   result: unknown): TransferOutcome {
   if (!Array.isArray(result) || typeof result[0] !== 'number') {

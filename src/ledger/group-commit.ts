@@ -1,7 +1,7 @@
 /**
  * Group commit: single transfers that arrive together share one script call. Transfers queued
  * in the same turn of the event loop (requests parsed from the same socket reads) are decided by
- * one non-atomic transfer-batch call, whose every item is decided exactly as transfer-7.lua
+ * one non-atomic transfer-batch call, whose every item is decided exactly as transfer-9.lua
  * decides it alone (lua/includes/decide.lua is shared), so each keeps its own id, answer and
  * idempotency. It saves the fixed cost of a script call inside Redis and of a command in Node.
  *

@@ -7,18 +7,24 @@
  *   <prefix>:{<ledger>}:n               hash   account number -> account id
  *   <prefix>:{<ledger>}:j               stream the journal: one entry per committed transfer,
  *                                              stream id `0-<seq>`, fields in a fixed order
- *                                              (i f t a k m w b fb tb pf pt, see transfer-7.lua)
+ *                                              (i f t a k m w b fb tb pf pt, see transfer-9.lua)
  *   <prefix>:{<ledger>}:r               stream rejected transfers, stream id `0-<n>`
  *                                              (i s f t a c k m w b)
  *   <prefix>:{<ledger>}:x:<bucket>      hash   transfer id -> `<seq>` (committed) or `-<n>`
  *                                              (rejected), for the ids that hash to this bucket
+ *   <prefix>:{<ledger>}:s               hash   seq -> a hold's state, or the total reversed from
+ *                                              a transfer or post (lua/includes/holds.lua)
+ *   <prefix>:{<ledger>}:h               zset   seq of each open hold with a timeout, by expiry
+ *   <prefix>:{<ledger>}:hs              hash   open holds per currency: n:<cur> count,
+ *                                              a:<cur> amount
+ *   <prefix>:{<ledger>}:lock:<name>     string the token of a lock's holder (lua/lock-1.lua)
  *
- * Why this shape (measured in bench/, figures in the README): a key costs ~57 bytes before its
- * value, so a transfer gets none of its own. Its record is one journal entry (a stream stores
- * entries with the same field names compactly, and integers as integers), accounts appear in it
- * by number, and an account's entries are the chain of journal records linked by the previous
- * seq of each side (pf, pt), starting at the account's `lseq`. The id index is split into small
- * hashes that Redis keeps listpack-encoded (a few bytes per field).
+ * Why this shape (measured in bench/, figures in docs/performance.md): a key costs ~57 bytes
+ * before its value, so a transfer gets none of its own. Its record is one journal entry (a
+ * stream stores entries with the same field names compactly, and integers as integers), accounts
+ * appear in it by number, and an account's entries are the chain of journal records linked by
+ * the previous seq of each side (pf, pt), starting at the account's `lseq`. The id index is
+ * split into small hashes that Redis keeps listpack-encoded (a few bytes per field).
  */
 const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -39,6 +45,11 @@ export interface LedgerKeys {
   rejections(): string;
   /** The id bucket that holds this transfer id. */
   transferBucket(id: string): string;
+  state(): string;
+  expiries(): string;
+  holdStats(): string;
+  /** A lease held by one instance at a time (src/redis/lock.ts), e.g. `sweeper`. */
+  lock(name: string): string;
   /** Pattern matching every key of this ledger (tests and operators; never on the hot path). */
   all(): string;
 }
@@ -68,6 +79,10 @@ export function ledgerKeys(prefix: string, ledger: string): LedgerKeys {
     journal: () => `${base}j`,
     rejections: () => `${base}r`,
     transferBucket: (id) => `${base}x:${transferBucketOf(id)}`,
+    state: () => `${base}s`,
+    expiries: () => `${base}h`,
+    holdStats: () => `${base}hs`,
+    lock: (name) => `${base}lock:${name}`,
     all: () => `${base}*`,
   };
 }

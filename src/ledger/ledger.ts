@@ -7,22 +7,42 @@
 import type { Redis } from 'ioredis';
 import { limits } from '../config/limits.js';
 import type { ReadOptions } from '../redis/replicas.js';
-import { atomicRefusal, atomicReplayConflict, batchCall, batchItem, chunks } from './batch.js';
+import {
+  atomicRefusal, atomicReplayConflict, batchCall, batchItem, chunks, holdArgs,
+} from './batch.js';
 import { LedgerInvariantError } from './errors.js';
 import { GroupCommit } from './group-commit.js';
 import { uuidv7 } from './ids.js';
 import type { LedgerKeys } from './keys.js';
+import { missingAccounts } from './missing-accounts.js';
 import {
-  ACCOUNT_FIELDS, accountView, canonicalMetadata, compareWithRecord, decidedNow, entriesOf,
-  fieldsOf, newAccountFields, storedTransfer, transferView,
+  ACCOUNT_FIELDS, accountView, canonicalMetadata, compareSettled, compareWithRecord, decidedNow,
+  entriesOf, fieldsOf, newAccountFields, settledNow, type StoredTransfer, storedTransfer,
+  transferView,
 } from './records.js';
 import { replyStatus, ScriptRunner } from './runner.js';
 import { loadScripts, type Script } from './scripts.js';
 import { isRejection } from './status.js';
 import type {
-  Account, AccountInput, BatchInput, BatchOutcome, CreateAccountOutcome, EntriesPage,
-  LedgerObserver, Transfer, TransferInput, TransferOutcome, WriteOperation,
+  Account, AccountInput, BatchInput, BatchOutcome, CloseAccountOutcome, CreateAccountOutcome,
+  EntriesPage, ExpiryOutcome, LedgerObserver, ReversalInput, SettleInput, Transfer,
+  TransferInput, TransferOutcome, WriteOperation,
 } from './types.js';
+
+/**
+ * A post, void or reversal names its target's accounts in KEYS, read just before; a target
+ * decided between that read and the script makes the script refuse (STALE_KEYS) and the
+ * ledger read again. Twice in a row would take a target decided twice: a bug.
+ */
+const STALE_KEYS_ATTEMPTS = 3;
+
+/**
+ * Holds this instance opened, and their accounts: a post or void of one needs no read before
+ * its script (a hold's accounts never change, and the script refuses keys that are not its
+ * accounts, STALE_KEYS, so a wrong entry costs a read, never a wrong answer). Bounded; the
+ * oldest entries go first.
+ */
+const HOLD_ACCOUNTS_CACHED_MAX = 10_000;
 
 export type * from './types.js';
 export { canonicalMetadata } from './records.js';
@@ -45,10 +65,11 @@ export interface LedgerOptions {
 export class Ledger {
   readonly observer: LedgerObserver | undefined;
   private readonly redis: Redis;
-  private readonly keys: LedgerKeys;
+  readonly keys: LedgerKeys;
   private readonly now: () => number;
   private readonly runner: ScriptRunner;
   private readonly group: GroupCommit | undefined;
+  private readonly holdAccounts = new Map<string, [string, string]>();
 
   constructor(options: LedgerOptions) {
     this.redis = options.redis;
@@ -61,6 +82,18 @@ export class Ledger {
       single: (input, metadata) => this.decideAlone(input, metadata),
       group: (inputs, metadata) => this.decideGroup(inputs, metadata),
     }) : undefined;
+  }
+
+  /** The ledger's clock (ms since the epoch): what its scripts are told the time is. */
+  clock(): number {
+    return this.now();
+  }
+
+  /** One of this ledger's scripts (the lock's, for src/redis/lock.ts). */
+  script(name: string): Script {
+    const script = this.runner.scripts.get(name);
+    if (script === undefined) throw new Error(`no script ${name}`);
+    return script;
   }
 
   get scripts(): Map<string, Script> {
@@ -127,6 +160,7 @@ export class Ledger {
     return this.write('transfer', async () => {
       const outcome = await this.decideTransfer(input);
       this.observer?.transferDecided?.(outcome);
+      if (input.pending === true) this.rememberHold(outcome);
       return outcome;
     });
   }
@@ -151,9 +185,9 @@ export class Ledger {
     const k = this.keys;
     const reply = await this.runner.run('transfer',
       [k.meta(), k.transferBucket(input.id), k.account(input.from), k.account(input.to),
-        k.journal(), k.rejections(), k.accountIds()],
+        k.journal(), k.rejections(), k.accountIds(), k.expiries(), k.holdStats()],
       [input.id, input.from, input.to, input.amount, input.currency ?? '', metadata, nowMs,
-        input.createdBy],
+        input.createdBy, ...holdArgs(input, nowMs)],
       1, input.id);
     const [status, ...rest] = replyStatus(reply);
     if (status === 'EXISTS') {
@@ -178,7 +212,10 @@ export class Ledger {
     return this.write('batch', async () => {
       const outcome = await this.decideBatch(batch);
       if (outcome.kind === 'decided') {
-        for (const result of outcome.results) this.observer?.transferDecided?.(result);
+        for (const result of outcome.results) {
+          this.observer?.transferDecided?.(result);
+          this.rememberHold(result);
+        }
       } else {
         this.observer?.batchRefused?.(outcome);
       }
@@ -222,6 +259,27 @@ export class Ledger {
       batchItem(transfers[i] as TransferInput, metadata[i] as string, nowMs, result)) };
   }
 
+  /**
+   * The accounts of a transfer rejected for ACCOUNT_NOT_FOUND that did not exist
+   * (missing-accounts.ts); `recorded`: its rejection is stored under `t.id` (not an atomic batch
+   * refused whole). Undefined when that cannot be told, Redis failing included: the transfer is
+   * decided already, and its answer must not become a 503 for want of a name.
+   */
+  async missingAccounts(t: { id: string; from: string; to: string },
+    recorded: boolean): Promise<string[] | undefined> {
+    const primary = { from: 'primary' } as const;
+    const read = async (id: string) => fieldsOf((await this.runner.read('read-hash',
+      [this.keys.account(id)], [id], 0, id, primary))[1]);
+    try {
+      const record = recorded ? await this.storedRecord(t.id, primary) : undefined;
+      if (recorded && record?.status !== 'ACCOUNT_NOT_FOUND') return undefined;
+      return await missingAccounts(t.from, t.to,
+        record === undefined ? undefined : record.accountsCurrency === '', read);
+    } catch {
+      return undefined;
+    }
+  }
+
   async getAccount(id: string, options?: ReadOptions): Promise<Account | undefined> {
     const reply = await this.runner.read('read-hash', [this.keys.account(id)], [id], 0, id,
       options);
@@ -230,11 +288,198 @@ export class Ledger {
   }
 
   async getTransfer(id: string, options?: ReadOptions): Promise<Transfer | undefined> {
+    const stored = await this.storedRecord(id, options);
+    return stored === undefined ? undefined : transferView(id, stored, this.now());
+  }
+
+  /** A decided record as stored, with its state (a hold's, a transfer's reversed total). */
+  private async storedRecord(id: string, options?: ReadOptions):
+    Promise<StoredTransfer | undefined> {
     const k = this.keys;
     const reply = await this.runner.read('read-transfer',
-      [k.transferBucket(id), k.journal(), k.rejections(), k.accountIds()], [id], 0, id, options);
+      [k.transferBucket(id), k.journal(), k.rejections(), k.accountIds(), k.state()], [id], 0,
+      id, options);
     if (reply[1] === '') return undefined;
-    return transferView(id, storedTransfer(reply[1], reply[2], reply[3], reply[4]));
+    return storedTransfer(reply[1], reply[2], reply[3], reply[4], String(reply[5] ?? ''));
+  }
+
+  /** Posts (`mode` post, optional amount) or voids a hold, once (lua/settle-11.lua). */
+  settle(mode: 'post' | 'void', input: SettleInput): Promise<TransferOutcome> {
+    return this.write('settle', async () => {
+      const metadata = canonicalMetadata(input.metadata);
+      const outcome = await this.decideTargeted(mode, input.holdId, input, metadata,
+        (stored) => stored?.kind === 'hold' && stored.status === 'OK'
+          ? [stored.from, stored.to] : undefined,
+        (nowMs, from, to) => this.runner.run('settle',
+          [this.keys.meta(), this.keys.transferBucket(input.id),
+            this.keys.transferBucket(input.holdId), this.accountKey(from),
+            this.accountKey(to), this.keys.journal(), this.keys.rejections(),
+            this.keys.accountIds(), this.keys.state(), this.keys.expiries(),
+            this.keys.holdStats()],
+          [mode, input.id, input.holdId, input.amount ?? '', metadata, nowMs, input.createdBy,
+            from, to], 1, input.id));
+      this.observer?.transferDecided?.(outcome);
+      return outcome;
+    });
+  }
+
+  /** Reverses (part of) a committed transfer or post (lua/reverse-9.lua). */
+  reverse(input: ReversalInput): Promise<TransferOutcome> {
+    return this.write('reversal', async () => {
+      const metadata = canonicalMetadata(input.metadata);
+      const outcome = await this.decideTargeted('reversal', input.transferId, input, metadata,
+        // The reversal runs the other way: from the original's `to`, to its `from`.
+        (stored) => stored?.status === 'OK' && (stored.kind === 'transfer'
+          || stored.kind === 'post') ? [stored.to, stored.from] : undefined,
+        (nowMs, from, to) => this.runner.run('reverse',
+          [this.keys.meta(), this.keys.transferBucket(input.id),
+            this.keys.transferBucket(input.transferId), this.accountKey(from),
+            this.accountKey(to), this.keys.journal(), this.keys.rejections(),
+            this.keys.accountIds(), this.keys.state()],
+          [input.id, input.transferId, input.amount ?? '', metadata, nowMs, input.createdBy,
+            from, to], 1, input.id));
+      this.observer?.transferDecided?.(outcome);
+      return outcome;
+    });
+  }
+
+  private rememberHold(outcome: TransferOutcome): void {
+    if (outcome.kind !== 'decided' || outcome.transfer.kind !== 'hold'
+      || outcome.transfer.status !== 'committed') return;
+    const { id, from, to } = outcome.transfer;
+    if (this.holdAccounts.size >= HOLD_ACCOUNTS_CACHED_MAX) {
+      const oldest = this.holdAccounts.keys().next().value;
+      if (oldest !== undefined) this.holdAccounts.delete(oldest);
+    }
+    this.holdAccounts.set(id, [from, to]);
+  }
+
+  /** An account's key, or for an unknown one ('') a key of this ledger the script ignores. */
+  private accountKey(id: string): string {
+    return id === '' ? this.keys.meta() : this.keys.account(id);
+  }
+
+  /**
+   * A post, void or reversal: reads its target to learn the accounts it moves between (KEYS
+   * must name them), then runs the script; `accountsOf` gives [from, to] of this movement
+   * for a target it can apply to, else undefined (the script then rejects it, recorded).
+   */
+  private async decideTargeted(kind: 'post' | 'void' | 'reversal', target: string,
+    input: SettleInput | ReversalInput, metadata: string,
+    accountsOf: (stored: StoredTransfer | undefined) => [string, string] | undefined,
+    call: (nowMs: string, from: string, to: string) => Promise<unknown[]>):
+    Promise<TransferOutcome> {
+    const targetField = kind === 'reversal' ? 'transferId' : 'holdId';
+    let cached = kind === 'reversal' ? undefined : this.holdAccounts.get(target);
+    for (let attempt = 1; attempt <= STALE_KEYS_ATTEMPTS; attempt++) {
+      // From the primary: a replica that lags may not have the target yet, and every retry
+      // would then name stale keys again (STALE_KEYS until the attempts run out).
+      const [from, to] = cached
+        ?? accountsOf(await this.storedRecord(target, { from: 'primary' })) ?? ['', ''];
+      cached = undefined;
+      const nowMs = String(this.now());
+      const [status, ...rest] = replyStatus(await call(nowMs, from, to));
+      if (status === 'STALE_KEYS') continue;
+      if (status === 'EXISTS') {
+        return compareSettled(kind, target, targetField, input, metadata,
+          storedTransfer(rest[0], rest[1], rest[2], rest[3]));
+      }
+      if (status !== 'OK' && !isRejection(status)) {
+        throw new LedgerInvariantError(`${kind} returned ${status}`);
+      }
+      return { kind: 'decided', replayed: false, transfer: transferView(input.id,
+        settledNow(kind, input, target, from, to, metadata, nowMs, status, rest.map(String))) };
+    }
+    throw new LedgerInvariantError(`${kind} ${input.id}: its target's accounts kept changing`);
+  }
+
+  /** Closes an account, once (lua/close-account-2.lua). */
+  closeAccount(id: string): Promise<CloseAccountOutcome> {
+    return this.write('close', async () => {
+      const reply = await this.runner.run('close-account', [this.keys.meta(),
+        this.keys.account(id)], [id, String(this.now())], 1, id);
+      const [status, stored] = replyStatus(reply);
+      if (status === 'ACCOUNT_NOT_FOUND') return { kind: 'notFound' };
+      if (status !== 'OK' && status !== 'EXISTS') {
+        throw new LedgerInvariantError(`close-account returned ${status}`);
+      }
+      return { kind: 'closed', account: accountView(id, fieldsOf(stored)),
+        replayed: status === 'EXISTS' };
+    });
+  }
+
+  /**
+   * One call of the expiry sweep: up to HOLDS_EXPIRE_BATCH_MAX holds whose expiry is at or
+   * before now, oldest first, released (lua/expire-holds-6.lua). Safe to run anywhere, any
+   * number of times at once: a hold is released once whoever gets there first.
+   */
+  expireHolds(max: number = limits.HOLDS_EXPIRE_BATCH_MAX): Promise<ExpiryOutcome> {
+    return this.write('expire', async () => {
+      const k = this.keys;
+      const nowMs = String(this.now());
+      const seqs = await this.redis.zrangebyscore(k.expiries(), '-inf', nowMs, 'LIMIT', 0, max);
+      if (seqs.length === 0) return { released: [], skipped: 0 };
+      // Each hold's accounts, by number from its journal record, then by id.
+      const records = await Promise.all(seqs.map((seq) =>
+        this.redis.xrange(k.journal(), `0-${seq}`, `0-${seq}`)));
+      const numbers = records.map((r) => {
+        const fields = fieldsOf(r[0]?.[1] ?? []);
+        return [fields.f ?? '', fields.t ?? ''];
+      });
+      const ids = await this.redis.hmget(k.accountIds(), ...numbers.flat().map((n) => n || '-'));
+      const keys = [k.meta(), k.journal(), k.accountIds(), k.state(), k.expiries(),
+        k.holdStats()];
+      const index = new Map<string, number>();
+      const keyIndex = (id: string | null): string => {
+        const key = id === null ? k.meta() : k.account(id);
+        let i = index.get(key);
+        if (i === undefined) {
+          i = keys.push(key);
+          index.set(key, i);
+        }
+        return String(i);
+      };
+      const args = [seqs[0] as string, nowMs, String(seqs.length)];
+      seqs.forEach((seq, i) => {
+        args.push(seq, keyIndex(ids[2 * i] ?? null), keyIndex(ids[2 * i + 1] ?? null));
+      });
+      const reply = await this.runner.run('expire-holds', keys, args, 1, args[0] as string);
+      const [status, released, skipped] = replyStatus(reply);
+      if (status !== 'OK' || !Array.isArray(released)) {
+        throw new LedgerInvariantError(`expire-holds returned ${status}`);
+      }
+      const outcome: ExpiryOutcome = {
+        released: released.map((r: unknown) => {
+          const [seq, expiresAt, amount, currency] = (r as unknown[]).map(String);
+          return { seq: seq ?? '', expiresAt: expiresAt ?? '', amount: amount ?? '',
+            currency: currency ?? '' };
+        }),
+        skipped: Number(skipped),
+      };
+      this.observer?.holdsExpired?.(outcome, Number(nowMs));
+      return outcome;
+    });
+  }
+
+  /** The open holds' expiry index's oldest entry at or before now: its expiry (ms), or null. */
+  async oldestExpiredHold(): Promise<number | null> {
+    const oldest = await this.redis.zrangebyscore(this.keys.expiries(), '-inf',
+      String(this.now()), 'WITHSCORES', 'LIMIT', 0, 1);
+    return oldest[1] === undefined ? null : Number(oldest[1]);
+  }
+
+  /** Open holds per currency: count and amount (hold-stats hash). */
+  async openHolds(): Promise<Map<string, { count: number; amount: string }>> {
+    const flat = await this.redis.hgetall(this.keys.holdStats());
+    const out = new Map<string, { count: number; amount: string }>();
+    for (const [name, value] of Object.entries(flat)) {
+      const currency = name.slice(2);
+      const entry = out.get(currency) ?? { count: 0, amount: '0' };
+      if (name.startsWith('n:')) entry.count = Number(value);
+      else if (name.startsWith('a:')) entry.amount = value;
+      out.set(currency, entry);
+    }
+    return out;
   }
 
   /**

@@ -5,13 +5,14 @@
  * bare number and the two languages share one layout.
  *
  * The field order is part of the data format (DATA_FORMAT_VERSION): a new field is appended at
- * the end of a record (a compatible change; README "Changing the scripts"), never inserted.
+ * the end of a record (a compatible change; docs/scripts-in-production.md), never inserted.
  */
 import { readStoredSigned } from './amount.js';
 import { LedgerInvariantError } from './errors.js';
 import { isRejection, type ScriptStatus, statusName } from './status.js';
 import type {
-  Account, Entry, Metadata, Transfer, TransferInput, TransferOutcome,
+  Account, Entry, Metadata, PendingStatus, RecordKind, ReversalInput, SettleInput, Transfer,
+  TransferInput, TransferOutcome,
 } from './types.js';
 
 /** A committed transfer: one journal stream entry, stream id `0-<seq>`, fields in this order. */
@@ -31,7 +32,39 @@ export const JOURNAL_FIELDS = {
   /** The previous seq of each account's entries chain ('0': none): entries walk it. */
   FROM_PREVIOUS: 'pf',
   TO_PREVIOUS: 'pt',
+  /**
+   * The fields below are written by every record that is not a plain transfer, and by none
+   * that is (a transfer record stays as short as before holds existed). KIND: RECORD_KINDS.
+   */
+  KIND: 'x',
+  /** The hold a post or void settles, the transfer a reversal reverses; '' for a hold. */
+  TARGET: 'o',
+  /** A hold's expiry in ms since the epoch, '' without a timeout or for other kinds. */
+  EXPIRES_AT: 'e',
+  /** The amount a post or reversal asked for ('' = all there was); '' for other kinds. */
+  REQUESTED: 'q',
 } as const;
+
+/**
+ * What a journal record is. A hold or a void changes no posted balance, so it is not on its
+ * accounts' entries chains (its FROM_PREVIOUS and TO_PREVIOUS are ''); the others are.
+ */
+export const RECORD_KINDS = {
+  transfer: '',
+  hold: 'h',
+  post: 'p',
+  void: 'v',
+  reversal: 'r',
+} as const;
+
+const KIND_BY_CODE = new Map<string, RecordKind>(
+  Object.entries(RECORD_KINDS).map(([kind, code]) => [code, kind as RecordKind]));
+
+function kindOf(code: string | undefined): RecordKind {
+  const kind = KIND_BY_CODE.get(code ?? '');
+  if (kind === undefined) throw new LedgerInvariantError(`stored record of kind '${code}'`);
+  return kind;
+}
 
 /** A rejected transfer: one rejections stream entry, stream id `0-<n>`, fields in this order. */
 export const REJECTION_FIELDS = {
@@ -47,11 +80,19 @@ export const REJECTION_FIELDS = {
   METADATA: 'm',
   CREATED_AT: 'w',
   CREATED_BY: 'b',
+  /** As JOURNAL_FIELDS, written only by a record that is not a plain transfer. */
+  KIND: 'x',
+  TARGET: 'o',
+  /** A rejected hold's timeoutSeconds as asked ('' none). */
+  TIMEOUT: 'e',
+  /** A rejected post's or reversal's amount as asked ('' = all there was). */
+  REQUESTED: 'q',
 } as const;
 
 /**
- * An account hash (a_create in account.lua writes every field). The first six are what a
- * transfer reads (`a_read`, in this order); the rest only account reads and creation touch.
+ * An account hash (a_create in account.lua writes every field but CLOSED_AT). The first nine
+ * are what a transfer reads (`a_read`, in this order); the rest only account reads and creation
+ * touch. (Hash fields have no stored order: this order is only a_read's.)
  */
 export const ACCOUNT_FIELDS = {
   CURRENCY: 'cur',
@@ -62,16 +103,18 @@ export const ACCOUNT_FIELDS = {
   LAST_SEQ: 'lseq',
   /** Its account number, which journal records use instead of the id. */
   NUMBER: 'n',
+  /** Sums of the open holds debiting and crediting it. */
+  DEBITS_PENDING: 'dp',
+  CREDITS_PENDING: 'cp',
+  /** When it was closed (ms); absent while open. */
+  CLOSED_AT: 'cl',
   METADATA: 'm',
   CREATED_AT: 'at',
   CREATED_BY: 'by',
-  /** Pending debits and credits, for two-phase holds ('0' until those exist). */
-  DEBITS_PENDING: 'dp',
-  CREDITS_PENDING: 'cp',
 } as const;
 
 /** How many ACCOUNT_FIELDS `a_read` returns. */
-export const ACCOUNT_HOT_FIELDS = 6;
+export const ACCOUNT_HOT_FIELDS = 9;
 
 /**
  * The loader's placeholders: `J_<NAME>` and `R_<NAME>` are the positions of a field's value in
@@ -85,6 +128,9 @@ export function layoutPlaceholders(): Map<string, string> {
   };
   flat('J', JOURNAL_FIELDS);
   flat('R', REJECTION_FIELDS);
+  for (const [name, code] of Object.entries(RECORD_KINDS)) {
+    map.set(`K_${name.toUpperCase()}`, `'${code}'`);
+  }
   Object.keys(ACCOUNT_FIELDS).slice(0, ACCOUNT_HOT_FIELDS)
     .forEach((name, i) => map.set(`A_${name}`, String(i + 1)));
   return map;
@@ -107,6 +153,20 @@ export interface StoredTransfer {
   seq?: string;
   fromBalanceAfter?: string;
   toBalanceAfter?: string;
+  kind: RecordKind;
+  /** The hold a post or void settles, the record a reversal reverses ('' for none). */
+  target: string;
+  /** A committed hold's expiry in ms ('' none). */
+  expiresAt: string;
+  /** A rejected hold's timeout in seconds as asked ('0' none; '' for other kinds). */
+  timeout: string;
+  /** The amount a post or reversal asked for ('' = all there was). */
+  requested: string;
+  /**
+   * A committed record's state (includes/holds.lua): a hold's 'p<amount>', 'v', 'e' or ''
+   * (pending); a transfer's or post's reversed total ('' none). Read only by reads.
+   */
+  state: string;
 }
 
 type Fields = Record<string, string>;
@@ -132,7 +192,7 @@ function field(fields: Fields, name: string): string {
  * or '-<n>' for a rejection), its fields, and for a committed one its accounts' ids.
  */
 export function storedTransfer(ref: unknown, stored: unknown, fromId: unknown,
-  toId: unknown): StoredTransfer {
+  toId: unknown, state = ''): StoredTransfer {
   if (typeof ref !== 'string' || ref === '') {
     throw new LedgerInvariantError('script reply: a record without its reference');
   }
@@ -142,7 +202,9 @@ export function storedTransfer(ref: unknown, stored: unknown, fromId: unknown,
     return { status: statusName(Number(field(f, R.STATUS))), from: field(f, R.FROM),
       to: field(f, R.TO), amount: field(f, R.AMOUNT), currency: field(f, R.CURRENCY),
       accountsCurrency: field(f, R.ACCOUNTS_CURRENCY), metadata: field(f, R.METADATA),
-      createdAt: field(f, R.CREATED_AT), createdBy: field(f, R.CREATED_BY) };
+      createdAt: field(f, R.CREATED_AT), createdBy: field(f, R.CREATED_BY),
+      kind: kindOf(f[R.KIND]), target: f[R.TARGET] ?? '', expiresAt: '',
+      timeout: f[R.TIMEOUT] ?? '', requested: f[R.REQUESTED] ?? '', state: '' };
   }
   if (typeof fromId !== 'string' || typeof toId !== 'string') {
     throw new LedgerInvariantError(`journal record ${ref} names an account with no id`);
@@ -152,7 +214,9 @@ export function storedTransfer(ref: unknown, stored: unknown, fromId: unknown,
     accountsCurrency: field(f, J.CURRENCY), metadata: field(f, J.METADATA),
     createdAt: field(f, J.CREATED_AT), createdBy: field(f, J.CREATED_BY), seq: ref,
     fromBalanceAfter: field(f, J.FROM_BALANCE_AFTER),
-    toBalanceAfter: field(f, J.TO_BALANCE_AFTER) };
+    toBalanceAfter: field(f, J.TO_BALANCE_AFTER), kind: kindOf(f[J.KIND]),
+    target: f[J.TARGET] ?? '', expiresAt: f[J.EXPIRES_AT] ?? '', timeout: '',
+    requested: f[J.REQUESTED] ?? '', state };
 }
 
 /**
@@ -163,14 +227,43 @@ export function storedTransfer(ref: unknown, stored: unknown, fromId: unknown,
 export function decidedNow(input: TransferInput, metadata: string, nowMs: string,
   status: ScriptStatus, rest: readonly string[]): StoredTransfer {
   const [accountsCurrency = '', seq, fromBalanceAfter, toBalanceAfter] = rest;
+  const hold = input.pending === true;
   const record: StoredTransfer = { status, from: input.from, to: input.to, amount: input.amount,
     currency: input.currency ?? '', accountsCurrency, metadata, createdAt: nowMs,
-    createdBy: input.createdBy };
+    createdBy: input.createdBy, kind: hold ? 'hold' : 'transfer', target: '',
+    expiresAt: hold ? holdExpiry(nowMs, input.timeoutSeconds) : '',
+    timeout: hold ? String(input.timeoutSeconds ?? 0) : '', requested: '', state: '' };
   if (status === 'OK') {
     record.currency = '';
     record.seq = seq;
     record.fromBalanceAfter = fromBalanceAfter;
     record.toBalanceAfter = toBalanceAfter;
+  }
+  return record;
+}
+
+/** A hold's expiry in ms, '' without a timeout: the `expires` argument of transfer-9.lua. */
+export function holdExpiry(nowMs: string, timeoutSeconds: number | undefined): string {
+  return timeoutSeconds === undefined ? '' : String(Number(nowMs) + timeoutSeconds * 1000);
+}
+
+/**
+ * A post, void or reversal decided by this call, as stored: `reply` is the script's reply after
+ * the status and id: currency, then for a commit seq, both balances and the amount moved; for a
+ * rejection the amount recorded. `from`/`to` are the accounts it moved between ('' unknown).
+ */
+export function settledNow(kind: 'post' | 'void' | 'reversal',
+  input: SettleInput | ReversalInput, target: string, from: string, to: string,
+  metadata: string, nowMs: string, status: ScriptStatus, reply: readonly string[]): StoredTransfer {
+  const [currency = '', a = '', b = '', c = '', moved = ''] = reply;
+  const record: StoredTransfer = { status, from, to, amount: status === 'OK' ? moved : a,
+    currency: '', accountsCurrency: currency, metadata, createdAt: nowMs,
+    createdBy: input.createdBy, kind, target, expiresAt: '', timeout: '',
+    requested: input.amount ?? '', state: '' };
+  if (status === 'OK') {
+    record.seq = a;
+    record.fromBalanceAfter = b;
+    record.toBalanceAfter = c;
   }
   return record;
 }
@@ -199,16 +292,24 @@ export function accountView(id: string, f: Fields): Account {
   const A = ACCOUNT_FIELDS;
   const debits = readStoredSigned(field(f, A.DEBITS), 'debits');
   const credits = readStoredSigned(field(f, A.CREDITS), 'credits');
+  // Accounts created before holds existed may lack the pending sums: none.
+  const debitsPending = readStoredSigned(f[A.DEBITS_PENDING] ?? '0', 'debitsPending');
+  const creditsPending = readStoredSigned(f[A.CREDITS_PENDING] ?? '0', 'creditsPending');
+  const closed = f[A.CLOSED_AT];
   return {
     id,
     currency: field(f, A.CURRENCY),
     balance: (credits - debits).toString(),
     debits: debits.toString(),
     credits: credits.toString(),
+    debitsPending: debitsPending.toString(),
+    creditsPending: creditsPending.toString(),
+    available: (credits - debits - debitsPending).toString(),
     overdraftLimit: field(f, A.OVERDRAFT),
     metadata: parseMetadata(field(f, A.METADATA)),
     createdAt: iso(field(f, A.CREATED_AT)),
     ...(f[A.CREATED_BY] === undefined ? {} : { createdBy: f[A.CREATED_BY] }),
+    closedAt: closed === undefined ? null : iso(closed),
   };
 }
 
@@ -218,39 +319,67 @@ export function newAccountFields(currency: string, overdraftLimit: string, metad
   const A = ACCOUNT_FIELDS;
   return { [A.CURRENCY]: currency, [A.DEBITS]: '0', [A.CREDITS]: '0',
     [A.OVERDRAFT]: overdraftLimit, [A.METADATA]: metadata, [A.CREATED_AT]: nowMs,
-    [A.CREATED_BY]: createdBy };
+    [A.CREATED_BY]: createdBy, [A.DEBITS_PENDING]: '0', [A.CREDITS_PENDING]: '0' };
 }
 
 /**
- * An entries chunk from read-entries-3.lua: 5 values per entry (seq, transferId, amount,
- * balanceAfter, createdAt in ms) and one counterparty id per entry.
+ * An entries chunk from read-entries-3.lua: 6 values per entry (seq, transferId, amount,
+ * balanceAfter, createdAt in ms, kind code) and one counterparty id per entry.
  */
 export function entriesOf(flat: unknown, ids: unknown): Entry[] {
-  if (!Array.isArray(flat) || !Array.isArray(ids) || flat.length !== ids.length * 5) {
+  if (!Array.isArray(flat) || !Array.isArray(ids) || flat.length !== ids.length * 6) {
     throw new LedgerInvariantError('read-entries: reply of an unexpected shape');
   }
   const entries: Entry[] = [];
   for (let i = 0; i < ids.length; i++) {
-    const at = i * 5;
-    entries.push({ transferId: String(flat[at + 1]), seq: String(flat[at]),
+    const at = i * 6;
+    const kind = kindOf(String(flat[at + 5]));
+    if (kind !== 'transfer' && kind !== 'post' && kind !== 'reversal') {
+      throw new LedgerInvariantError(`read-entries: a ${kind} on an entries chain`);
+    }
+    entries.push({ transferId: String(flat[at + 1]), kind, seq: String(flat[at]),
       amount: String(flat[at + 2]), balanceAfter: String(flat[at + 3]),
       counterparty: String(ids[i]), createdAt: iso(String(flat[at + 4])) });
   }
   return entries;
 }
 
-export function transferView(id: string, r: StoredTransfer): Transfer {
+/** A committed hold's state at `nowMs` from its stored state (includes/holds.lua). */
+function pendingStatusOf(r: StoredTransfer, nowMs: number): PendingStatus {
+  if (r.state === 'v') return 'voided';
+  if (r.state === 'e') return 'expired';
+  if (r.state.startsWith('p')) return 'posted';
+  if (r.state !== '') throw new LedgerInvariantError(`hold state '${r.state}'`);
+  // Past its expiry, a hold the sweeper has not reached yet can no longer settle: expired.
+  return r.expiresAt !== '' && nowMs >= Number(r.expiresAt) ? 'expired' : 'pending';
+}
+
+/**
+ * A record as the API shows it. `nowMs` decides whether a pending hold has expired; a record
+ * decided by this call or replayed shows its state as first decided (`state` '').
+ */
+export function transferView(id: string, r: StoredTransfer, nowMs = Number(r.createdAt)):
+  Transfer {
   // One object of a fixed shape, its optional fields set after: on the hot path, spreads of
   // conditional objects cost more than the rest of the view (bench/ profile). An unknown
   // currency stays an undefined property, which JSON and the serializer leave out.
   const view: Transfer = { id, from: r.from, to: r.to, amount: r.amount,
     currency: r.currency || r.accountsCurrency || undefined, status: 'committed',
-    metadata: parseMetadata(r.metadata), createdAt: iso(r.createdAt) };
+    metadata: parseMetadata(r.metadata), createdAt: iso(r.createdAt), kind: r.kind };
   view.createdBy = r.createdBy;
+  if (r.kind === 'post' || r.kind === 'void') view.pendingId = r.target;
+  else if (r.kind === 'reversal') view.reverses = r.target;
   if (r.status === 'OK') {
     view.seq = r.seq;
     view.fromBalanceAfter = r.fromBalanceAfter;
     view.toBalanceAfter = r.toBalanceAfter;
+    if (r.kind === 'transfer' || r.kind === 'post') {
+      view.reversedAmount = r.state === '' ? '0' : r.state;
+    } else if (r.kind === 'hold') {
+      view.pendingStatus = pendingStatusOf(r, nowMs);
+      if (view.pendingStatus === 'posted') view.postedAmount = r.state.slice(1);
+      view.expiresAt = r.expiresAt === '' ? null : iso(r.expiresAt);
+    }
     return view;
   }
   if (!isRejection(r.status)) throw new LedgerInvariantError(`stored status ${r.status}`);
@@ -266,11 +395,41 @@ export function transferView(id: string, r: StoredTransfer): Transfer {
 export function compareWithRecord(input: TransferInput, metadata: string,
   r: StoredTransfer): TransferOutcome {
   const fields: string[] = [];
+  const hold = input.pending === true;
+  if (r.kind !== (hold ? 'hold' : 'transfer')) {
+    fields.push(r.kind === 'hold' || r.kind === 'transfer' ? 'pending' : 'kind');
+  } else if (hold && holdTimeout(r) !== String(input.timeoutSeconds ?? 0)) {
+    fields.push('timeoutSeconds');
+  }
   if (r.from !== input.from) fields.push('from');
   if (r.to !== input.to) fields.push('to');
   if (r.amount !== input.amount) fields.push('amount');
   const original = r.currency || r.accountsCurrency;
   if ((input.currency ?? r.accountsCurrency) !== original) fields.push('currency');
+  if (r.metadata !== metadata) fields.push('metadata');
+  if (fields.length > 0) return { kind: 'conflict', fields };
+  return { kind: 'decided', transfer: transferView(input.id, r), replayed: true };
+}
+
+/** A stored hold's timeout in seconds as asked ('0': none). */
+function holdTimeout(r: StoredTransfer): string {
+  if (r.status !== 'OK') return r.timeout;
+  if (r.expiresAt === '') return '0';
+  return String((Number(r.expiresAt) - Number(r.createdAt)) / 1000);
+}
+
+/**
+ * The same rule for a post, void or reversal: the same kind, target, amount as asked and
+ * metadata replay the original outcome; anything else is a conflict naming the fields
+ * (`targetField`: the path parameter that names the target, `holdId` or `transferId`).
+ */
+export function compareSettled(kind: 'post' | 'void' | 'reversal', target: string,
+  targetField: string, input: SettleInput | ReversalInput, metadata: string,
+  r: StoredTransfer): TransferOutcome {
+  if (r.kind !== kind) return { kind: 'conflict', fields: ['kind'] };
+  const fields: string[] = [];
+  if (r.target !== target) fields.push(targetField);
+  if (r.requested !== (input.amount ?? '')) fields.push('amount');
   if (r.metadata !== metadata) fields.push('metadata');
   if (fields.length > 0) return { kind: 'conflict', fields };
   return { kind: 'decided', transfer: transferView(input.id, r), replayed: true };

@@ -20,8 +20,15 @@ import { isPersistenceError, isUnavailableError } from '../redis/errors.js';
 import { layoutPlaceholders } from './records.js';
 import { statusCode } from './status.js';
 
-/** Version of the stored data layout; scripts refuse a ledger written in another format. */
-export const DATA_FORMAT_VERSION = '2';
+/**
+ * Version of the stored data layout; scripts refuse a ledger written in another format, except
+ * the one it upgrades from. 3 added holds, reversals and closed accounts: records of new kinds
+ * and reserved funds that a release of format 2 would ignore, so 3 marks the ledger on its first
+ * write (lua/includes/format.lua) and format-2 releases refuse it from then on.
+ */
+export const DATA_FORMAT_VERSION = '3';
+/** The format whose data this release reads as its own and upgrades on its first write. */
+export const DATA_FORMAT_UPGRADES_FROM = '2';
 
 export const LUA_DIR = fileURLToPath(new URL('../../lua/', import.meta.url));
 
@@ -43,6 +50,7 @@ function substitutions(): Map<string, string> {
   for (const [name, position] of layoutPlaceholders()) map.set(name, position);
   map.set('AMOUNT_MAX', AMOUNT_MAX_STRING);
   map.set('FORMAT_VERSION', DATA_FORMAT_VERSION);
+  map.set('FORMAT_UPGRADES_FROM', DATA_FORMAT_UPGRADES_FROM);
   return map;
 }
 

@@ -25,6 +25,24 @@ export const STATUSES = {
   CURRENCY_MISMATCH: { code: 5, kind: 'rejection' },
   INSUFFICIENT_FUNDS: { code: 6, kind: 'rejection' },
   BALANCE_OVERFLOW: { code: 7, kind: 'rejection' },
+  ACCOUNT_CLOSED: { code: 8, kind: 'rejection' },
+  PENDING_TRANSFER_NOT_FOUND: { code: 9, kind: 'rejection' },
+  /** The id names a decided record that is not a hold. */
+  PENDING_TRANSFER_NOT_PENDING: { code: 10, kind: 'rejection' },
+  PENDING_TRANSFER_ALREADY_POSTED: { code: 11, kind: 'rejection' },
+  PENDING_TRANSFER_ALREADY_VOIDED: { code: 12, kind: 'rejection' },
+  PENDING_TRANSFER_EXPIRED: { code: 13, kind: 'rejection' },
+  EXCEEDS_PENDING_AMOUNT: { code: 14, kind: 'rejection' },
+  /** A reversal names a transfer id nobody decided. */
+  TRANSFER_NOT_FOUND: { code: 15, kind: 'rejection' },
+  /** A hold, a void, a reversal or a rejected transfer: only transfers and posts reverse. */
+  NOT_REVERSIBLE: { code: 16, kind: 'rejection' },
+  EXCEEDS_REVERSIBLE_AMOUNT: { code: 17, kind: 'rejection' },
+  /**
+   * A post, void or reversal was called with the keys of other accounts than its target's
+   * (the caller read the target before it existed): nothing written; the caller reads it again.
+   */
+  STALE_KEYS: { code: 18, kind: 'refused' },
 } as const satisfies Record<string, { code: number; kind: StatusKind }>;
 
 type StatusKind = 'ok' | 'exists' | 'rejection' | 'refused';

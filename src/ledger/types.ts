@@ -24,11 +24,24 @@ export interface Account {
   balance: string;
   debits: string;
   credits: string;
+  /** Sums of the open holds debiting and crediting it. */
+  debitsPending: string;
+  creditsPending: string;
+  /** balance − debitsPending: what a new transfer or hold may take before the overdraft. */
+  available: string;
   overdraftLimit: string;
   metadata: Metadata;
   createdAt: string;
   createdBy?: string;
+  /** When it was closed, or null while open. */
+  closedAt: string | null;
 }
+
+/** What a record is (RECORD_KINDS in records.ts stores it). */
+export type RecordKind = 'transfer' | 'hold' | 'post' | 'void' | 'reversal';
+
+/** A hold's life: pending until one of the others, once. */
+export type PendingStatus = 'pending' | 'posted' | 'voided' | 'expired';
 
 /** The fields that name a transfer's movement: enough to describe a rejection. */
 export interface TransferFields {
@@ -44,6 +57,30 @@ export interface TransferInput extends TransferFields {
   metadata: Metadata;
   /** The API key's name (never a secret). */
   createdBy: string;
+  /** A hold: reserves the amount and moves nothing until posted. */
+  pending?: boolean;
+  /** A hold's timeout, 1 .. HOLD_TIMEOUT_SECONDS_MAX seconds (not money); none if absent. */
+  timeoutSeconds?: number;
+}
+
+/** A post (`amount`: default all of the hold) or void of the hold `holdId`. */
+export interface SettleInput {
+  id: string;
+  holdId: string;
+  /** Canonical decimal; only for a post. */
+  amount?: string;
+  metadata: Metadata;
+  createdBy: string;
+}
+
+/** A reversal of (part of) the transfer or post `transferId`. */
+export interface ReversalInput {
+  id: string;
+  transferId: string;
+  /** Canonical decimal; default: all that is still reversible. */
+  amount?: string;
+  metadata: Metadata;
+  createdBy: string;
 }
 
 export interface Transfer extends TransferFields {
@@ -57,10 +94,25 @@ export interface Transfer extends TransferFields {
   metadata: Metadata;
   createdAt: string;
   createdBy?: string;
+  kind: RecordKind;
+  /** A committed hold's state now (a replay answers as first decided: pending). */
+  pendingStatus?: PendingStatus;
+  /** A posted hold's posted amount. */
+  postedAmount?: string;
+  /** A committed hold's expiry, or null without a timeout. */
+  expiresAt?: string | null;
+  /** The hold a post or void settles. */
+  pendingId?: string;
+  /** The transfer or post a reversal reverses. */
+  reverses?: string;
+  /** A committed transfer's or post's total reversed so far. */
+  reversedAmount?: string;
 }
 
 export interface Entry {
   transferId: string;
+  /** Only records that change posted balances are entries. */
+  kind: 'transfer' | 'post' | 'reversal';
   seq: string;
   amount: string;
   balanceAfter: string;
@@ -106,7 +158,18 @@ export interface EntriesPage {
 }
 
 /** The ledger's write operations, as its observer names them. */
-export type WriteOperation = 'account' | 'transfer' | 'batch';
+export type WriteOperation = 'account' | 'transfer' | 'batch' | 'settle' | 'reversal' | 'close'
+  | 'expire';
+
+export type CloseAccountOutcome =
+  | { kind: 'closed'; account: Account; replayed: boolean }
+  | { kind: 'notFound' };
+
+/** One call of the expiry sweep: the holds it released (oldest first) and those it skipped. */
+export interface ExpiryOutcome {
+  released: Array<{ seq: string; expiresAt: string; amount: string; currency: string }>;
+  skipped: number;
+}
 
 /**
  * What the ledger reports as it works, given at construction (the metrics implement it; the
@@ -120,6 +183,8 @@ export interface LedgerObserver extends ScriptObserver, ReadObserver {
   transferDecided?(outcome: TransferOutcome): void;
   /** An atomic batch refused whole: nothing written. */
   batchRefused?(refusal: BatchRefusal): void;
+  /** Holds released by the expiry sweep (not those a post or void found expired). */
+  holdsExpired?(outcome: ExpiryOutcome, nowMs: number): void;
   /** A write whose outcome the ledger could not learn (Redis failed) or that hit a bug. */
   writeFailed?(operation: WriteOperation, error: unknown): void;
 }

@@ -1,7 +1,7 @@
 /**
  * The numbers behind the metrics, each named once with why it is that number. Units last. They
  * tune observation, not what the service accepts, so they live here rather than in limits.ts
- * (whose table the README documents as the service's limits).
+ * (whose table docs/configuration.md documents as the service's limits).
  */
 
 /**
@@ -61,3 +61,9 @@ for (const buckets of [SCRIPT_DURATION_BUCKETS_SECONDS, HTTP_DURATION_BUCKETS_SE
     throw new Error('metrics: bucket bounds must increase');
   }
 }
+
+/**
+ * Currencies are the clients' own strings: a `currency` label takes at most this many values
+ * (the largest by open holds), the rest summed as "other", so no client can grow the series.
+ */
+export const METRICS_CURRENCIES_MAX = 16;

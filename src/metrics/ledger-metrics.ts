@@ -43,7 +43,8 @@ export function createLedgerMetrics(options: LedgerMetricsOptions = {}): LedgerM
   const observer: LedgerObserver = {
     ...scriptRecorder(series.scriptDuration, onError),
     ...readRecorder(series.reads),
-    ...decisionRecorder(series.transfers, series.accountCreations, series.batchRefusals),
+    ...decisionRecorder(series.transfers, series.accountCreations, series.batchRefusals,
+      series.holds, series.holdSweepCalls),
   };
   return { registry: series.registry, series, observer,
     pollIntervalMs: options.pollIntervalMs ?? METRICS_POLL_INTERVAL_MS,

@@ -57,7 +57,10 @@ export const ACCOUNT_OUTCOMES = ['created', 'replayed', 'conflict', 'unknown',
   'persistence_failed', 'error'] as const;
 
 type DecisionObserver = Required<Pick<LedgerObserver,
-  'transferDecided' | 'accountDecided' | 'batchRefused' | 'writeFailed'>>;
+  'transferDecided' | 'accountDecided' | 'batchRefused' | 'writeFailed' | 'holdsExpired'>>;
+
+/** The `event` label of ledger_holds_total: a closed set. */
+export const HOLD_EVENTS = ['opened', 'posted', 'voided', 'expired'] as const;
 
 /**
  * Counts every outcome the ledger decides, and every write that failed (a failed batch counts
@@ -65,7 +68,9 @@ type DecisionObserver = Required<Pick<LedgerObserver,
  * from the start at 0, so rate() and the dashboard see it at once.
  */
 export function decisionRecorder(transfers: LeanCounter<'outcome' | 'reason'>,
-  accounts: LeanCounter<'outcome'>, refusals: LeanCounter<'kind'>): DecisionObserver {
+  accounts: LeanCounter<'outcome'>, refusals: LeanCounter<'kind'>,
+  holdEvents: LeanCounter<'event'>, sweepCalls: { inc(): void }): DecisionObserver {
+  const holds = new Map(HOLD_EVENTS.map((event) => [event, holdEvents.child({ event })]));
   const transfer = new Map(TRANSFER_OUTCOMES.filter((o) => o !== 'rejected')
     .map((outcome) => [outcome, transfers.child({ outcome })]));
   const rejected = new Map(REJECTION_REASONS.map((reason) =>
@@ -76,10 +81,21 @@ export function decisionRecorder(transfers: LeanCounter<'outcome' | 'reason'>,
     atomicExists: refusals.child({ kind: 'exists' }) };
   return {
     transferDecided(outcome) {
-      if (outcome.kind === 'conflict') transfer.get('conflict')?.inc();
-      else if (outcome.replayed) transfer.get('replayed')?.inc();
-      else if (outcome.transfer.reason === undefined) transfer.get('committed')?.inc();
-      else rejected.get(outcome.transfer.reason)?.inc();
+      if (outcome.kind === 'conflict') return void transfer.get('conflict')?.inc();
+      if (outcome.replayed) return void transfer.get('replayed')?.inc();
+      const t = outcome.transfer;
+      if (t.reason !== undefined) {
+        rejected.get(t.reason)?.inc();
+        return;
+      }
+      transfer.get('committed')?.inc();
+      if (t.kind === 'hold') holds.get('opened')?.inc();
+      else if (t.kind === 'post') holds.get('posted')?.inc();
+      else if (t.kind === 'void') holds.get('voided')?.inc();
+    },
+    holdsExpired(outcome) {
+      sweepCalls.inc();
+      if (outcome.released.length > 0) holds.get('expired')?.inc(outcome.released.length);
     },
     accountDecided(outcome) {
       account.get(outcome.kind)?.inc();
@@ -96,7 +112,12 @@ export function decisionRecorder(transfers: LeanCounter<'outcome' | 'reason'>,
 
 /** Routes that matched nothing (404s) share one label value, so a scan cannot add series. */
 export const UNMATCHED_ROUTE = 'unmatched';
-const STATUS_CLASSES = ['other', '1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+/**
+ * 422 is a business rejection (an outcome the client asked to have decided, recorded), not an
+ * error: its own class, so an error rate over 4xx does not count a healthy ledger's refusals.
+ */
+const STATUS_CLASSES = ['other', '1xx', '2xx', '3xx', '4xx', '5xx', '422'] as const;
+const REJECTION_CLASS = 6;
 
 export interface HttpRecorder {
   /** `route` is the route pattern (`/transfers/:id`), undefined when nothing matched. */
@@ -113,7 +134,8 @@ export function httpRecorder(histogram: HttpHistogram): HttpRecorder {
       let byClass = byMethod.get(method);
       if (byClass === undefined) byMethod.set(method, (byClass = []));
       const hundreds = Math.floor(statusCode / 100);
-      const index = hundreds >= 1 && hundreds <= 5 ? hundreds : 0;
+      const index = statusCode === 422 ? REJECTION_CLASS : hundreds >= 1 && hundreds <= 5
+        ? hundreds : 0;
       let child = byClass[index];
       if (child === undefined) {
         child = histogram.child({ method, route, status_class: STATUS_CLASSES[index] });

@@ -5,7 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import { parseInfo, type Readiness } from '../redis/readiness.js';
-import { SLOWLOG_RECENT_ENTRIES } from './constants.js';
+import { METRICS_CURRENCIES_MAX, SLOWLOG_RECENT_ENTRIES } from './constants.js';
 import type { Metrics } from './registry.js';
 
 export interface Poller {
@@ -121,4 +121,37 @@ export async function pollRedis(
   } catch {
     // A least-privilege ACL may forbid SLOWLOG; its gauges then stay at their last values.
   }
+}
+
+/** What the holds gauges read of the ledger (src/ledger/ledger.ts). */
+export interface HoldsSource {
+  openHolds(): Promise<Map<string, { count: number; amount: string }>>;
+  /** Expiry (ms) of the oldest hold past its expiry and not yet released, or null. */
+  oldestExpiredHold(): Promise<number | null>;
+}
+
+/**
+ * Open holds per currency (the largest METRICS_CURRENCIES_MAX by count, the rest as "other")
+ * and the age of the oldest expired hold not yet released. Gauges are doubles: an amount is
+ * exact up to 2^53 and approximate above (display only; the API has exact figures).
+ */
+export async function pollHolds(source: HoldsSource, m: Metrics, nowMs: number): Promise<void> {
+  const [open, oldest] = await Promise.all([source.openHolds(), source.oldestExpiredHold()]);
+  const sorted = [...open].sort((a, b) => b[1].count - a[1].count);
+  const shown = new Map<string, { count: number; amount: bigint }>();
+  for (const [i, [currency, { count, amount }]] of sorted.entries()) {
+    const label = i < METRICS_CURRENCIES_MAX - 1 || sorted.length <= METRICS_CURRENCIES_MAX
+      ? currency : 'other';
+    const entry = shown.get(label) ?? { count: 0, amount: 0n };
+    entry.count += count;
+    entry.amount += BigInt(amount);
+    shown.set(label, entry);
+  }
+  m.openHolds.reset();
+  m.openHoldAmount.reset();
+  for (const [currency, { count, amount }] of shown) {
+    m.openHolds.set({ currency }, count);
+    m.openHoldAmount.set({ currency }, Number(amount));
+  }
+  m.oldestExpiredHoldAge.set(oldest === null ? 0 : Math.max(0, nowMs - oldest) / 1000);
 }

@@ -2,10 +2,12 @@
  * Every metric of the service, on a registry of its own (never prom-client's global one), so
  * two apps in one process (tests) do not collide. Names follow Prometheus practice: base units,
  * `_seconds`, `_bytes`, `_total`, and label values from closed sets only (never an id).
- * The README's "Operations / Metrics" table lists them; test/metrics/metrics.test.ts checks that.
+ * docs/operations.md's metrics table lists them; test/metrics/metrics.test.ts checks that.
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import { HTTP_DURATION_BUCKETS_SECONDS, SCRIPT_DURATION_BUCKETS_SECONDS } from './constants.js';
+import {
+  HTTP_DURATION_BUCKETS_SECONDS, METRICS_CURRENCIES_MAX, SCRIPT_DURATION_BUCKETS_SECONDS,
+} from './constants.js';
 import { LeanCounter, LeanHistogram } from './lean.js';
 
 /**
@@ -55,7 +57,8 @@ export function createRegistry(options: RegistryOptions) {
         'rejected, 422) or exists (a transfer id decided before, 409)',
       ['kind'] as const, registry),
     httpDuration: new LeanHistogram('ledger_http_request_duration_seconds',
-      'HTTP requests by method, route pattern (never the raw URL) and status class',
+      'HTTP requests by method, route pattern (never the raw URL) and status class (1xx … 5xx; ' +
+        '422, a business rejection and not an error, is a class of its own)',
       ['method', 'route', 'status_class'] as const, HTTP_DURATION_BUCKETS_SECONDS, registry),
     reads: new LeanCounter('ledger_reads_total',
       'Reads (GET of an account, its entries, a transfer) by where they were served: primary ' +
@@ -102,6 +105,26 @@ export function createRegistry(options: RegistryOptions) {
       'Duration of the slowest of the most recent slow-log entries (0 when the log is empty)',
       'max'),
     usedMemory: gauge('ledger_redis_used_memory_bytes', 'INFO used_memory', 'max'),
+    holds: new LeanCounter('ledger_holds_total',
+      'Holds by event: opened, posted, voided, expired (released by the sweeper; a post or ' +
+        'void that finds a hold expired first releases it too, and counts as its rejection ' +
+        'PENDING_TRANSFER_EXPIRED in ledger_transfers_total)',
+      ['event'] as const, registry),
+    holdSweepCalls: new Counter({
+      name: 'ledger_hold_sweep_calls_total',
+      help: 'Calls of the expired-hold sweep script (each releases up to HOLDS_EXPIRE_BATCH_MAX)',
+      registers,
+    }),
+    openHolds: new Gauge({ name: 'ledger_open_holds',
+      help: `Open holds by currency (at most ${METRICS_CURRENCIES_MAX} currencies, the rest ` +
+        'as "other")', labelNames: ['currency'] as const, registers, aggregator: 'max' }),
+    openHoldAmount: new Gauge({ name: 'ledger_open_hold_amount',
+      help: 'Sum of open holds by currency, in minor units (a double: exact up to 2^53, ' +
+        'approximate above; the API has the exact figure)',
+      labelNames: ['currency'] as const, registers, aggregator: 'max' }),
+    oldestExpiredHoldAge: gauge('ledger_oldest_expired_hold_age_seconds',
+      'Age past its expiry of the oldest hold not yet released (0 when none): the sweeper ' +
+        'should keep it under 2 s', 'max'),
   };
 }
 

@@ -9,7 +9,9 @@ import type { Registry } from 'prom-client';
 import type { LedgerMetrics } from '../metrics/ledger-metrics.js';
 import { httpRecorder } from '../metrics/recorders.js';
 import { watchRedisConnection } from '../metrics/redis-connection.js';
-import { createPoller, pollRedis, type PollState } from '../metrics/redis-poller.js';
+import {
+  createPoller, pollHolds, pollRedis, type PollState,
+} from '../metrics/redis-poller.js';
 import { checkReadiness } from '../redis/readiness.js';
 
 export interface AppMetrics {
@@ -51,8 +53,13 @@ export default fp<{ metrics: LedgerMetrics | false }>(async (app: FastifyInstanc
   const unwatch = watchRedisConnection(app.redis, m);
   const state: PollState = { delayedFsync: undefined };
   const readiness = () => checkReadiness(app.redis, app.ledger, app.persistence);
-  const poller = createPoller(() => pollRedis(app.redis, m, readiness, state),
-    metrics.pollIntervalMs);
+  const poller = createPoller(async () => {
+    await pollRedis(app.redis, m, readiness, state);
+    // Holds' gauges keep their last values while Redis is unreachable.
+    if (app.redis.status === 'ready') {
+      await pollHolds(app.ledger, m, app.ledger.clock()).catch(() => {});
+    }
+  }, metrics.pollIntervalMs);
   app.addHook('onReady', async () => poller.start());
   app.addHook('onClose', async () => {
     await poller.stop();

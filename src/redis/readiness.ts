@@ -13,7 +13,7 @@
  */
 import type { Redis } from 'ioredis';
 import { limits } from '../config/limits.js';
-import { DATA_FORMAT_VERSION } from '../ledger/scripts.js';
+import { DATA_FORMAT_UPGRADES_FROM, DATA_FORMAT_VERSION } from '../ledger/scripts.js';
 
 /** What readiness asks of the ledger (src/ledger/ledger.ts implements it). */
 export interface ReadinessSubject {
@@ -73,7 +73,7 @@ async function persistenceChecks(redis: Redis, info: Map<string, string>, policy
   const truncated = await configValue(redis, 'aof-load-truncated');
   checks.aofLoadTruncated = truncated === 'no' ? 'ok'
     : `aof-load-truncated is ${truncated}: a torn AOF tail would load half a transfer ` +
-      '(run Redis with aof-load-truncated no and a torn-tail repair, see the README)';
+      '(run Redis with aof-load-truncated no and a torn-tail repair, see docs/guarantees.md)';
   const policyName = info.get('maxmemory_policy');
   checks.maxmemoryPolicy = policyName === 'noeviction' ? 'ok'
     : `maxmemory-policy is ${policyName ?? '?'}, not noeviction`;
@@ -140,9 +140,11 @@ export async function checkReadiness(redis: Redis, ledger: ReadinessSubject,
     await ledger.ensureScripts();
     checks.scripts = 'ok';
     const format = await ledger.dataFormat();
-    checks.dataFormat = format === undefined || format === DATA_FORMAT_VERSION ? 'ok'
-      : `the ledger's data is in format ${format}; this release reads format ` +
-        `${DATA_FORMAT_VERSION} only, and its scripts refuse to touch it`;
+    checks.dataFormat = format === undefined || format === DATA_FORMAT_VERSION
+      || format === DATA_FORMAT_UPGRADES_FROM ? 'ok'
+      : `the ledger's data is in format ${format}; this release reads formats ` +
+        `${DATA_FORMAT_UPGRADES_FROM} and ${DATA_FORMAT_VERSION} only, and its scripts refuse ` +
+        'to touch it';
     info = parseInfo(`${await redis.info('persistence')}\r\n${await redis.info('memory')}`);
     const write = info.get('aof_last_write_status');
     // Checked even with the policy off: a failing disk refuses every write (MISCONF).

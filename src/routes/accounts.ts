@@ -4,9 +4,17 @@ import { accountInput } from '../http/input.js';
 import { problem, sendProblem } from '../http/problem.js';
 import { ReadFromHeaders, readOptions } from '../http/read-from.js';
 import { SUCCESS } from '../http/outcomes.js';
-import { AUTHENTICATED, described, problems, WITH_BODY, WRITES } from '../http/responses.js';
+import { withExamples } from '../http/document.js';
 import {
-  Account, CreateAccountBody, EntriesPage, EntriesQuery, IdParams, NoQuery,
+  ACCOUNT_CLOSED, ACCOUNT_CREATED, ACCOUNT_READ, ACCOUNT_REPLAYED, ACCOUNT_REQUESTS,
+  CLOSE_REQUESTS, ENTRIES_PAGE,
+} from '../http/examples.js';
+import {
+  AUTHENTICATED, json, problems, REPLAYED_HEADER, ref, WITH_BODY, WRITES,
+} from '../http/responses.js';
+import {
+  Account, AccountJson, CloseBody, CreateAccountBody, EntriesPage, EntriesQuery, IdParams,
+  NoQuery,
 } from '../http/schemas.js';
 
 /**
@@ -27,12 +35,18 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/accounts', {
     config: { scope: 'write' },
     schema: {
+      operationId: 'createAccount',
       summary: 'Create an account (idempotent when an id is given)',
+      description: 'With an `id`, a retry of the same request answers 200 with the account as ' +
+        'it is now and `Idempotent-Replayed: true`; the same id with another currency, ' +
+        'overdraft limit or metadata is 409. Without an `id` every request creates an account.',
       tags: ['accounts'],
-      body: CreateAccountBody,
+      body: withExamples(CreateAccountBody, ACCOUNT_REQUESTS),
       response: {
-        [SUCCESS.ok]: described(Account, 'The id existed with the same fields (replayed)'),
-        [SUCCESS.created]: described(Account, 'Created'),
+        [SUCCESS.ok]: json(AccountJson, 'The id existed with the same fields (a replay)',
+          { documented: Account, examples: ACCOUNT_REPLAYED, headers: REPLAYED_HEADER }),
+        [SUCCESS.created]: json(AccountJson, 'Created',
+          { documented: Account, examples: ACCOUNT_CREATED }),
         ...problems(...WITH_BODY, ...AUTHENTICATED, 'ACCOUNT_EXISTS_WITH_DIFFERENT_FIELDS',
           ...WRITES) },
     },
@@ -49,15 +63,46 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
       .send(outcome.account);
   });
 
+  app.post('/accounts/:id/close', {
+    config: { scope: 'write' },
+    schema: {
+      operationId: 'closeAccount',
+      summary: 'Close an account: no new transfer, hold or reversal touches it',
+      description: 'Sets `closedAt`. From then on a transfer, hold or reversal naming it is ' +
+        'rejected `ACCOUNT_CLOSED` (422, recorded); holds already open on it can still be ' +
+        'posted or voided. Closing it again answers 200 with the same account. There is no ' +
+        'reopening.',
+      tags: ['accounts'],
+      params: IdParams,
+      body: withExamples(CloseBody, CLOSE_REQUESTS),
+      response: {
+        [SUCCESS.ok]: json(AccountJson, 'Closed now, or already closed',
+          { documented: Account, examples: ACCOUNT_CLOSED, headers: REPLAYED_HEADER }),
+        ...problems(...WITH_BODY, ...AUTHENTICATED, 'NO_SUCH_ACCOUNT', ...WRITES) },
+    },
+  }, async (request, reply) => {
+    const outcome = await app.ledger.closeAccount(request.params.id);
+    if (outcome.kind === 'notFound') {
+      return sendProblem(reply, problem('NO_SUCH_ACCOUNT',
+        `account "${request.params.id}" does not exist`));
+    }
+    if (outcome.replayed) reply.header('idempotent-replayed', 'true');
+    return outcome.account;
+  });
+
   app.get('/accounts/:id', {
     config: { scope: 'read' },
     schema: {
+      operationId: 'getAccount',
       summary: 'Read an account and its balance',
+      description: 'The balance includes every transfer acknowledged before this request ' +
+        '(with `Ledger-Read-From: primary`, or without read replicas).',
       tags: ['accounts'],
       params: IdParams,
       querystring: NoQuery,
       headers: ReadFromHeaders,
-      response: { [SUCCESS.ok]: described(Account, 'The account'),
+      response: { [SUCCESS.ok]: json(AccountJson, 'The account',
+        { documented: Account, examples: ACCOUNT_READ }),
         ...problems('VALIDATION_ERROR', ...AUTHENTICATED, 'NO_SUCH_ACCOUNT', 'UNAVAILABLE') },
     },
   }, async (request, reply) => {
@@ -72,12 +117,17 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/accounts/:id/entries', {
     config: { scope: 'read' },
     schema: {
+      operationId: 'listAccountEntries',
       summary: "An account's entries, newest first",
+      description: 'One entry per committed transfer that moved the account, with its balance ' +
+        'right after. Pages never repeat or skip an entry, however many transfers arrive ' +
+        'between them: pass `nextCursor` as `cursor` until it is null.',
       tags: ['accounts'],
       params: IdParams,
       querystring: EntriesQuery,
       headers: ReadFromHeaders,
-      response: { [SUCCESS.ok]: described(EntriesPage, 'A page of entries, newest first'),
+      response: { [SUCCESS.ok]: json(ref(EntriesPage), 'A page of entries, newest first',
+        { examples: ENTRIES_PAGE }),
         ...problems('VALIDATION_ERROR', ...AUTHENTICATED, 'NO_SUCH_ACCOUNT', 'UNAVAILABLE') },
     },
   }, async (request, reply) => {

@@ -43,6 +43,8 @@ export interface FixtureOptions {
   metrics?: LedgerMetricsOptions | false;
   /** Single transfers arriving together share a script call (src/ledger/group-commit.ts). */
   groupCommit?: boolean;
+  /** Run the hold sweeper, as the service does (off: the test releases holds itself). */
+  sweepHolds?: boolean;
 }
 
 export interface LedgerAppOptions extends Omit<LedgerOptions, 'observer'>,
@@ -76,7 +78,8 @@ export async function fixture(options: FixtureOptions = {}): Promise<Fixture> {
   const keys = ledgerKeys('test', options.ledgerName ?? uniqueLedgerName());
   const { ledger, app } = await ledgerApp({ redis, keys, now: options.now,
     scripts: options.scripts, persistence: options.persistence, auth: options.auth,
-    metrics: options.metrics, groupCommit: options.groupCommit });
+    metrics: options.metrics, groupCommit: options.groupCommit,
+    sweepHolds: options.sweepHolds });
   authenticateInjects(app);
   await app.ready();
   return {
@@ -104,6 +107,7 @@ export async function dumpLedger(redis: Redis, keys: LedgerKeys): Promise<string
     if (type === 'hash') value = await redis.hgetall(name);
     else if (type === 'stream') value = await redis.xrange(name, '-', '+');
     else if (type === 'string') value = await redis.get(name);
+    else if (type === 'zset') value = await redis.zrange(name, 0, -1, 'WITHSCORES');
     else value = `<${type}>`;
     out.push([name, type, value]);
   }

@@ -502,6 +502,8 @@ export function boundaryValues(schema: Schema): Json[] {
   switch (schema.type) {
     case 'string': return stringBoundaries(schema);
     case 'integer': case 'number': return integerBoundaries(schema);
+    // No coercion: only the two JSON literals pass.
+    case 'boolean': return [true, false, 'true', 'false', 1, 0, null];
     case 'object': return schema.properties ? [new Obj([])] : mapBoundaries(schema);
     default: return [];
   }
@@ -539,6 +541,25 @@ const HOSTILE_BODIES: Json[] = [
 const UNKNOWN_KEYS = [...PROTO_KEYS, 'toString', 'hasOwnProperty', 'valueOf', 'isAdmin', '',
   ' ', 'ID', 'Id', '\u0000', '\u202Eid', 'id\u200B', 'a'.repeat(10_000)];
 
+/** Unknown, prototype or duplicate keys, and what they may hold. */
+const extraKey = (names: readonly string[]) => fc.oneof(fc.constantFrom(...UNKNOWN_KEYS, ...names),
+  fc.string({ maxLength: 12 }));
+const extraValue = fc.oneof(fc.jsonValue({ maxDepth: 2 }) as fc.Arbitrary<Json>,
+  fc.constantFrom(...PROTO_VALUES, ...NESTED, ...WRONG_TYPES));
+
+/**
+ * A body for a schema of no properties that allows none (`{}`, e.g. closing an account): the
+ * empty object, one with a key added, or no object at all.
+ */
+function emptyBodyArbitrary(): fc.Arbitrary<Json> {
+  const unknown = fc.tuple(extraKey([]), extraValue).map(([k, v]) => new Obj([[k, v]]));
+  return fc.oneof(
+    { weight: 30, arbitrary: fc.constant(new Obj([])) },
+    { weight: 12, arbitrary: unknown },
+    { weight: 8, arbitrary: fc.constantFrom(...HOSTILE_BODIES) },
+  );
+}
+
 /**
  * A body for an object schema: valid (with `hints` mixed in); valid but for one boundary value;
  * one invalid value; a required field missing; an unknown, prototype or duplicate key added; or
@@ -547,8 +568,11 @@ const UNKNOWN_KEYS = [...PROTO_KEYS, 'toString', 'hasOwnProperty', 'valueOf', 'i
 export function bodyArbitrary(schema: Schema, hints: Hints = {}): fc.Arbitrary<Json> {
   const props = schema.properties ?? {};
   const names = Object.keys(props);
+  if (schema.type === 'object' && names.length === 0 && schema.additionalProperties === false) {
+    return emptyBodyArbitrary();
+  }
   if (schema.type !== 'object' || names.length === 0) {
-    throw new Error('bodyArbitrary: an object schema with properties is needed');
+    throw new Error('bodyArbitrary: an object schema with properties (or none allowed) is needed');
   }
   const valid = validObject(schema, hints) as fc.Arbitrary<Obj>;
   const boundary = fc.constantFrom(...names).chain((name) => fc.tuple(valid, fc.constant(name),
@@ -559,11 +583,7 @@ export function bodyArbitrary(schema: Schema, hints: Hints = {}): fc.Arbitrary<J
   const required = schema.required ?? [];
   const missing = fc.tuple(valid, fc.constantFrom(...(required.length ? required : names)))
     .map(([body, name]) => body.without(name));
-  const extraKey = fc.oneof(fc.constantFrom(...UNKNOWN_KEYS, ...names),
-    fc.string({ maxLength: 12 }));
-  const extraValue = fc.oneof(fc.jsonValue({ maxDepth: 2 }) as fc.Arbitrary<Json>,
-    fc.constantFrom(...PROTO_VALUES, ...NESTED, ...WRONG_TYPES));
-  const unknown = fc.tuple(valid, extraKey, extraValue)
+  const unknown = fc.tuple(valid, extraKey(names), extraValue)
     .map(([body, k, v]) => new Obj([...body.entries, [k, v]]));
   return fc.oneof(
     { weight: 30, arbitrary: valid },

@@ -30,10 +30,14 @@ type Need = 'public' | 'read' | 'write' | 'metrics';
  */
 const ROUTES: Array<[string, string, Need]> = [
   ['POST', '/accounts', 'write'],
+  ['POST', '/accounts/:id/close', 'write'],
   ['GET HEAD', '/accounts/:id', 'read'],
   ['GET HEAD', '/accounts/:id/entries', 'read'],
   ['POST', '/transfers', 'write'],
   ['POST', '/transfers/batch', 'write'],
+  ['POST', '/transfers/:id/post', 'write'],
+  ['POST', '/transfers/:id/void', 'write'],
+  ['POST', '/transfers/:id/reversals', 'write'],
   ['GET HEAD', '/transfers/:id', 'read'],
   ['GET HEAD', '/metrics', 'metrics'],
   ['GET HEAD', '/healthz', 'public'],
@@ -104,8 +108,33 @@ const CONCRETE: Record<string, string> = {
   '/docs/static/*': '/docs/static/swagger-ui.css',
 };
 
-function concreteUrl(url: string): string {
-  const concrete = CONCRETE[url] ?? url;
+/** Made with the test key, so that a call of the route under test can succeed. */
+async function created(url: string, payload: object): Promise<string> {
+  const id = `m-${n++}`;
+  const res = await f.app.inject({ method: 'POST', url, headers: json,
+    payload: { id, ...payload } });
+  expect(res.statusCode, res.body).toBe(201);
+  return id;
+}
+
+/**
+ * Writes whose path names what they act on: a fresh one for each call (made before the ledger
+ * is dumped), so that an accepted call succeeds and a refused one is seen to change nothing.
+ */
+const TARGETS: Record<string, () => Promise<string>> = {
+  'POST /accounts/:id/close': async () =>
+    `/accounts/${await created('/accounts', { currency: 'USD' })}/close`,
+  'POST /transfers/:id/post': async () => `/transfers/${await created('/transfers',
+    { from: 'cash', to: 'alice', amount: '2', pending: true })}/post`,
+  'POST /transfers/:id/void': async () => `/transfers/${await created('/transfers',
+    { from: 'cash', to: 'alice', amount: '2', pending: true })}/void`,
+  'POST /transfers/:id/reversals': async () => `/transfers/${await created('/transfers',
+    { from: 'cash', to: 'alice', amount: '2' })}/reversals`,
+};
+
+async function concreteUrl(method: Method, url: string): Promise<string> {
+  const target = TARGETS[routeName(method, url)];
+  const concrete = target === undefined ? CONCRETE[url] ?? url : await target();
   if (/[:*]/.test(concrete)) throw new Error(`no concrete URL for ${url}: add one to CONCRETE`);
   return concrete;
 }
@@ -116,11 +145,15 @@ const BODIES: Record<string, () => object> = {
   'POST /transfers': () => ({ id: `t-${n++}`, from: 'cash', to: 'alice', amount: '1' }),
   'POST /transfers/batch': () => ({ atomic: false, transfers: [
     { id: `b-${n++}`, from: 'cash', to: 'alice', amount: '1' },
-    { id: `b-${n++}`, from: 'cash', to: 'alice', amount: '1' }] }),
+    { id: `b-${n++}`, from: 'cash', to: 'alice', amount: '1', pending: true }] }),
+  'POST /accounts/:id/close': () => ({}),
+  'POST /transfers/:id/post': () => ({ id: `p-${n++}`, amount: '1' }),
+  'POST /transfers/:id/void': () => ({ id: `v-${n++}` }),
+  'POST /transfers/:id/reversals': () => ({ id: `r-${n++}`, amount: '1' }),
 };
 
-function request(row: Row): { method: Method; url: string; payload?: object } {
-  const url = concreteUrl(row.url);
+async function request(row: Row): Promise<{ method: Method; url: string; payload?: object }> {
+  const url = await concreteUrl(row.method, row.url);
   if (row.method !== 'POST') return { method: row.method, url };
   const body = BODIES[routeName(row.method, row.url)];
   if (body === undefined) throw new Error(`no body for ${row.method} ${row.url}: add one`);
@@ -152,7 +185,7 @@ const MATRIX = [...ROWS, UNMATCHED].map((row): [string, Row] =>
   [`${routeName(row.method, row.url)} (needs ${row.need})`, row]);
 describe.each(MATRIX)('%s', (_name, row) => {
   test.each(CALLERS)('caller %s', async (caller) => {
-    const r = row === UNMATCHED ? { method: row.method, url: row.url } : request(row);
+    const r = row === UNMATCHED ? { method: row.method, url: row.url } : await request(row);
     const before = await dumpLedger(f.redis, f.keys);
     const res = await f.app.inject({ method: r.method, url: r.url,
       headers: { ...(r.payload ? json : {}), authorization: header(caller) },
@@ -198,6 +231,20 @@ test('rejected calls write nothing; accepted ones record the key name as created
   const acct = await f.app.inject({ method: 'POST', url: '/accounts', headers: as('writer'),
     payload: { id: 'acct-by-writer', currency: 'USD' } });
   expect(acct.json().createdBy).toBe('writer');
+  // A post, void or reversal records its own caller, not the one of what it names.
+  const holdId = await created('/transfers', { from: 'cash', to: 'alice', amount: '2',
+    pending: true });
+  const deniedPost = await f.app.inject({ method: 'POST', url: `/transfers/${holdId}/post`,
+    headers: as('reader'), payload: { id: 'post-by-reader' } });
+  expect(deniedPost.statusCode).toBe(403);
+  expect((await f.app.inject({ method: 'GET', url: '/transfers/post-by-reader' })).statusCode)
+    .toBe(404);
+  const posted = await f.app.inject({ method: 'POST', url: `/transfers/${holdId}/post`,
+    headers: as('writer'), payload: { id: 'post-by-writer' } });
+  expect(posted.json()).toMatchObject({ kind: 'post', pendingId: holdId, createdBy: 'writer' });
+  const reversed = await f.app.inject({ method: 'POST', url: '/transfers/post-by-writer/reversals',
+    headers: as('writer'), payload: { id: 'reversal-by-writer' } });
+  expect(reversed.json()).toMatchObject({ kind: 'reversal', amount: '2', createdBy: 'writer' });
 });
 
 test('malformed Authorization headers are 401, never 500', async () => {

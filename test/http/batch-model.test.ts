@@ -1,15 +1,16 @@
 /**
  * Model-based random test of POST /transfers/batch over HTTP. Random sequences of batches
- * (atomic or not), single transfers and re-sent batches run against the real app and against
- * the independent bigint model of test/helpers/model.ts; every reply is compared with what the
- * model says, and every few commands (and at the end) every account, its full entries list and
- * every transfer id of the pool are read back and compared too.
+ * (atomic or not) of transfers and holds, single transfers, re-sent batches and expiry sweeps
+ * run against the real app and against the independent bigint model of test/helpers/model.ts;
+ * every reply is compared with what the model says, and every few commands (and at the end)
+ * every account, its full entries list and every transfer id of the pool are read back and
+ * compared too.
  *
  * The world is small on purpose: four accounts (USD unlimited, USD overdraft 0, USD with a small
  * overdraft, EUR), a "ghost" that never exists, and transfer ids drawn from a pool of 16, so that
  * replays, conflicts, decided ids among new ones and overflows near 2^128−1 all happen.
  *
- * How an atomic batch is decided (README "Batches", lua/transfer-batch-4.lua) is modelled on a
+ * How an atomic batch is decided (README "Batches", lua/transfer-batch-6.lua) is modelled on a
  * clone of the model: the clone becomes the model only when the batch commits. Every reply that
  * must write nothing (a 400, a refused atomic batch, a batch of only decided ids) is checked
  * against a full dump of the ledger taken before it.
@@ -21,9 +22,11 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { App } from '../../src/app.js';
 import { dumpLedger, type Fixture, fixture, json } from '../helpers/ledger.js';
+import { expectReleased } from '../helpers/model-drivers.js';
 import {
-  type AccountSpec, accountView, entryView, LedgerModel, type Metadata, MODEL_AMOUNT_MAX as MAX,
-  type ModelTransferResult, type Reason, type TransferField, type TransferRequest, transferView,
+  type AccountSpec, accountView, type ConflictField, entryView, LedgerModel, type Metadata,
+  MODEL_AMOUNT_MAX as MAX, type ModelTransferResult, type Reason, type TransferRequest,
+  transferRequestOf, transferView,
 } from '../helpers/model.js';
 
 /** Sized so that the file runs in well under 30 s on a loaded 2-core machine. */
@@ -45,7 +48,8 @@ const WHO = [...ACCOUNTS.map((a) => a.id), GHOST];
 // No id may contain a field name as a word: a 409's detail is searched for the fields it names.
 const IDS = Array.from({ length: 16 }, (_, i) => `p${i}`);
 const METADATA: Metadata[] = [{}, { order: 'o-1' }, { order: 'o-1', note: 'café € "q"' }];
-const FIELDS: TransferField[] = ['from', 'to', 'amount', 'currency', 'metadata'];
+const FIELDS: ConflictField[] = ['from', 'to', 'amount', 'currency', 'metadata', 'pending',
+  'timeoutSeconds'];
 const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
 const CLOCK_START_MS = Date.UTC(2026, 0, 5, 9, 0, 0);
 const ENTRIES_PAGE = 3; // small, so that audits follow several cursors
@@ -82,11 +86,17 @@ const arbItem = fc.record({
   to: arbTo,
   amount: arbAmount,
   currency: fc.constantFrom('omit', 'omit', 'omit', 'omit', 'right', 'wrong', 'GBP'),
+  /** A hold rather than a transfer, with a timeout in seconds or none (a second per command). */
+  pending: fc.constantFrom(false, false, false, true),
+  timeout: fc.constantFrom(undefined, 1, 2, 5),
   meta: fc.constantFrom(0, 0, 0, 1, 2),
   pick: fc.nat(1000),
   change: fc.constantFrom('none', 'none', 'none', 'toggle', ...FIELDS),
-  /** & 1: the amount as a JSON number when it fits; & 2: metadata {} sent, not omitted. */
-  style: fc.nat(3),
+  /**
+   * & 1: the amount as a JSON number when it fits; & 2: metadata {} sent, not omitted; & 4:
+   * a transfer says "pending": false.
+   */
+  style: fc.nat(7),
 });
 type Item = typeof arbItem extends fc.Arbitrary<infer T> ? T : never;
 
@@ -107,35 +117,26 @@ const arbBatch = fc.record({
 });
 const arbSingle = fc.record({ t: fc.constant('single' as const), item: arbItem });
 const arbResend = fc.record({ t: fc.constant('resend' as const), pick: fc.nat(1000) });
-type Command = (typeof arbBatch | typeof arbSingle | typeof arbResend) extends
+/** The expiry sweep, as the service's sweeper runs it (off in this app: the test calls it). */
+const arbSweep = fc.record({ t: fc.constant('sweep' as const) });
+type Command = (typeof arbBatch | typeof arbSingle | typeof arbResend | typeof arbSweep) extends
   fc.Arbitrary<infer T> ? T : never;
 
 const arbCommands = fc.array(fc.oneof(
   { arbitrary: arbBatch as fc.Arbitrary<Command>, weight: 6 },
   { arbitrary: arbSingle, weight: 2 },
   { arbitrary: arbResend, weight: 2 },
+  { arbitrary: arbSweep, weight: 1 },
 ), { minLength: COMMANDS_MIN, maxLength: COMMANDS_MAX });
 
 // ---------------------------------------------------------------------------------------------
 // The model of a batch
 
-/** A copy to decide an atomic batch on; decided transfers and entries are never mutated. */
-function cloneModel(m: LedgerModel): LedgerModel {
-  const c = new LedgerModel();
-  for (const [id, a] of m.accounts) {
-    c.accounts.set(id, { ...a, metadata: { ...a.metadata }, entries: [...a.entries] });
-  }
-  for (const [id, t] of m.transfers) c.transfers.set(id, t);
-  c.decidedIds.push(...m.decidedIds);
-  c.seq = m.seq;
-  return c;
-}
-
 type BatchExpectation =
   /** 400 for the whole batch, at transfer `index`; nothing written. */
   | { kind: 'invalid'; code: 'VALIDATION_ERROR' | 'SAME_ACCOUNT'; index: number }
   /** An atomic batch refused as a whole; nothing written. */
-  | { kind: 'refused'; status: 409 | 422; code: string; index: number; fields: TransferField[] }
+  | { kind: 'refused'; status: 409 | 422; code: string; index: number; fields: ConflictField[] }
   /** 200; `model` is the model after it (for an atomic batch, the committed clone). */
   | { kind: 'decided'; results: ModelTransferResult[]; model: LedgerModel };
 
@@ -168,7 +169,7 @@ function expectBatch(model: LedgerModel, requests: TransferRequest[], atomic: bo
     return { kind: 'decided', results: requests.map((r) => model.transfer(r, nowMs)), model };
   }
   // All new and all committing, or all decided before; else the first transfer that spoils it.
-  const clone = cloneModel(model);
+  const clone = model.clone();
   const results: ModelTransferResult[] = [];
   let fresh = 0;
   for (const [index, r] of requests.entries()) {
@@ -208,7 +209,7 @@ function resolveItem(item: Item, model: LedgerModel, taken: Set<string>,
   if (item.echo && decided.length > 0) {
     const t = model.transfers.get(at(decided, item.pick));
     if (!t) throw new Error('model: a decided id without a transfer');
-    const o = t.request;
+    const o = transferRequestOf(t);
     const r: TransferRequest = { ...o, metadata: { ...o.metadata } };
     const k = t.accountsCurrency;
     if (item.change === 'from') r.from = WHO.find((w) => w !== o.from && w !== o.to) as string;
@@ -216,6 +217,11 @@ function resolveItem(item: Item, model: LedgerModel, taken: Set<string>,
     if (item.change === 'amount') r.amount = o.amount < MAX ? o.amount + 1n : o.amount - 1n;
     if (item.change === 'currency') r.currency = (o.currency ?? k) === 'USD' ? 'EUR' : 'USD';
     if (item.change === 'metadata') r.metadata = { ...o.metadata, changed: 'yes' };
+    if (item.change === 'pending') r.pending = !o.pending;
+    if (!r.pending) delete r.timeoutSeconds; // a timeout is for holds only
+    else if (item.change === 'timeoutSeconds') {
+      r.timeoutSeconds = o.timeoutSeconds === undefined ? 5 : o.timeoutSeconds + 1;
+    }
     if (item.change === 'toggle') {
       // An omitted currency and the accounts' currency are the same request: still a replay.
       if (o.currency === undefined && k !== undefined) r.currency = k;
@@ -243,13 +249,18 @@ function resolveItem(item: Item, model: LedgerModel, taken: Set<string>,
   const currency = how === 'omit' ? undefined : how === 'GBP' ? 'GBP'
     : how === 'right' ? own : own === 'USD' ? 'EUR' : 'USD';
   return { id: at(IDS, n), from, to, amount, currency,
-    metadata: { ...at(METADATA, item.meta) } };
+    metadata: { ...at(METADATA, item.meta) },
+    ...(item.pending ? { pending: true } : {}),
+    ...(item.pending && item.timeout !== undefined ? { timeoutSeconds: item.timeout } : {}) };
 }
 
 function transferBody(r: TransferRequest, style: number): Record<string, unknown> {
   const body: Record<string, unknown> = { id: r.id, from: r.from, to: r.to,
     amount: (style & 1) && r.amount <= SAFE_MAX ? Number(r.amount) : r.amount.toString() };
   if (r.currency !== undefined) body.currency = r.currency;
+  // "pending": false is a plain transfer, the same request as none.
+  if (r.pending || (style & 4)) body.pending = r.pending === true;
+  if (r.timeoutSeconds !== undefined) body.timeoutSeconds = r.timeoutSeconds;
   // Omitted metadata means {}.
   if (Object.keys(r.metadata).length > 0 || (style & 2)) body.metadata = r.metadata;
   return body;
@@ -285,7 +296,7 @@ function expectProblemReply(res: Reply, status: number, code: string, extra: str
 }
 
 /** A 409's detail names exactly the fields that differ. */
-function expectNamedFields(detail: string, fields: readonly TransferField[]): void {
+function expectNamedFields(detail: string, fields: readonly ConflictField[]): void {
   const named = FIELDS.filter((f) => new RegExp(`\\b${f}\\b`).test(detail));
   expect({ detail, named }).toEqual({ detail, named: FIELDS.filter((f) => fields.includes(f)) });
 }
@@ -294,7 +305,8 @@ function expectNamedFields(detail: string, fields: readonly TransferField[]): vo
 function outcomeKey(r: ModelTransferResult): string {
   if (r.kind === 'conflict') return 'conflict';
   const t = r.transfer;
-  return `${r.replayed ? 'replayed ' : ''}${t.status === 'committed' ? 201 : t.reason}`;
+  return `${r.replayed ? 'replayed ' : ''}${t.kind === 'hold' ? 'hold ' : ''}${
+    t.status === 'committed' ? 201 : t.reason}`;
 }
 
 class Run {
@@ -331,6 +343,7 @@ class Run {
       this.clock.ms += 1000;
       if (command.t === 'batch') await this.newBatch(command);
       else if (command.t === 'single') await this.single(command.item);
+      else if (command.t === 'sweep') await this.sweep();
       else if (this.sent.length > 0) {
         seen(this.coverage, 'batch re-sent');
         await this.batch(at(this.sent, command.pick));
@@ -413,6 +426,7 @@ class Run {
 
   private checkResult(got: Record<string, unknown>, id: string, r: ModelTransferResult): void {
     if (r.kind === 'conflict') {
+      for (const field of r.fields) seen(this.coverage, `conflict ${field}`);
       expect(sorted(Object.keys(got))).toEqual(['id', 'problem', 'replayed', 'status']);
       expect(got).toMatchObject({ id, status: 409, replayed: false });
       const problem = got.problem as { detail: string };
@@ -422,7 +436,7 @@ class Run {
     }
     const t = r.transfer;
     if (t.status === 'committed') {
-      expect(got).toEqual({ id, status: 201, replayed: r.replayed, transfer: transferView(t) });
+      expect(got).toEqual({ id, status: 201, replayed: r.replayed, transfer: t.answer });
       this.checkOriginal(id, r.replayed, got.transfer);
     } else {
       expect(sorted(Object.keys(got))).toEqual(['id', 'problem', 'replayed', 'status']);
@@ -430,6 +444,13 @@ class Run {
       expectProblemBody(got.problem as Record<string, unknown>, 422, t.reason as string);
       this.checkOriginal(id, r.replayed, got.problem);
     }
+  }
+
+  /** Releases the holds past their expiry (a second passes per command). */
+  private async sweep(): Promise<void> {
+    const released = this.model.expireHolds(this.clock.ms);
+    seen(this.coverage, released.length > 0 ? 'sweep released' : 'sweep none');
+    expectReleased(await this.f.ledger.expireHolds(), released);
   }
 
   private async single(item: Item): Promise<void> {
@@ -447,7 +468,7 @@ class Run {
     expect(res.headers['idempotent-replayed']).toBe(expected.replayed ? 'true' : undefined);
     if (t.status === 'committed') {
       expect({ status: res.statusCode, body: res.json() })
-        .toEqual({ status: 201, body: transferView(t) });
+        .toEqual({ status: 201, body: t.answer });
     } else {
       expectProblemReply(res, 422, t.reason as string);
     }
@@ -484,7 +505,9 @@ class Run {
       const t = this.model.transfers.get(id);
       const res = await this.get(`/transfers/${id}`);
       if (!t) expectProblemReply(res, 404, 'TRANSFER_NOT_FOUND');
-      else expect({ id, body: res.json() }).toEqual({ id, body: transferView(t) });
+      else {
+        expect({ id, body: res.json() }).toEqual({ id, body: transferView(t, this.clock.ms) });
+      }
     }
   }
 }
@@ -521,6 +544,9 @@ const REQUIRED = [
   'atomic 422 BALANCE_OVERFLOW',
   '400 VALIDATION_ERROR', '400 SAME_ACCOUNT', 'batch re-sent',
   'single 201', 'single replayed 201', 'single conflict', 'single INSUFFICIENT_FUNDS',
+  'each hold 201', 'each replayed hold 201', 'each hold INSUFFICIENT_FUNDS', 'atomic hold 201',
+  'atomic replayed hold 201', 'single hold 201', 'conflict pending', 'conflict timeoutSeconds',
+  'sweep released', 'sweep none',
 ];
 
 /**

@@ -1,8 +1,9 @@
 /**
  * Paging through `GET /accounts/:id/entries`, by example. One account gets a known history of
- * 2 × ENTRIES_READ_CHUNK_MAX + 3 entries (credits and debits, between transfers of other
- * accounts, so its seqs have gaps), each entry worked out here from the transfers sent: seq by
- * counting commits on a fresh ledger, balanceAfter by summing amounts. It is then paged through
+ * 2 × ENTRIES_READ_CHUNK_MAX + 3 entries (credits, debits, posts of holds and partial reversals,
+ * between transfers of other accounts and holds and voids, which are no entries, so its seqs
+ * have gaps), each entry worked out here from what was sent: seq by counting commits on a fresh
+ * ledger, balanceAfter by summing amounts. It is then paged through
  * with limits around the read chunk (a page of more than a chunk takes several script calls)
  * and at the maximum, and the pages must be exactly that history cut in order, newest first.
  */
@@ -14,8 +15,8 @@ const CHUNK = limits.ENTRIES_READ_CHUNK_MAX;
 const HISTORY = 2 * CHUNK + 3;
 
 interface Entry {
-  transferId: string; seq: string; amount: string; balanceAfter: string;
-  counterparty: string; createdAt: string;
+  transferId: string; kind: 'transfer' | 'post' | 'reversal'; seq: string; amount: string;
+  balanceAfter: string; counterparty: string; createdAt: string;
 }
 interface Page { entries: Entry[]; nextCursor: string | null }
 
@@ -27,11 +28,12 @@ let seq = 0;
 let balance = 0n;
 let n = 0;
 
-async function commit(from: string, to: string, amount: bigint): Promise<{ id: string;
+/** Sends a write that commits (a transfer, hold, post, void or reversal): one more seq. */
+async function send(url: string, payload: Record<string, unknown>): Promise<{ id: string;
   createdAt: string; seq: string }> {
   const id = `t${n++}`;
-  const res = await f.app.inject({ method: 'POST', url: '/transfers', headers: json,
-    payload: { id, from, to, amount: amount.toString() } });
+  const res = await f.app.inject({ method: 'POST', url, headers: json,
+    payload: { id, ...payload } });
   expect(res.statusCode, res.body).toBe(201);
   seq += 1;
   const body = res.json() as { seq: string; createdAt: string };
@@ -39,15 +41,45 @@ async function commit(from: string, to: string, amount: bigint): Promise<{ id: s
   return { id, createdAt: body.createdAt, seq: body.seq };
 }
 
-/** A transfer of `acct`'s: a credit from cash or a debit to shop, appended to `into`. */
+const commit = (from: string, to: string, amount: bigint) =>
+  send('/transfers', { from, to, amount: amount.toString() });
+
+/** acct's last credit by transfer: what a reversal takes 1 back from. */
+let lastCredit = '';
+
+/**
+ * One entry of `acct`'s, appended to `into`: a credit from cash, a debit to shop, a credit
+ * posted from a hold (after a hold voided: two seqs and no entry), or 1 of the last credit
+ * reversed.
+ */
 async function acctTransfer(i: number, into: Entry[]): Promise<void> {
+  if (i % 8 === 6) {
+    const hold = await send('/transfers', { from: 'cash', to: 'acct', amount: `${i + 1}`,
+      pending: true });
+    const voided = await send('/transfers', { from: 'cash', to: 'acct', amount: '1',
+      pending: true });
+    await send(`/transfers/${voided.id}/void`, {});
+    const t = await send(`/transfers/${hold.id}/post`, {});
+    balance += BigInt(i + 1);
+    into.push({ transferId: t.id, kind: 'post', seq: t.seq, amount: `${i + 1}`,
+      balanceAfter: balance.toString(), counterparty: 'cash', createdAt: t.createdAt });
+    return;
+  }
+  if (i % 8 === 5) {
+    const t = await send(`/transfers/${lastCredit}/reversals`, { amount: '1' });
+    balance -= 1n;
+    into.push({ transferId: t.id, kind: 'reversal', seq: t.seq, amount: '-1',
+      balanceAfter: balance.toString(), counterparty: 'cash', createdAt: t.createdAt });
+    return;
+  }
   const debit = i % 4 === 3;
   const amount = debit ? 1n : BigInt(i + 1);
   const t = await commit(debit ? 'acct' : 'cash', debit ? 'shop' : 'acct', amount);
+  if (!debit) lastCredit = t.id;
   balance += debit ? -amount : amount;
-  into.push({ transferId: t.id, seq: t.seq, amount: `${debit ? '-' : ''}${amount}`,
-    balanceAfter: balance.toString(), counterparty: debit ? 'shop' : 'cash',
-    createdAt: t.createdAt });
+  into.push({ transferId: t.id, kind: 'transfer', seq: t.seq,
+    amount: `${debit ? '-' : ''}${amount}`, balanceAfter: balance.toString(),
+    counterparty: debit ? 'shop' : 'cash', createdAt: t.createdAt });
 }
 
 beforeAll(async () => {
@@ -102,8 +134,10 @@ const LIMITS: Array<[number, number[]]> = [
 test('the history is what the test expects it to be', () => {
   expect(history).toHaveLength(HISTORY);
   expect(limits.ENTRIES_PAGE_LIMIT_MAX).toBeGreaterThan(HISTORY);
-  // Every third entry follows a transfer of other accounts: seqs 1, 2, 4, 5, 6, 8, …
-  expect(seqs(history).slice(0, 6)).toEqual(['1', '2', '4', '5', '6', '8']);
+  // Every third entry follows a transfer of other accounts: seqs 1, 2, 4, 5, 6, 8, …; the
+  // seventh is a post after a hold, another hold and its void (seqs 9, 10, 11).
+  expect(seqs(history).slice(0, 8)).toEqual(['1', '2', '4', '5', '6', '8', '12', '13']);
+  expect(history.slice(5, 8).map((e) => e.kind)).toEqual(['reversal', 'post', 'transfer']);
   expect(history.at(-1)?.seq).toBe(String(seq));
 });
 

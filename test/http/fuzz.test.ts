@@ -9,7 +9,9 @@
  * - every 4xx is application/problem+json with the five RFC 9457 fields and a code of the
  *   contract's table for that status;
  * - a rejected request changes nothing: the full ledger dump is equal before and after, except
- *   that a 422 transfer records itself (only its own key may differ). 200 and 409 write nothing.
+ *   that a 422 transfer, post, void or reversal records itself (only its own key may differ;
+ *   a post or void that finds its hold expired releases it too). 409 writes nothing, nor does a
+ *   200 but closing an account that was open (its own key only).
  *
  * FUZZ_SEED=<n> replays a run, FUZZ_SCALE=<k> sends k times as many requests; the counts per
  * endpoint and status are printed at the end.
@@ -45,22 +47,46 @@ const writes = ops.filter((op) => op.body !== undefined && !UNMODELLED.includes(
 const reads = ops.filter((op) => op.body === undefined && op.parameters.length > 0);
 
 // ---------------------------------------------------------------------------------------------
-// The ledger the requests meet: a few accounts (one unlimited) and two transfers. Transfers in
-// EUR meet CURRENCY_MISMATCH, to "ghost" ACCOUNT_NOT_FOUND.
+// The ledger the requests meet: a few accounts (one unlimited, one closed), transfers and holds:
+// open, open with a timeout, on the closed account, expired, posted and voided. Transfers in EUR
+// meet CURRENCY_MISMATCH, to "ghost" ACCOUNT_NOT_FOUND, to "shut" ACCOUNT_CLOSED.
 
 const ACCOUNTS = [
   { id: 'cash', currency: 'USD', overdraftLimit: 'unlimited' },
   { id: 'alice', currency: 'USD', overdraftLimit: '0' },
   { id: 'bob', currency: 'USD', overdraftLimit: '500' },
+  { id: 'shut', currency: 'USD', overdraftLimit: '0' },
 ];
+/** Expired once seeded (the clock then jumps): a post or void of it releases it. */
+const EXPIRED_HOLD = { id: 'hold-old', from: 'cash', to: 'bob', amount: '70', pending: true,
+  timeoutSeconds: 1 };
 const SEED_TRANSFERS = [
   { id: 'seed-1', from: 'cash', to: 'alice', amount: '1000' },
   { id: 'seed-2', from: 'cash', to: 'alice', amount: '10' }, // alice has two pages of one
+  { id: 'seed-shut', from: 'cash', to: 'shut', amount: '100' },
+  { id: 'seed-bob', from: 'cash', to: 'bob', amount: '100' }, // bob may go 500 below zero
+  { id: 'hold-1', from: 'cash', to: 'alice', amount: '500', pending: true },
+  { id: 'hold-2', from: 'alice', to: 'bob', amount: '200', pending: true, timeoutSeconds: 600 },
+  { id: 'hold-shut', from: 'shut', to: 'bob', amount: '50', pending: true },
+  EXPIRED_HOLD,
+  { id: 'hold-posted', from: 'cash', to: 'bob', amount: '40', pending: true },
+  { id: 'hold-voided', from: 'cash', to: 'alice', amount: '30', pending: true },
 ];
+/** [url, body] of the posts and voids seeded after the holds. */
+const SEED_SETTLEMENTS: Array<[string, { id: string }]> = [
+  ['/transfers/hold-posted/post', { id: 'seed-post' }],
+  ['/transfers/hold-voided/void', { id: 'seed-void' }],
+];
+/** Closed after the seed transfers. */
+const CLOSED = 'shut';
 const accountIds = [...ACCOUNTS.map((a) => a.id), 'ghost'];
-const transferIds = ['t-1', 't-2', 't-3', ...SEED_TRANSFERS.map((t) => t.id)];
+const transferIds = ['t-1', 't-2', 't-3', ...SEED_TRANSFERS.map((t) => t.id),
+  ...SEED_SETTLEMENTS.map(([, b]) => b.id)];
+const holdIds = SEED_TRANSFERS.filter((t) => t.pending === true).map((t) => t.id);
 
 let f: Fixture | undefined;
+/** How far the ledger's clock runs ahead of the machine's: past every expired hold's expiry. */
+let ahead = 0;
 let baseline = '';
 let requestsOnLedger = 0;
 let realCursor = 'none';
@@ -76,6 +102,9 @@ async function freshLedger(g: Fixture): Promise<void> {
     headers: { 'content-type': 'application/json' }, payload: JSON.stringify(payload) });
   for (const a of ACCOUNTS) expect((await post('/accounts', a)).statusCode).toBe(201);
   for (const t of SEED_TRANSFERS) expect((await post('/transfers', t)).statusCode).toBe(201);
+  for (const [url, body] of SEED_SETTLEMENTS) expect((await post(url, body)).statusCode).toBe(201);
+  expect((await post(`/accounts/${CLOSED}/close`, {})).statusCode).toBe(200);
+  ahead += (EXPIRED_HOLD.timeoutSeconds + 1) * 1000;
   const page = await g.app.inject({ method: 'GET', url: '/accounts/alice/entries?limit=1' });
   realCursor = page.json<{ nextCursor: string }>().nextCursor;
   expect(realCursor).toEqual(expect.any(String));
@@ -85,7 +114,7 @@ async function freshLedger(g: Fixture): Promise<void> {
 }
 
 beforeAll(async () => {
-  f = await fixture();
+  f = await fixture({ now: () => Date.now() + ahead });
   await freshLedger(f);
 });
 afterAll(async () => { await f?.close(); });
@@ -101,6 +130,7 @@ const amounts = fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: 2000 
   { weight: 4, arbitrary: fc.integer({ min: 1, max: 600 }) },
   { weight: 1, arbitrary: fc.constant(AMOUNT_MAX.toString()) },
   { weight: 1, arbitrary: moneyEdges });
+const transferIdHint = fc.oneof(fc.constantFrom(...transferIds), fc.uuid(), fc.uuid());
 const HINTS: Record<string, Hints> = {
   'POST /accounts': {
     id: fc.oneof(fc.constantFrom(...accountIds, 'acct-1', 'acct-2'), fc.uuid()),
@@ -109,19 +139,37 @@ const HINTS: Record<string, Hints> = {
       { weight: 1, arbitrary: moneyEdges }),
   },
   'POST /transfers': {
-    id: fc.oneof(fc.constantFrom(...transferIds), fc.uuid(), fc.uuid()),
+    id: transferIdHint,
+    pending: fc.constantFrom(true, true, false),
     // Mostly from the unlimited account, so that a share of the transfers commit.
     from: fc.oneof(fc.constant('cash'), fc.constantFrom(...accountIds)),
     to: fc.oneof(fc.constantFrom('alice', 'bob'), fc.constantFrom(...accountIds)),
     amount: amounts,
     currency: fc.constantFrom('USD', 'USD', 'USD', 'EUR'),
+    timeoutSeconds: fc.constantFrom(1, 60, limits.HOLD_TIMEOUT_SECONDS_MAX),
   },
+  'POST /transfers/{id}/post': { id: transferIdHint, amount: amounts },
+  'POST /transfers/{id}/void': { id: transferIdHint },
+  // Mostly less than what is left to reverse, so that a share of the reversals commit.
+  'POST /transfers/{id}/reversals': { id: transferIdHint, amount: fc.oneof(
+    { weight: 2, arbitrary: fc.integer({ min: 1, max: 50 }).map(String) },
+    { weight: 1, arbitrary: amounts }) },
   'GET /accounts/{id}': { id: fc.constantFrom(...accountIds) },
   'GET /accounts/{id}/entries': {
     id: fc.constantFrom(...accountIds),
     cursor: fc.constant(null).map(() => realCursor),
   },
   'GET /transfers/{id}': { id: fc.constantFrom(...transferIds) },
+};
+
+/** Path parameters of writes: what a post, void, reversal or close names (mostly existing). */
+const PATH_HINTS: Record<string, Hints> = {
+  'POST /transfers/{id}/post': { id: fc.oneof(fc.constantFrom(...holdIds),
+    fc.constantFrom(...transferIds)) },
+  'POST /transfers/{id}/void': { id: fc.oneof(fc.constantFrom(...holdIds),
+    fc.constantFrom(...transferIds)) },
+  'POST /transfers/{id}/reversals': { id: fc.constantFrom(...transferIds) },
+  'POST /accounts/{id}/close': { id: fc.constantFrom(...accountIds) },
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -178,7 +226,10 @@ function fillPath(path: string, segments: Record<string, string>): string {
 }
 
 function writeRequests(op: Operation): fc.Arbitrary<FuzzRequest> {
+  const hints = PATH_HINTS[opKey(op)] ?? {};
+  const inPath = op.parameters.filter((p) => p.in === 'path');
   return fc.record({
+    values: fc.tuple(...inPath.map((p) => pathSegment(p.schema, hints[p.name]))),
     body: bodyArbitrary(op.body ?? {}, HINTS[opKey(op)]),
     contentType: fc.oneof({ weight: 20, arbitrary: fc.constant('application/json') },
       { weight: 1, arbitrary: fc.constantFrom(...CONTENT_TYPES) }),
@@ -186,12 +237,14 @@ function writeRequests(op: Operation): fc.Arbitrary<FuzzRequest> {
       { weight: 1, arbitrary: fc.constant('bom' as const) }, { weight: 1, arbitrary: fc.nat() }),
     replay: fc.oneof({ weight: 6, arbitrary: fc.constant(undefined) },
       { weight: 1, arbitrary: fc.nat() }),
-  }).map(({ body, contentType, how, replay }): FuzzRequest => withShow({
-    method: op.method, url: op.path, segments: {}, query: '',
+  }).map(({ values, body, contentType, how, replay }): FuzzRequest => {
+    const segments = Object.fromEntries(inPath.map((p, i) => [p.name, values[i] as string]));
+    return withShow({ method: op.method, url: fillPath(op.path, segments), segments, query: '',
     payload: encode(toJsonText(body as Json), how),
     ...(contentType === undefined ? {} : { contentType }),
     ...(replay === undefined ? {} : { replay }),
-  }));
+    });
+  });
 }
 
 function readRequests(op: Operation): fc.Arbitrary<FuzzRequest> {
@@ -213,6 +266,8 @@ interface Expectation {
   codes?: string[];
   /** The parsed body of a write the model lets through. */
   body?: Record<string, unknown>;
+  /** Its path parameters, decoded. */
+  params?: Record<string, string>;
   /** Set when the request resends this earlier one. */
   replayOf?: Sent;
 }
@@ -224,8 +279,27 @@ const CODES_BY_STATUS: Record<number, string[]> = {
   409: ['ACCOUNT_EXISTS_WITH_DIFFERENT_FIELDS', 'TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS'],
   413: ['PAYLOAD_TOO_LARGE'],
   415: ['UNSUPPORTED_MEDIA_TYPE'],
-  422: ['ACCOUNT_NOT_FOUND', 'CURRENCY_MISMATCH', 'INSUFFICIENT_FUNDS', 'BALANCE_OVERFLOW'],
+  422: ['ACCOUNT_NOT_FOUND', 'ACCOUNT_CLOSED', 'CURRENCY_MISMATCH', 'INSUFFICIENT_FUNDS',
+    'BALANCE_OVERFLOW', 'PENDING_TRANSFER_NOT_FOUND', 'PENDING_TRANSFER_NOT_PENDING',
+    'PENDING_TRANSFER_ALREADY_POSTED', 'PENDING_TRANSFER_ALREADY_VOIDED',
+    'PENDING_TRANSFER_EXPIRED', 'EXCEEDS_PENDING_AMOUNT', 'TRANSFER_NOT_FOUND', 'NOT_REVERSIBLE',
+    'EXCEEDS_REVERSIBLE_AMOUNT'],
 };
+
+/** The 409 and 422 codes each transfer-like write may answer once its request is valid. */
+const CONFLICT = 'TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS';
+const SETTLE_CODES = ['PENDING_TRANSFER_NOT_FOUND', 'PENDING_TRANSFER_NOT_PENDING',
+  'PENDING_TRANSFER_ALREADY_POSTED', 'PENDING_TRANSFER_ALREADY_VOIDED', 'PENDING_TRANSFER_EXPIRED'];
+const DECIDED_CODES: Record<string, string[]> = {
+  'POST /transfers': [CONFLICT, 'ACCOUNT_NOT_FOUND', 'ACCOUNT_CLOSED', 'CURRENCY_MISMATCH',
+    'INSUFFICIENT_FUNDS', 'BALANCE_OVERFLOW'],
+  'POST /transfers/{id}/post': [CONFLICT, ...SETTLE_CODES, 'EXCEEDS_PENDING_AMOUNT'],
+  'POST /transfers/{id}/void': [CONFLICT, ...SETTLE_CODES],
+  'POST /transfers/{id}/reversals': [CONFLICT, 'TRANSFER_NOT_FOUND', 'NOT_REVERSIBLE',
+    'EXCEEDS_REVERSIBLE_AMOUNT', 'ACCOUNT_CLOSED', 'INSUFFICIENT_FUNDS', 'BALANCE_OVERFLOW'],
+};
+/** Writes decided under the body's id, as a transfer is: a replay answers the same. */
+const TRANSFER_LIKE = Object.keys(DECIDED_CODES);
 
 const ajvOptions = { removeAdditional: false, useDefaults: true, allErrors: false,
   strict: false } as const;
@@ -260,7 +334,18 @@ const metadataBytes = (m: unknown) => Buffer.byteLength(JSON.stringify(Object.fr
   Object.entries((m ?? {}) as Record<string, string>).sort(([a], [b]) => (a < b ? -1 : 1)))));
 const isAmount = (v: unknown) => typeof v === 'number' || BigInt(v as string) <= AMOUNT_MAX;
 
-/** What a schema cannot say: exact u128 range, metadata bytes, two different accounts. */
+const metadataOk = (body: Record<string, unknown>) =>
+  metadataBytes(body.metadata) <= limits.METADATA_JSON_BYTES_MAX;
+/** A post or reversal: its amount, when given, is checked as a transfer's. */
+const targeted = (key: string) => (body: Record<string, unknown>) =>
+  (metadataOk(body) && (body.amount === undefined || isAmount(body.amount))
+    ? { statuses: [201, 409, 422], codes: DECIDED_CODES[key], body }
+    : invalid('VALIDATION_ERROR'));
+
+/**
+ * What a schema cannot say: exact u128 range, metadata bytes, two different accounts, a timeout
+ * for a hold only.
+ */
 const SEMANTICS: Record<string, (body: Record<string, unknown>) => Expectation> = {
   'POST /accounts': (body) => {
     const od = body.overdraftLimit;
@@ -271,30 +356,69 @@ const SEMANTICS: Record<string, (body: Record<string, unknown>) => Expectation> 
   'POST /transfers': (body) => {
     const codes: string[] = [];
     if (body.from === body.to) codes.push('SAME_ACCOUNT');
-    if (metadataBytes(body.metadata) > limits.METADATA_JSON_BYTES_MAX || !isAmount(body.amount)) {
+    if (!metadataOk(body) || !isAmount(body.amount)
+      || (body.timeoutSeconds !== undefined && body.pending !== true)) {
       codes.push('VALIDATION_ERROR');
     }
-    return codes.length ? invalid(...codes) : { statuses: [201, 409, 422], body };
+    return codes.length ? invalid(...codes)
+      : { statuses: [201, 409, 422], codes: DECIDED_CODES['POST /transfers'], body };
   },
+  'POST /transfers/{id}/post': targeted('POST /transfers/{id}/post'),
+  'POST /transfers/{id}/void': (body) => (metadataOk(body)
+    ? { statuses: [201, 409, 422], codes: DECIDED_CODES['POST /transfers/{id}/void'], body }
+    : invalid('VALIDATION_ERROR')),
+  'POST /transfers/{id}/reversals': targeted('POST /transfers/{id}/reversals'),
+  'POST /accounts/{id}/close': (body) =>
+    ({ statuses: [200, 404], codes: ['ACCOUNT_NOT_FOUND'], body }),
 };
 
 function isJson(contentType: string | undefined): boolean {
   return contentType?.split(';')[0]?.trim().toLowerCase() === 'application/json';
 }
 
+/**
+ * A write's path parameters as the router reads them: a dot segment leaves the path for one no
+ * route has (404, though Fastify's not-found route still reads the body, and may refuse it
+ * first), a bad escape or an over-long parameter is refused before anything else (400).
+ */
+function writeParams(req: FuzzRequest): { params: Record<string, string> } | { refused:
+  Expectation } {
+  const params: Record<string, string> = {};
+  for (const [name, segment] of Object.entries(req.segments)) {
+    if (/^(\.|%2e){1,2}$/i.test(segment)) {
+      return { refused: { statuses: [400, 404, 413, 415], codes: ['NOT_FOUND',
+        'VALIDATION_ERROR', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'] } };
+    }
+    let param: string;
+    try {
+      param = decodeURIComponent(segment);
+    } catch {
+      return { refused: invalid('VALIDATION_ERROR') };
+    }
+    // The router's maxParamLength (src/app.ts): refused before the body is read.
+    if (param.length > limits.ID_LENGTH_MAX) return { refused: invalid('VALIDATION_ERROR') };
+    params[name] = param;
+  }
+  return { params };
+}
+
 function expectWrite(op: Operation, req: FuzzRequest): Expectation {
   const payload = req.payload ?? Buffer.alloc(0);
+  const path = writeParams(req);
+  if ('refused' in path) return path.refused;
+  const { params } = path;
   if (!isJson(req.contentType)) return { statuses: [415], codes: ['UNSUPPORTED_MEDIA_TYPE'] };
   if (payload.length > limits.BODY_BYTES_MAX) {
     return { statuses: [413], codes: ['PAYLOAD_TOO_LARGE'] };
   }
+  const v = validators.get(opKey(op));
   const parsed = parseBody(payload);
-  if (!parsed.ok || !validators.get(opKey(op))?.body?.(parsed.value)) {
+  if (!v?.params(params) || !parsed.ok || !v.body?.(parsed.value)) {
     return invalid('VALIDATION_ERROR');
   }
   const semantics = SEMANTICS[opKey(op)];
   if (!semantics) throw new Error(`${opKey(op)}: a write endpoint the fuzz model does not know`);
-  return semantics(parsed.value as Record<string, unknown>);
+  return { ...semantics(parsed.value as Record<string, unknown>), params };
 }
 
 /**
@@ -320,25 +444,38 @@ function expectRead(op: Operation, req: FuzzRequest): Expectation {
       return { statuses: [400, 404] };
     }
   }
-  const query: Record<string, string | string[]> = {};
+  // No prototype: `__proto__=1` is a parameter like any other, as the service's parser keeps it.
+  const texts = Object.create(null) as Record<string, string | string[]>;
   for (const [k, value] of new URLSearchParams(req.query)) {
-    const had = query[k];
-    query[k] = had === undefined ? value : [...(Array.isArray(had) ? had : [had]), value];
+    const had = texts[k];
+    texts[k] = had === undefined ? value : [...(Array.isArray(had) ? had : [had]), value];
+  }
+  const query: Record<string, string | string[] | number> = { ...texts };
+  // An integer parameter is read from its text as the service reads it: decimal digits only
+  // (no sign, exponent, space or leading zero); the document's range then applies.
+  for (const p of op.parameters.filter((q) => q.in === 'query' && q.schema.type === 'integer')) {
+    const text = query[p.name];
+    if (typeof text === 'string' && /^[1-9][0-9]*$/.test(text)) query[p.name] = Number(text);
   }
   // Every GET refuses unknown query parameters (an operation without any accepts none).
   const queryOk = v?.query(query) === true;
   if (!v?.params(params) || !queryOk) return { statuses: [400, 404] };
-  // The limit's range is checked by the route, beyond its digits-only pattern.
-  const limit = query.limit;
-  if (typeof limit === 'string' && Number(limit) > limits.ENTRIES_PAGE_LIMIT_MAX) {
-    return { statuses: [400, 404] };
-  }
   // A cursor of the right shape may still be one this service never issued.
   return { statuses: 'cursor' in query ? [200, 400, 404] : [200, 404] };
 }
 
 // ---------------------------------------------------------------------------------------------
 // One request and its checks
+
+/** The 409 and 422 codes each endpoint answered, so that the run can show it reached them. */
+const decidedCodes = new Map<string, Map<string, number>>();
+function countCode(op: Operation, res: Answer): void {
+  if (res.statusCode !== 409 && res.statusCode !== 422) return;
+  const code = String((JSON.parse(res.body) as { code?: unknown }).code);
+  const byCode = decidedCodes.get(opKey(op)) ?? new Map<string, number>();
+  byCode.set(code, (byCode.get(code) ?? 0) + 1);
+  decidedCodes.set(opKey(op), byCode);
+}
 
 const counts = new Map<string, Map<number, number>>();
 function count(op: Operation, status: number): void {
@@ -356,8 +493,16 @@ function changedKeys(before: string, after: string): string[] {
   return [...new Set([...a.keys(), ...b.keys()])].filter((k) => a.get(k) !== b.get(k)).sort();
 }
 
-async function checkState(g: Fixture, op: Operation, status: number, exp: Expectation,
+/** What a 422 may write besides its own record: the release of an expired hold. */
+function releaseKeys(g: Fixture, code: string): string[] {
+  if (code !== 'PENDING_TRANSFER_EXPIRED') return [];
+  return [g.keys.state(), g.keys.expiries(), g.keys.holdStats(),
+    g.keys.account(EXPIRED_HOLD.from), g.keys.account(EXPIRED_HOLD.to)];
+}
+
+async function checkState(g: Fixture, op: Operation, res: Answer, exp: Expectation,
   context: string): Promise<void> {
+  const status = res.statusCode;
   const after = await dumpLedger(g.redis, g.keys);
   const before = baseline;
   baseline = after;
@@ -366,11 +511,19 @@ async function checkState(g: Fixture, op: Operation, status: number, exp: Expect
   const first = exp.replayOf === undefined || exp.body?.id === undefined;
   if (op.method === 'POST' && status === 201 && first) return;
   const changed = changedKeys(before, after);
-  if (op.method === 'POST' && status === 422 && op.path === '/transfers' && first) {
+  if (status === 422 && TRANSFER_LIKE.includes(opKey(op)) && first) {
     // A rejection is decided and recorded under its id, and nothing else moves.
-    const own = [g.keys.transferBucket(String(exp.body?.id)), g.keys.rejections()];
+    const own = [g.keys.transferBucket(String(exp.body?.id)), g.keys.rejections(),
+      ...releaseKeys(g, String(JSON.parse(res.body).code))];
     expect(changed.filter((k) => !own.includes(k)), `${context}\nkeys changed by a 422`)
       .toEqual([]);
+    return;
+  }
+  if (status === 200 && op.path === '/accounts/{id}/close'
+    && res.headers['idempotent-replayed'] === undefined) {
+    // Closed now: the account's own key, and nothing else.
+    expect(changed, `${context}\nkeys changed by closing`)
+      .toEqual([g.keys.account(String(exp.params?.id))]);
     return;
   }
   expect(changed, `${context}\nkeys changed by a ${status} (nothing may change)`).toEqual([]);
@@ -388,21 +541,47 @@ function checkProblem(status: number, headers: Record<string, unknown>, body: st
   if (exp.codes) expect(exp.codes, context).toContain(p.code);
 }
 
-/** A 2xx is JSON; a written resource carries the id it was given, a transfer is committed. */
-function checkSuccess(status: number, headers: Record<string, unknown>, body: string,
-  exp: Expectation, context: string): void {
+/** What a committed post, void or reversal names: the hold or transfer of its path. */
+const TARGET_FIELD: Record<string, [kind: string, field: string]> = {
+  'POST /transfers/{id}/post': ['post', 'pendingId'],
+  'POST /transfers/{id}/void': ['void', 'pendingId'],
+  'POST /transfers/{id}/reversals': ['reversal', 'reverses'],
+};
+
+/**
+ * A 2xx is JSON; a written resource carries the id it was given, a transfer is committed, of
+ * its kind, naming its target; a closed account is the one in the path.
+ */
+function checkSuccess(op: Operation, status: number, headers: Record<string, unknown>,
+  body: string, exp: Expectation, context: string): void {
   expect(String(headers['content-type']), context).toMatch(/^application\/json/);
   const value = JSON.parse(body) as Record<string, unknown>;
   if (exp.body?.id !== undefined) expect(value.id, context).toBe(exp.body.id);
   if (exp.body?.amount !== undefined && status === 201) {
     expect(value, context).toMatchObject({ status: 'committed', amount: String(exp.body.amount) });
   }
+  const target = TARGET_FIELD[opKey(op)];
+  if (target !== undefined) {
+    const [kind, field] = target;
+    expect(value, context).toMatchObject({ status: 'committed', kind,
+      [field]: exp.params?.id });
+  }
+  if (opKey(op) === 'POST /transfers') {
+    expect(value.kind, context).toBe(exp.body?.pending === true ? 'hold' : 'transfer');
+  }
+  if (opKey(op) === 'POST /accounts/{id}/close') {
+    expect(value, context).toMatchObject({ id: exp.params?.id, closedAt: expect.any(String) });
+  }
 }
 
-/** A replayed transfer decision is the same JSON again, marked as a replay. */
-function checkReplay(res: { body: string; headers: Record<string, unknown> }, op: Operation,
-  prior: Sent, context: string): void {
-  if (op.path !== '/transfers' || ![201, 422].includes(prior.status)) return;
+/**
+ * A replayed transfer, hold, post, void or reversal decision is the same JSON again, marked as
+ * a replay; so is closing an account again (nothing else moved it in between).
+ */
+function checkReplay(res: Answer, op: Operation, prior: Sent, context: string): void {
+  const decided = TRANSFER_LIKE.includes(opKey(op)) && [201, 422].includes(prior.status);
+  const closed = opKey(op) === 'POST /accounts/{id}/close' && prior.status === 200;
+  if (!decided && !closed) return;
   expect(res.body, `${context}\na replay differs from the original`).toBe(prior.body);
   expect(res.headers['idempotent-replayed'], context).toBe('true');
 }
@@ -417,21 +596,25 @@ async function send(op: Operation, req: FuzzRequest): Promise<void> {
   if (prior) await exchange(g, op, prior.req, expectReplay(op, prior));
 }
 
-async function exchange(g: Fixture, op: Operation, req: FuzzRequest, exp: Expectation) {
+interface Answer { statusCode: number; body: string; headers: Record<string, unknown> }
+
+async function exchange(g: Fixture, op: Operation, req: FuzzRequest,
+  exp: Expectation): Promise<Answer> {
   const res = await g.app.inject({
     method: req.method, url: req.url,
     headers: req.contentType === undefined ? {} : { 'content-type': req.contentType },
     ...(req.payload === undefined ? {} : { payload: req.payload }),
   });
   count(op, res.statusCode);
+  countCode(op, res);
   const context = `${exp.replayOf ? 'replay of ' : ''}${show(req)}\n→ ${res.statusCode} ` +
     `content-type=${String(res.headers['content-type'])} body=${clip(res.body)}`;
   expect(res.statusCode, `${context}\nno 5xx for any input`).toBeLessThan(500);
   expect(exp.statuses, `${context}\nstatus the model does not allow`).toContain(res.statusCode);
   if (res.statusCode >= 400) checkProblem(res.statusCode, res.headers, res.body, exp, context);
-  else checkSuccess(res.statusCode, res.headers, res.body, exp, context);
+  else checkSuccess(op, res.statusCode, res.headers, res.body, exp, context);
   if (exp.replayOf) checkReplay(res, op, exp.replayOf, context);
-  await checkState(g, op, res.statusCode, exp, context);
+  await checkState(g, op, res, exp, context);
   return res;
 }
 
@@ -442,15 +625,33 @@ async function exchange(g: Fixture, op: Operation, req: FuzzRequest, exp: Expect
 const MUST_SEE: Record<string, number[]> = {
   'POST /accounts': [200, 201, 400, 409, 413, 415],
   'POST /transfers': [201, 400, 409, 413, 415, 422],
+  'POST /transfers/{id}/post': [201, 400, 404, 409, 413, 415, 422],
+  'POST /transfers/{id}/void': [201, 400, 404, 409, 413, 415, 422],
+  'POST /transfers/{id}/reversals': [201, 400, 404, 409, 413, 415, 422],
+  'POST /accounts/{id}/close': [200, 400, 404, 413, 415],
   'GET /accounts/{id}': [200, 400, 404],
   'GET /accounts/{id}/entries': [200, 400, 404],
   'GET /transfers/{id}': [200, 400, 404],
 };
 
+/**
+ * 409 and 422 codes each endpoint must show: the ones the seeded ledger meets often (each seen
+ * dozens of times a run). test/http/holds.test.ts has a case for every code.
+ */
+const MUST_SEE_CODES: Record<string, string[]> = {
+  'POST /transfers': [CONFLICT, 'ACCOUNT_NOT_FOUND', 'ACCOUNT_CLOSED', 'CURRENCY_MISMATCH'],
+  'POST /transfers/{id}/post': [CONFLICT, ...SETTLE_CODES, 'EXCEEDS_PENDING_AMOUNT'],
+  'POST /transfers/{id}/void': [CONFLICT, ...SETTLE_CODES],
+  'POST /transfers/{id}/reversals': [CONFLICT, 'TRANSFER_NOT_FOUND', 'NOT_REVERSIBLE',
+    'EXCEEDS_REVERSIBLE_AMOUNT'],
+};
+
 test('the document has the operations this test fuzzes', () => {
-  expect(writes.map(opKey).sort()).toEqual(['POST /accounts', 'POST /transfers']);
+  const modelled = ['POST /accounts', 'POST /accounts/{id}/close', 'POST /transfers',
+    'POST /transfers/{id}/post', 'POST /transfers/{id}/reversals', 'POST /transfers/{id}/void'];
+  expect(writes.map(opKey).sort()).toEqual(modelled);
   expect(ops.filter((op) => op.body !== undefined).map(opKey).sort())
-    .toEqual(['POST /accounts', 'POST /transfers', ...UNMODELLED]);
+    .toEqual([...modelled, ...UNMODELLED].sort());
   expect(reads.map(opKey).sort())
     .toEqual(['GET /accounts/{id}', 'GET /accounts/{id}/entries', 'GET /transfers/{id}']);
 });
@@ -467,7 +668,9 @@ for (const [op, requests, numRuns] of runs) {
         { numRuns, seed: SEED, endOnFailure: true });
       const seen = [...(counts.get(opKey(op))?.keys() ?? [])];
       expect(seen, 'statuses seen').toEqual(expect.arrayContaining(MUST_SEE[opKey(op)] ?? []));
-    }, 60_000 * SCALE);
+      expect([...(decidedCodes.get(opKey(op))?.keys() ?? [])], '409 and 422 codes seen')
+        .toEqual(expect.arrayContaining(MUST_SEE_CODES[opKey(op)] ?? []));
+    }, 120_000 * SCALE);
 }
 
 afterAll(() => {
@@ -476,5 +679,8 @@ afterAll(() => {
     const each = [...byStatus].sort(([a], [b]) => a - b).map(([s, n]) => `${s}: ${n}`);
     return `  ${key.padEnd(28)} ${String(total).padStart(5)}  ${each.join(', ')}`;
   });
-  console.info(`fuzz (FUZZ_SEED=${SEED}): requests by endpoint and status\n${lines.join('\n')}`);
+  const codes = [...decidedCodes].map(([key, byCode]) => `  ${key.padEnd(28)} ` +
+    [...byCode].sort(([a], [b]) => (a < b ? -1 : 1)).map(([c, n]) => `${c}: ${n}`).join(', '));
+  console.info(`fuzz (FUZZ_SEED=${SEED}): requests by endpoint and status\n${lines.join('\n')}` +
+    `\n409 and 422 codes by endpoint\n${codes.join('\n')}`);
 });

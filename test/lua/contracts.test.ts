@@ -82,26 +82,46 @@ test('include functions that write cannot fail once called (no checks in them)',
   }
 });
 
-/** The quoted names of one XADD's fields, in the include that writes them. */
-function xaddFields(include: string, stream: string): string[] {
+/** The quoted names of the fields of each XADD to `stream` in an include, in order. */
+function xaddFields(include: string, stream: string): string[][] {
   const text = readFileSync(`${LUA_DIR}includes/${include}.lua`, 'utf8');
-  const call = new RegExp(`redis\\.call\\('XADD', ${stream}, '0-\\*',([\\s\\S]*?)\\)\\n`)
-    .exec(text);
-  expect(call, `${include}.lua: XADD to ${stream}`).not.toBeNull();
-  return [...(call?.[1] ?? '').matchAll(/'([a-z]+)'/g)].map((m) => m[1] as string);
+  const calls = [...text.matchAll(
+    new RegExp(`redis\\.call\\('XADD', ${stream}, '0-\\*',([\\s\\S]*?)\\)\\n`, 'g'))];
+  expect(calls.length, `${include}.lua: XADDs to ${stream}`).toBeGreaterThan(0);
+  return calls.map((call) => [...(call[1] ?? '').matchAll(/'([a-z]+)'/g)]
+    .map((m) => m[1] as string));
 }
 
+/** A record's fields up to and including `last`: what a plain transfer's record stores. */
+const upTo = (fields: Record<string, string>, last: string) => {
+  const all = Object.values(fields);
+  return all.slice(0, all.indexOf(last) + 1);
+};
+
 test('the journal include writes records in the layout of records.ts', () => {
-  expect(xaddFields('journal', 'journal')).toEqual(Object.values(JOURNAL_FIELDS));
-  expect(xaddFields('journal', 'rejections')).toEqual(Object.values(REJECTION_FIELDS));
+  // A plain transfer's record stops before KIND; every other kind writes every field.
+  expect(xaddFields('journal', 'journal')).toEqual([
+    upTo(JOURNAL_FIELDS, JOURNAL_FIELDS.TO_PREVIOUS), Object.values(JOURNAL_FIELDS)]);
+  expect(xaddFields('journal', 'rejections')).toEqual([
+    upTo(REJECTION_FIELDS, REJECTION_FIELDS.CREATED_BY), Object.values(REJECTION_FIELDS)]);
   const account = readFileSync(`${LUA_DIR}includes/account.lua`, 'utf8');
   const read = /redis\.call\('HMGET', key, ([^)]*)\)/.exec(account)?.[1] ?? '';
   expect([...read.matchAll(/'(\w+)'/g)].map((m) => m[1]))
     .toEqual(Object.values(ACCOUNT_FIELDS).slice(0, ACCOUNT_HOT_FIELDS));
-  const create = /local function a_create[\s\S]*?redis\.call\('HSET', key, ([\s\S]*?)\)\n/
-    .exec(account)?.[1] ?? '';
-  const names = [...create.matchAll(/'([a-z]+)',/g)].map((m) => m[1]);
-  expect(names.sort()).toEqual(Object.values(ACCOUNT_FIELDS).sort());
+  const writes = (fn: string) => {
+    const call = new RegExp(`local function ${fn}[\\s\\S]*?redis\\.call\\('HSET', key, ` +
+      '([\\s\\S]*?)\\)\\n').exec(account)?.[1] ?? '';
+    return [...call.matchAll(/'([a-z]+)',/g)].map((m) => m[1] as string).sort();
+  };
+  // A new account has every field but CLOSED_AT, which only closing writes.
+  const { CLOSED_AT, ...created } = ACCOUNT_FIELDS;
+  expect(writes('a_create')).toEqual(Object.values(created).sort());
+  const close = readFileSync(`${LUA_DIR}close-account-2.lua`, 'utf8');
+  expect(close).toContain(`redis.call('HSET', KEYS[2], '${CLOSED_AT}', now)`);
+  const A = ACCOUNT_FIELDS;
+  expect(writes('a_post')).toEqual([A.DEBITS, A.CREDITS, A.LAST_SEQ].sort());
+  expect(writes('a_post_all')).toEqual([A.DEBITS, A.CREDITS, A.LAST_SEQ, A.DEBITS_PENDING,
+    A.CREDITS_PENDING].sort());
 });
 
 test('includes are inlined once each, after their own includes; a cycle is refused', () => {

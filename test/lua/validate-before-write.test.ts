@@ -5,7 +5,10 @@
  * fails the first test. Each case corrupts keys the script reads, sends the HTTP request that
  * runs it, and proves that the script failed (a 500, the service log naming the check, the
  * script's own metric counting the call) and wrote nothing: the full dump of the ledger is
- * unchanged. A non-atomic batch runs one script per chunk, so a failing chunk leaves earlier
+ * unchanged. Where no HTTP route runs the script, a case calls the ledger; where the ledger
+ * reads first what the script reads (a post reads its hold, a sweep the expiry index), it calls
+ * the script itself, so that the script meets the corruption: then the call's error names the
+ * check. A non-atomic batch runs one script per chunk, so a failing chunk leaves earlier
  * chunks decided; for it the expected dump is that of those earlier chunks sent alone (the
  * clock is fixed, so the same transfers write the same bytes).
  */
@@ -17,12 +20,18 @@ import type { LedgerKeys } from '../../src/ledger/keys.js';
 import { loadScripts } from '../../src/ledger/scripts.js';
 import { AUTH_HEADER, TEST_KEYS } from '../helpers/auth.js';
 import { dumpLedger, type Fixture, fixture, json } from '../helpers/ledger.js';
+import { calls } from './calls.js';
+import { type Case, holdCases } from './hold-corruptions.js';
 
 const NOW_MS = 1_767_225_600_000;
 
 let f: Fixture;
 let app: App;
 let logged = '';
+/** Script callers whose calls the fixture's metrics count, as the ledger's are. */
+let direct: ReturnType<typeof calls>;
+/** Seqs of the seeded holds and transfer. */
+const seqs: Record<string, string> = {};
 
 const post = (url: string, payload: object) =>
   app.inject({ method: 'POST', url, headers: { ...json, ...AUTH_HEADER }, payload });
@@ -42,23 +51,22 @@ beforeAll(async () => {
   }
   const res = await post('/transfers', { id: 'seed', from: 'cash', to: 'alice', amount: '10' });
   expect(res.statusCode).toBe(201);
+  // Open holds (test/lua/hold-corruptions.ts): `hold` for an hour, `late` and `late2` a second.
+  for (const [id, from, to, amount, timeoutSeconds] of [['hold', 'cash', 'alice', '5', 3600],
+    ['late', 'cash', 'alice', '3', 1], ['late2', 'alice', 'carol', '2', 1]] as const) {
+    const outcome = await f.ledger.transfer({ id, from, to, amount, metadata: {},
+      createdBy: 'test', pending: true, timeoutSeconds });
+    expect(outcome.kind === 'decided' && outcome.transfer.status).toBe('committed');
+  }
+  for (const id of ['seed', 'hold', 'late', 'late2']) {
+    seqs[id] = String(await f.redis.hget(f.keys.transferBucket(id), id));
+  }
+  direct = calls(f, f.ledger.observer);
 });
 afterAll(async () => {
   await app.close();
   await f.close();
 });
-
-interface Case {
-  name: string;
-  /** Corrupts the ledger (deterministic: it is applied again after a reference run). */
-  corrupt: (k: LedgerKeys) => Promise<unknown>;
-  url: '/accounts' | '/transfers' | '/transfers/batch';
-  body: object;
-  /** What the service logs for the 500: the check that caught the corruption. */
-  message: RegExp;
-  /** A non-atomic batch whose failing chunk is not its first: the earlier chunks' batch. */
-  decidedFirst?: object;
-}
 
 const replace = async (key: string, write: () => Promise<unknown>) => {
   await f.redis.del(key);
@@ -88,7 +96,7 @@ const createAccountCases: Case[] = [
 type Target = { from: string; to: string };
 const usual: Target = { from: 'cash', to: 'alice' };
 
-/** transfer-7.lua: one transfer `t` of 1 between `target`'s accounts. */
+/** transfer-9.lua: one transfer `t` of 1 between `target`'s accounts. */
 const transferCases: Case[] = ([
   ['the credit account is a string, not a hash', (k) => f.redis.set(k.account('bob'), 'x'),
     { from: 'cash', to: 'bob' }, /WRONGTYPE/],
@@ -131,7 +139,7 @@ const CHUNK = limits.BATCH_CHUNK_TRANSFERS_MAX;
 const long = Array.from({ length: CHUNK + 3 }, (_, i) =>
   item(`l${i}`, 'cash', i === CHUNK + 1 ? 'carol' : 'alice'));
 
-/** transfer-batch-4.lua, as one atomic script and as non-atomic chunks. */
+/** transfer-batch-6.lua, as one atomic script and as non-atomic chunks. */
 function batchCases(atomic: boolean): Case[] {
   const kind = atomic ? 'atomic' : 'non-atomic';
   const cases: Array<[string, Case['corrupt'], object[], RegExp]> = [
@@ -191,6 +199,11 @@ const CASES: Record<string, Case[]> = {
   transfer: transferCases,
   'transfer-batch': [...batchCases(true), ...batchCases(false)],
 };
+// Holds, and the scripts that came with them (test/lua/hold-corruptions.ts).
+const held = holdCases({ fixture: () => f, direct: () => direct, seqs, nowMs: NOW_MS });
+for (const [script, cases] of Object.entries(held)) {
+  CASES[script] = [...(CASES[script] ?? []), ...cases];
+}
 
 /** The scripts in lua/ that may write: all but those flagged `no-writes`. */
 const writeScripts = [...loadScripts().values()].filter((script) => {
@@ -228,7 +241,7 @@ function lastInternalError(): string | undefined {
   return lines.filter((l) => l.msg === 'internal error').at(-1)?.err?.message;
 }
 
-/** Puts the ledger back as `saved`, a dump of hashes and streams only. */
+/** Puts the ledger back as `saved`, a dump of hashes, streams and sorted sets only. */
 async function restore(saved: string): Promise<void> {
   const names = await f.redis.keys(f.keys.all());
   if (names.length > 0) await f.redis.del(...names);
@@ -237,6 +250,11 @@ async function restore(saved: string): Promise<void> {
     else if (type === 'stream') {
       for (const [id, fields] of value as Array<[string, string[]]>) {
         await f.redis.xadd(key, id, ...fields);
+      }
+    } else if (type === 'zset') {
+      const flat = value as string[]; // member, score, member, score…
+      for (let i = 0; i < flat.length; i += 2) {
+        await f.redis.zadd(key, flat[i + 1] as string, flat[i] as string);
       }
     } else throw new Error(`cannot restore ${key} of type ${type}`);
   }
@@ -256,7 +274,7 @@ test.each(ALL)('%s: %s: the script fails and writes nothing', async (script, _na
     const before = await dumpLedger(f.redis, f.keys);
     let expected = before;
     if (c.decidedFirst) {
-      const first = await post(c.url, c.decidedFirst);
+      const first = await post(c.url as string, c.decidedFirst);
       expect(first.statusCode, first.body).toBe(200);
       expected = await dumpLedger(f.redis, f.keys);
       expect(expected).not.toBe(before);
@@ -265,12 +283,17 @@ test.each(ALL)('%s: %s: the script fails and writes nothing', async (script, _na
       expect(await dumpLedger(f.redis, f.keys)).toBe(before);
     }
     const calls = await scriptCalls(script);
-    const res = await post(c.url, c.body);
-    expect(res.statusCode, res.body).toBe(500);
-    expect(res.json()).toMatchObject({ code: 'INTERNAL',
-      detail: 'internal error; see the service log' });
-    expect(parsed(await dumpLedger(f.redis, f.keys))).toEqual(parsed(expected));
-    expect(lastInternalError()).toMatch(c.message);
+    if (c.call) {
+      await expect(c.call()).rejects.toThrow(c.message);
+      expect(parsed(await dumpLedger(f.redis, f.keys))).toEqual(parsed(expected));
+    } else {
+      const res = await post(c.url as string, c.body as object);
+      expect(res.statusCode, res.body).toBe(500);
+      expect(res.json()).toMatchObject({ code: 'INTERNAL',
+        detail: 'internal error; see the service log' });
+      expect(parsed(await dumpLedger(f.redis, f.keys))).toEqual(parsed(expected));
+      expect(lastInternalError()).toMatch(c.message);
+    }
     expect(await scriptCalls(script)).toBeGreaterThan(calls);
   } finally {
     // The next case starts from the same ledger, whatever this one left.

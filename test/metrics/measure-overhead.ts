@@ -96,7 +96,8 @@ async function endToEnd(url: string): Promise<void> {
 function recordersAlone(): void {
   const m = createRegistry({ defaultMetrics: false });
   const script = scriptRecorder(m.scriptDuration, (e) => { throw e; });
-  const transfers = decisionRecorder(m.transfers, m.accountCreations, m.batchRefusals);
+  const transfers = decisionRecorder(m.transfers, m.accountCreations, m.batchRefusals,
+    m.holds, m.holdSweepCalls);
   const http = httpRecorder(m.httpDuration);
   type Outcome = Parameters<typeof transfers.transferDecided>[0];
   const decided = { kind: 'decided', replayed: false,

@@ -3,7 +3,8 @@
  * shipped deploy/prometheus/prometheus.yml with the ledger target pointed at a test server, its
  * credentials file at a temp file holding a metrics-only test key (so the scrape proves that scope
  * is enough), a 1 s scrape and evaluation interval, and the shipped alert rules. Authentication is
- * on; traffic of every outcome flows, with the all-scopes test key, while it scrapes; then,
+ * on, and so is the hold sweeper; traffic of every outcome (holds opened, posted, voided and
+ * left to expire among them) flows, with the all-scopes test key, while it scrapes; then,
  * through Prometheus's HTTP API: the target is up, EVERY query of EVERY dashboard panel parses
  * and returns data, and every rule evaluates without error.
  * promtool checks the shipped files, and `promtool test rules` checks that the alerts fire.
@@ -111,7 +112,7 @@ const hasData = (reply: QueryReply) => reply.status === 'success' &&
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ledger-prometheus-'));
-  f = await metricsFixture({ metrics: { pollIntervalMs: 250 } });
+  f = await metricsFixture({ metrics: { pollIntervalMs: 250 }, sweepHolds: true });
   base = await f.app.listen({ port: 0, host: '127.0.0.1' });
   await startPrometheus(new URL(base).host);
 });
@@ -126,7 +127,11 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-/** One of each outcome, over real HTTP; every third round also an unknown outcome. */
+/**
+ * One of each outcome, over real HTTP; every third round also an unknown outcome. Holds: one
+ * posted, one voided, one left open (10 minutes: the open-hold panels have data all along) and
+ * one of 1 s, which the sweeper releases.
+ */
 async function trafficRound(round: number): Promise<void> {
   const authorization = bearer(SECRETS.test);
   const post = (path: string, body: unknown) => fetch(`${base}${path}`, { method: 'POST',
@@ -145,6 +150,15 @@ async function trafficRound(round: number): Promise<void> {
   await transfer('nf', 'alice', 'nobody', '1');
   await transfer('cur', 'alice', 'euro', '1');
   await transfer('ovf', 'cash', 'alice', AMOUNT_MAX_STRING);
+  const hold = (h: string, timeoutSeconds: number) => post('/transfers', { id: id(h),
+    from: id('alice'), to: id('cash'), amount: '10', pending: true, timeoutSeconds });
+  for (const [h, timeoutSeconds] of [['open', 600], ['posted', 600], ['voided', 600],
+    ['short', 1]] as const) {
+    await hold(h, timeoutSeconds);
+  }
+  await post(`/transfers/${id('posted')}/post`, { id: id('post'), amount: '4' });
+  await post(`/transfers/${id('voided')}/void`, { id: id('void') });
+  await post(`/transfers/${id('ok')}/reversals`, { id: id('reversal'), amount: '1' });
   await get(`/transfers/${id('ok')}`);
   await get('/no/such/route');
   if (round % 3 === 0) {
@@ -184,6 +198,7 @@ describe('a real Prometheus scraping the service', () => {
           .map(([q, r]) => `${q.panel}: ${q.expr} → ${JSON.stringify(r).slice(0, 200)}`);
         return empty.length === 0;
       }).catch((error) => { throw new Error(`${error.message}:\n${empty.join('\n')}`); });
+      await expectHoldsSeen();
       await expectEveryRuleEvaluated();
     } finally {
       stop = true;
@@ -191,6 +206,23 @@ describe('a real Prometheus scraping the service', () => {
     }
   });
 });
+
+/**
+ * The holds panels show the traffic's holds, not only series at 0: holds open, and every
+ * event counted, the sweeper's expiries and calls included.
+ */
+async function expectHoldsSeen(): Promise<void> {
+  const seen = ['ledger_open_holds{currency="USD"} > 0',
+    'ledger_open_hold_amount{currency="USD"} > 0',
+    ...['opened', 'posted', 'voided', 'expired'].map((e) => `ledger_holds_total{event="${e}"} > 0`),
+    'ledger_hold_sweep_calls_total > 0'];
+  let missing: string[] = [];
+  await until('every hold event and gauge above 0', async () => {
+    const replies = await Promise.all(seen.map(async (q) => [q, await query(q)] as const));
+    missing = replies.filter(([, r]) => !hasData(r)).map(([q]) => q);
+    return missing.length === 0;
+  }).catch((error) => { throw new Error(`${error.message}: ${missing.join(', ')}`); });
+}
 
 interface Rule { name: string; query: string; health: string; lastError?: string; type: string }
 
@@ -227,7 +259,7 @@ describe('promtool', () => {
   });
 
   test('check rules: the shipped alerts.yml', () => {
-    expect(promtool('check', 'rules', ALERTS_YML)).toMatch(/SUCCESS: 12 rules found/);
+    expect(promtool('check', 'rules', ALERTS_YML)).toMatch(/SUCCESS: 13 rules found/);
   });
 
   test('test rules: each alert fires on a sick instance and not on a healthy one', () => {

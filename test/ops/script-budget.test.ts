@@ -2,8 +2,10 @@
  * The script budget as deterministic bounds. Every script of ours, driven through the ledger at
  * its worst (bench/lib/worst-case.ts: the longest ids, amounts of 2^128-1, the largest
  * metadata, replays that return whole records, a full entries page, batch chunks full by count
- * and by bytes, the largest atomic batch between distinct accounts), stays within what one call
- * may do, counted by Redis itself on a Redis of this file's own with nothing else connected:
+ * and by bytes, the largest atomic batch between distinct accounts, a sweep of
+ * HOLDS_EXPIRE_BATCH_MAX holds; a post, void, reversal or sweep called as the ledger calls it
+ * after its own reads), stays within what one call may do, counted by Redis itself on a Redis
+ * of this file's own with nothing else connected:
  * - commands the script runs: INFO commandstats (Redis counts the commands scripts call);
  * - bytes of the call's arguments and of its reply: INFO stats total_net_input_bytes and
  *   total_net_output_bytes;
@@ -30,12 +32,13 @@ const INTEGER_DIGITS_MAX = 20;
 /** src/ledger/keys.ts: `<prefix>:{<ledger>}:a:<id>`. */
 const KEY_BYTES_MAX = 2 * KEY_NAME_PART_LENGTH_MAX + 6 + limits.ID_LENGTH_MAX;
 /**
- * A stored record (an account, a journal or a rejection entry, see keys.ts) as a flat list of
- * names and values: its metadata and at most 12 other fields, named in at most 4 letters; of
- * their values at most 3 are ids and one createdBy, the rest no longer than a signed amount.
+ * A stored record (an account, a journal or a rejection entry: src/ledger/records.ts) as a flat
+ * list of names and values: its metadata and at most 15 other fields, named in at most 4
+ * letters; of their values at most 4 are ids (a rejected post names its accounts and its hold)
+ * and one createdBy, the rest no longer than a signed amount.
  */
-const RECORD_FIELDS_MAX = 12;
-const RECORD_IDS_MAX = 3;
+const RECORD_FIELDS_MAX = 15;
+const RECORD_IDS_MAX = 4;
 const FIELD_NAME_BYTES_MAX = 4;
 
 const ID = limits.ID_LENGTH_MAX;
@@ -43,6 +46,12 @@ const INT = INTEGER_DIGITS_MAX;
 const AMOUNT = limits.AMOUNT_DIGITS_MAX;
 const SIGNED = AMOUNT + 1;
 const METADATA = limits.METADATA_JSON_BYTES_MAX;
+const CURRENCY = limits.CURRENCY_LENGTH_MAX;
+const KEY_NAME = limits.KEY_NAME_LENGTH_MAX;
+/** A hold's timeout in seconds, as transfer-9.lua takes it. */
+const TIMEOUT = String(limits.HOLD_TIMEOUT_SECONDS_MAX).length;
+/** A lock holder's token (src/redis/lock.ts: 128 bits in hex). */
+const TOKEN = 32;
 
 /** Bytes of framed values of these lengths. */
 const values = (...lengths: number[]) => lengths.reduce((sum, n) => sum + n + FRAME_BYTES, 0);
@@ -65,34 +74,47 @@ interface Bounds {
 /** A batch call: its fields (ids, amount, currency, metadata) are at most `fieldsMax` bytes. */
 function batchBounds(fieldsMax: number): Bounds {
   return {
-    // The format check, 2 stream checks, the format set; per transfer: its id, both accounts
-    // read, its record, its id written, both accounts written.
-    commands: { perItem: 7, perCall: 4 },
-    keys: { perItem: 3, perCall: 4 },
-    requestBytes: { perCall: evalsha(4, ID, 1, INT, limits.KEY_NAME_LENGTH_MAX, INT) + fieldsMax,
-      // The fields' framing (their bytes are in fieldsMax), 3 KEYS indexes, 3 keys.
-      perItem: values(0, 0, 0, 0, 0, 0, INT, INT, INT) + 3 * values(KEY_BYTES_MAX) },
+    // The format check, 2 stream checks, the expiry index's type, the format set; per
+    // transfer: its id, both accounts read, its record, its id written, both accounts written,
+    // and for a hold its expiry and its currency's counters read and written.
+    commands: { perItem: 10, perCall: 5 },
+    keys: { perItem: 3, perCall: 6 },
+    requestBytes: { perCall: evalsha(6, ID, 1, INT, KEY_NAME, INT) + fieldsMax,
+      // The fields' framing (their bytes are in fieldsMax), a hold's timeout and expiry, 3
+      // KEYS indexes, 3 keys.
+      perItem: values(0, 0, 0, 0, 0, 0, TIMEOUT, INT, INT, INT, INT)
+        + 3 * values(KEY_BYTES_MAX) },
     // A replay returns the whole stored record of each transfer.
     replyBytes: { perCall: 2 * FRAME_BYTES + values(INT, ID),
       perItem: FRAME_BYTES + values(INT, INT, ID, ID) + RECORD_BYTES_MAX },
   };
 }
 
+/** What a post, void or reversal's call takes and answers (its record back on a replay). */
+const targeted = (keys: number): Pick<Bounds, 'keys' | 'requestBytes' | 'replyBytes'> => ({
+  keys: { perCall: keys },
+  // (A post or void's mode first, then:) its id, its target's, the amount asked, metadata,
+  // now, createdBy, the ids of its accounts.
+  requestBytes: { perCall: evalsha(keys, 4, ID, ID, AMOUNT, METADATA, INT, KEY_NAME, ID, ID) },
+  replyBytes: { perCall: FRAME_BYTES + values(INT, ID, INT, ID, ID) + RECORD_BYTES_MAX },
+});
+
 const BOUNDS: Record<string, Bounds> = {
   'create-account': {
     // The ledger, the account, its number taken? Then the account, the ledger, the number.
     commands: { perCall: 6 },
     keys: { perCall: 3 },
-    requestBytes: { perCall: evalsha(3, ID, limits.CURRENCY_LENGTH_MAX, AMOUNT, METADATA, INT,
-      limits.KEY_NAME_LENGTH_MAX) },
+    requestBytes: { perCall: evalsha(3, ID, CURRENCY, AMOUNT, METADATA, INT, KEY_NAME) },
     replyBytes: { perCall: FRAME_BYTES + values(INT, ID) + RECORD_BYTES_MAX },
   },
   transfer: {
-    // 4 reads, then 4 writes on commit (lua/transfer-7.lua's header).
-    commands: { perCall: 8 },
-    keys: { perCall: 7 },
-    requestBytes: { perCall: evalsha(7, ID, ID, ID, AMOUNT, limits.CURRENCY_LENGTH_MAX,
-      METADATA, INT, limits.KEY_NAME_LENGTH_MAX) },
+    // 4 reads, then 4 writes on commit (lua/transfer-9.lua's header); a hold reads and writes
+    // its currency's counters, checks and adds to the expiry index; the format mark on the
+    // first write after an upgrade.
+    commands: { perCall: 13 },
+    keys: { perCall: 9 },
+    requestBytes: { perCall: evalsha(9, ID, ID, ID, AMOUNT, CURRENCY, METADATA, INT, KEY_NAME,
+      TIMEOUT, INT) },
     replyBytes: { perCall: FRAME_BYTES + values(INT, ID, INT, ID, ID) + RECORD_BYTES_MAX },
   },
   'read-hash': {
@@ -102,11 +124,12 @@ const BOUNDS: Record<string, Bounds> = {
     replyBytes: { perCall: 2 * FRAME_BYTES + values(ID) + RECORD_BYTES_MAX },
   },
   'read-transfer': {
-    // The id, its record, the accounts' ids.
-    commands: { perCall: 3 },
-    keys: { perCall: 4 },
-    requestBytes: { perCall: evalsha(4, ID) },
-    replyBytes: { perCall: FRAME_BYTES + values(ID, INT, ID, ID) + RECORD_BYTES_MAX },
+    // The id, its record, the accounts' ids, its state.
+    commands: { perCall: 4 },
+    keys: { perCall: 5 },
+    requestBytes: { perCall: evalsha(5, ID) },
+    // The state: a hold's 'p<amount>' at most.
+    replyBytes: { perCall: FRAME_BYTES + values(ID, INT, ID, ID, SIGNED) + RECORD_BYTES_MAX },
   },
   'read-entries': {
     // The account, one journal lookup per entry, the counterparties' ids.
@@ -114,10 +137,50 @@ const BOUNDS: Record<string, Bounds> = {
     keys: { perCall: 3 },
     requestBytes: { perCall: evalsha(3, ID, INT, INT) },
     replyBytes: { perCall: 3 * FRAME_BYTES + values(ID, INT, INT, INT),
-      perItem: values(INT, ID, SIGNED, SIGNED, INT, ID) },
+      // seq, transfer id, amount, balance, createdAt, kind; the counterparty's id.
+      perItem: values(INT, ID, SIGNED, SIGNED, INT, 1, ID) },
   },
   'transfer-batch chunk': batchBounds(limits.BATCH_CHUNK_BYTES_MAX),
   'transfer-batch atomic': batchBounds(limits.BATCH_BODY_BYTES_MAX),
+  settle: {
+    // Reads: the format, both ids, the hold's record, its accounts' ids, its state, both
+    // accounts, the counters, the expiry index's type. Writes: the post, void or rejection,
+    // the hold's state, its expiry, the counters, both accounts, the id, the format mark.
+    commands: { perCall: 18 },
+    ...targeted(11),
+  },
+  reverse: {
+    // Reads: the format, both ids, the original, its accounts' ids, the total reversed, both
+    // accounts. Writes: the reversal, both accounts, the total, the id, the format mark.
+    commands: { perCall: 14 },
+    ...targeted(9),
+  },
+  'close-account': {
+    // The format, the account, closed before? Then the account, the format mark.
+    commands: { perCall: 5 },
+    keys: { perCall: 2 },
+    requestBytes: { perCall: evalsha(2, ID, INT) },
+    replyBytes: { perCall: FRAME_BYTES + values(INT, ID) + RECORD_BYTES_MAX },
+  },
+  'expire-holds': {
+    // The format, then the states, the index and the format mark written once; per hold: its
+    // place in the index, its state, its record, both accounts read and written, its
+    // currency's counters read and written (once per currency).
+    commands: { perItem: 9, perCall: 4 },
+    keys: { perItem: 2, perCall: 6 },
+    requestBytes: { perCall: evalsha(6, INT, INT, INT),
+      perItem: values(INT, INT, INT) + 2 * values(KEY_BYTES_MAX) },
+    // Per hold released: its seq, expiry, amount and currency.
+    replyBytes: { perCall: 2 * FRAME_BYTES + values(INT, INT, INT),
+      perItem: FRAME_BYTES + values(INT, INT, AMOUNT, CURRENCY) },
+  },
+  lock: {
+    // The holder, then the lock set, renewed or deleted.
+    commands: { perCall: 2 },
+    keys: { perCall: 1 },
+    requestBytes: { perCall: evalsha(1, TOKEN, 'release'.length, INT) },
+    replyBytes: { perCall: FRAME_BYTES + values(TOKEN, INT) },
+  },
 };
 
 const at = (l: Linear, calls: number, items: number) =>
@@ -246,7 +309,8 @@ test('every script stays within its bounds at its worst: commands, keys, bytes',
   const zero = await counted(async () => {});
   expect(zero.calls + zero.commands, 'nothing ran between the measurements').toBe(0);
   // Round 0 counts commands and bytes; round 1, the same cases with ids of their own, keys.
-  const [counting, watching] = [await worstRound(o.ledger, 0), await worstRound(o.ledger, 1)];
+  const [counting, watching] = [await worstRound(o.ledger, 0, o.redis),
+    await worstRound(o.ledger, 1, o.redis)];
   expect(new Set(counting.map((c) => c.script)), 'a worst case for every script')
     .toEqual(new Set(o.ledger.scripts.keys()));
   const rows: string[] = [];

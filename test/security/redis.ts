@@ -22,6 +22,8 @@ export const SHIPPED_ACL = fileURLToPath(new URL('../../deploy/redis/users.acl',
 export const PASSWORD_PLACEHOLDER = '#REPLACE_WITH_SHA256_HEX_OF_THE_LEDGER_REDIS_PASSWORD';
 /** The shipped key pattern: LEDGER_KEY_PREFIX=ledger, LEDGER_NAME=main. */
 export const SHIPPED_KEY_PATTERN = '~ledger:{main}:*';
+/** The selector that alone may GET, SET, DEL and PEXPIRE: the locks (lua/lock-1.lua). */
+export const SHIPPED_LOCK_PATTERN = '~ledger:{main}:lock:*';
 const START_TIMEOUT_MS = 10_000;
 
 function replaceOnce(text: string, from: string, to: string): string {
@@ -42,6 +44,7 @@ export function renderAcl(password: string, prefix: string, ledgerName: string,
   let text = readFileSync(SHIPPED_ACL, 'utf8');
   text = replaceOnce(text, PASSWORD_PLACEHOLDER, `#${sha}`);
   text = replaceOnce(text, SHIPPED_KEY_PATTERN, `~${prefix}:{${ledgerName}}:*`);
+  text = replaceOnce(text, SHIPPED_LOCK_PATTERN, `~${prefix}:{${ledgerName}}:lock:*`);
   return `${text.trimEnd()}\n${extraLines.map((l) => `${l}\n`).join('')}`;
 }
 
@@ -49,7 +52,9 @@ export function renderAcl(password: string, prefix: string, ledgerName: string,
 export function grantedCommands(acl: string, user: string): Set<string> {
   const line = acl.split('\n').find((l) => l.startsWith(`user ${user} `));
   if (line === undefined) throw new Error(`no user ${user}`);
-  return new Set(line.split(' ').filter((r) => r.startsWith('+')).map((r) => r.slice(1)));
+  // A selector, `(~pattern +cmd …)`, grants its commands on its keys only; counted as granted.
+  return new Set(line.replace(/[()]/g, ' ').split(/\s+/).filter((r) => r.startsWith('+'))
+    .map((r) => r.slice(1)));
 }
 
 export interface TestRedis {

@@ -1,102 +1,49 @@
 /**
  * The invariant checker, run after a scenario once every ambiguous request is resolved. It reads
- * the ledger only through the HTTP API and compares it with what the clients were told.
+ * the ledger only through the HTTP API and compares it with what the clients were told: every
+ * acknowledged write (transfer, hold, post, void, reversal) present exactly once, every
+ * rejection recorded as told, posted money conserved and each balance exactly what the
+ * acknowledged writes make it; holds and reversals are checked in holds-check.ts.
  */
-import { type Attempt, type History, type Op, type TransferBody } from './history.js';
+import { type Attempt, type History, type Op, type TransferBody, writeKind } from './history.js';
+import {
+  checkPendingSums, checkReversals, checkSettlements, type HoldFigures,
+} from './holds-check.js';
+import { answerOf } from './mix.js';
+import {
+  type Account, allEntries, type Entry, Findings, getJson, inParallel, opId, type Stored,
+} from './reads.js';
 import type { BankSpec } from './workload.js';
-import { AUTH_HEADER } from '../../helpers/auth.js';
 
-/** Reads are retried this often (a read is always safe to retry). */
-const READ_ATTEMPTS_MAX = 50;
-const READ_RETRY_MS = 100;
-const READ_TIMEOUT_MS = 5000;
-const CHECK_CONCURRENCY = 10;
-/** Entries per page: the contract's largest `limit`. */
-const PAGE_LIMIT = 1000;
-/** A scenario with more violations than this is broken enough; list the first ones only. */
-const VIOLATIONS_LISTED_MAX = 40;
-
-interface Entry {
-  transferId: string;
-  seq: string;
-  amount: string;
-  balanceAfter: string;
-}
-
-interface EntriesPage {
-  entries: Entry[];
-  nextCursor: string | null;
-}
-
-interface Account {
-  id: string;
-  balance: string;
-  overdraftLimit: string;
-}
+/**
+ * How long the accounts' pending sums may take to match the open holds: a liveness bound for
+ * reads that lag (a replica), holds expiring meanwhile and the sweeper's next round (after a
+ * service kill -9 it waits out its predecessor's lock, HOLDS_SWEEP_LOCK_TTL_MS); only a failing
+ * check waits it out.
+ */
+const PENDING_SETTLE_MS = 10_000;
 
 export interface CheckResult {
-  /** Acknowledged (201) transfers missing, not committed, or not in both accounts' entries. */
+  /** Acknowledged (201) writes missing, not committed, or not in both accounts' entries. */
   lost: number;
-  /** Transfers applied more than once to an account, or sharing a seq with another. */
+  /** Writes applied more than once to an account, or sharing a seq with another. */
   doubleApplied: number;
   violations: string[];
   /** Every violation, counted by kind (the list above is capped). */
   counts: Record<string, number>;
+  holds: HoldFigures;
+  /** How long the check took, ms. */
+  checkMs: number;
 }
 
-interface Read<T> {
-  status: number;
-  text: string;
-  json?: T;
-}
-
-async function getJson<T>(base: string, path: string): Promise<Read<T>> {
-  let last = '';
-  for (let i = 0; i < READ_ATTEMPTS_MAX; i++) {
-    try {
-      const res = await fetch(`${base}${path}`,
-        { headers: AUTH_HEADER, signal: AbortSignal.timeout(READ_TIMEOUT_MS) });
-      const text = await res.text();
-      if (res.status < 500) return { status: res.status, text, json: JSON.parse(text) as T };
-      last = `${res.status} ${text}`;
-    } catch (error) {
-      last = String(error);
-    }
-    await new Promise((ok) => setTimeout(ok, READ_RETRY_MS));
-  }
-  throw new Error(`GET ${path} kept failing: ${last}`);
-}
-
-async function allEntries(base: string, id: string): Promise<Entry[]> {
-  const entries: Entry[] = [];
-  let cursor: string | null = null;
-  for (let page = 0; page < 10_000; page++) {
-    const query: string = `limit=${PAGE_LIMIT}${cursor === null ? '' : `&cursor=${cursor}`}`;
-    const r: Read<EntriesPage> = await getJson<EntriesPage>(
-      base, `/accounts/${id}/entries?${query}`);
-    if (!r.json || r.status !== 200) throw new Error(`entries of ${id}: ${r.status} ${r.text}`);
-    entries.push(...r.json.entries);
-    cursor = r.json.nextCursor;
-    if (cursor === null) return entries;
-  }
-  throw new Error(`entries of ${id}: too many pages`);
-}
-
-async function inParallel<T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
-  const queue = [...items];
-  const worker = async () => {
-    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await work(item);
-  };
-  await Promise.all(Array.from({ length: CHECK_CONCURRENCY }, worker));
-}
-
-class Findings {
-  readonly list: string[] = [];
-  readonly counts: Record<string, number> = {};
-  add(kind: string, detail: string): void {
-    this.counts[kind] = (this.counts[kind] ?? 0) + 1;
-    if (this.list.length < VIOLATIONS_LISTED_MAX) this.list.push(`${kind}: ${detail}`);
-  }
+export interface CheckOptions {
+  /** Default PENDING_SETTLE_MS. */
+  pendingSettleMs?: number;
+  /**
+   * The service runs its hold sweeper: it must release expired holds by itself. Default false:
+   * the check releases them with voids of its own (holds-check.ts, checkPendingSums).
+   */
+  sweeper?: boolean;
 }
 
 /** Per account: its balance and entries, with the account-local invariants checked. */
@@ -110,17 +57,33 @@ async function readAccounts(base: string, spec: BankSpec, f: Findings) {
     }
     accounts.set(id, { account: r.json, entries: await allEntries(base, id) });
   });
-  let total = 0n;
+  const totals = new Map<string, bigint>();
   for (const [id, { account, entries }] of accounts) {
     const balance = BigInt(account.balance);
-    total += balance;
-    if (account.overdraftLimit !== 'unlimited' && balance < -BigInt(account.overdraftLimit)) {
-      f.add('below overdraft floor', `${id}: balance ${balance}, limit ${account.overdraftLimit}`);
-    }
+    totals.set(account.currency, (totals.get(account.currency) ?? 0n) + balance);
+    checkFloor(account, f);
     checkEntryChain(id, balance, entries, f);
   }
-  if (total !== 0n) f.add('money not conserved', `sum of all balances is ${total}, not 0`);
+  for (const [currency, total] of totals) {
+    if (total !== 0n) {
+      f.add('money not conserved', `sum of all ${currency} balances is ${total}, not 0`);
+    }
+  }
   return accounts;
+}
+
+/** Neither the balance nor what is available (open holds counted) goes below the overdraft. */
+export function checkFloor(account: Account, f: Findings): void {
+  const { id, overdraftLimit } = account;
+  const available = BigInt(account.balance) - BigInt(account.debitsPending);
+  if (BigInt(account.available) !== available) {
+    f.add('available is not balance - debitsPending', JSON.stringify(account));
+  }
+  if (overdraftLimit === 'unlimited') return;
+  if (available < -BigInt(overdraftLimit) || BigInt(account.balance) < -BigInt(overdraftLimit)) {
+    f.add('below overdraft floor', `${id}: balance ${account.balance}, available ${available}, ` +
+      `limit ${overdraftLimit}`);
+  }
 }
 
 /** Entries sum to the balance, each balanceAfter follows from the one before, newest = balance. */
@@ -145,50 +108,58 @@ function checkEntryChain(id: string, balance: bigint, entries: Entry[], f: Findi
   }
 }
 
-interface Posting { account: string; amount: bigint; seq: string }
+interface Posting { account: string; amount: bigint; seq: string; kind: string }
 
 function postingsByTransfer(accounts: Map<string, { entries: Entry[] }>): Map<string, Posting[]> {
   const byId = new Map<string, Posting[]>();
   for (const [account, { entries }] of accounts) {
     for (const e of entries) {
       const list = byId.get(e.transferId) ?? [];
-      list.push({ account, amount: BigInt(e.amount), seq: e.seq });
+      list.push({ account, amount: BigInt(e.amount), seq: e.seq, kind: e.kind });
       byId.set(e.transferId, list);
     }
   }
   return byId;
 }
 
-export async function checkInvariants(base: string, spec: BankSpec,
-  history: History): Promise<CheckResult> {
+export async function checkInvariants(base: string, spec: BankSpec, history: History,
+  options: CheckOptions = {}): Promise<CheckResult> {
+  const started = Date.now();
   const f = new Findings();
   for (const op of history.ops) checkOpOutcome(op, f);
   const accounts = await readAccounts(base, spec, f);
   const postings = postingsByTransfer(accounts);
-  const committed = history.transfersWith('committed');
-  const rejected = history.transfersWith('rejected');
+  const committed = history.writesWith('committed');
+  const rejected = history.writesWith('rejected');
+  const stored = new Map<string, Stored>();
   let lost = 0;
   let doubleApplied = 0;
   await inParallel(committed, async (op) => {
-    const verdict = await checkAcknowledged(base, op, postings.get(transferId(op)) ?? [], f);
+    const verdict = await checkAcknowledged(base, op, postings.get(opId(op)) ?? [], f, stored);
     if (verdict === 'lost') lost += 1;
     if (verdict === 'double') doubleApplied += 1;
   });
   await inParallel(rejected,
-    (op) => checkRejected(base, op, postings.get(transferId(op)) ?? [], f));
-  const known = new Set([...committed, ...rejected].map(transferId));
+    (op) => checkRejected(base, op, postings.get(opId(op)) ?? [], f, stored));
+  const known = new Set([...committed, ...rejected].map(opId));
   for (const [id, list] of postings) {
     if (!known.has(id)) {
       f.add('applied but never acknowledged', `${id}: ${JSON.stringify(list, big)}`);
     }
   }
-  doubleApplied += checkSeqs(postings, f);
+  doubleApplied += checkSeqs(committed, f);
   checkExactBalances(spec, committed, accounts, f);
-  return { lost, doubleApplied, violations: f.list, counts: f.counts };
+  const holds: HoldFigures = { states: {}, reversals: 0, reversedAmount: 0n,
+    expiredVoidedByCheck: 0, pendingWaitMs: 0 };
+  checkSettlements(history, stored, f);
+  checkReversals(history, stored, f, holds);
+  await checkPendingSums(base, [...accounts.keys()], history, stored, f, { sweeper:
+    options.sweeper ?? false, settleMs: options.pendingSettleMs ?? PENDING_SETTLE_MS }, holds);
+  return { lost, doubleApplied, violations: f.list, counts: f.counts, holds,
+    checkMs: Date.now() - started };
 }
 
 const big = (_key: string, value: unknown) => (typeof value === 'bigint' ? `${value}` : value);
-const transferId = (op: Op) => (op.body as TransferBody).id;
 
 function checkOpOutcome(op: Op, f: Findings): void {
   const id = (op.body as { id?: string }).id ?? '?';
@@ -202,80 +173,126 @@ function checkOpOutcome(op: Op, f: Findings): void {
   }
 }
 
-/** An acknowledged transfer: the same body at GET, and exactly one posting in each account. */
-async function checkAcknowledged(base: string, op: Op, postings: Posting[], f: Findings) {
-  const body = op.body as TransferBody;
-  const ack = op.decided as Attempt;
-  const stored = await getJson<{ status?: string; amount?: string }>(base, `/transfers/${body.id}`);
-  if (stored.status !== 200 || stored.json?.status !== 'committed'
-    || stored.json.amount !== body.amount) {
-    f.add('acknowledged transfer lost',
-      `${body.id} (201 ${ack.text}): GET ${stored.status} ${stored.text}`);
+/**
+ * What changes in a record after it is decided: a hold's state, a transfer's or post's
+ * reversed total. The answer shows them as first decided; GET as they are now.
+ */
+const LATER_STATE = ['pendingStatus', 'postedAmount', 'reversedAmount'];
+const AS_DECIDED: Record<string, Record<string, string>> = {
+  hold: { pendingStatus: 'pending' }, transfer: { reversedAmount: '0' },
+  post: { reversedAmount: '0' },
+};
+
+function withoutLaterState(text: string): string {
+  const record = JSON.parse(text) as Record<string, unknown>;
+  for (const field of LATER_STATE) delete record[field];
+  return JSON.stringify(record);
+}
+
+/**
+ * An acknowledged write: the same record at GET (its later state aside), and for a transfer,
+ * post or reversal exactly one posting in each of its accounts; a hold or void in no entries.
+ */
+async function checkAcknowledged(base: string, op: Op, postings: Posting[], f: Findings,
+  stored: Map<string, Stored>) {
+  const id = opId(op);
+  const kind = writeKind(op);
+  const ack = answerOf(op) as Stored;
+  const got = await getJson<Stored>(base, `/transfers/${encodeURIComponent(id)}`);
+  if (got.json !== undefined) stored.set(id, got.json);
+  const asked = kind === 'transfer' || kind === 'hold' ? (op.body as TransferBody).amount
+    : ack.amount;
+  if (got.status !== 200 || got.json?.status !== 'committed' || got.json.kind !== kind
+    || got.json.amount !== ack.amount || ack.amount !== asked) {
+    f.add('acknowledged write lost',
+      `${kind} ${id} (201 ${op.decided?.text}): GET ${got.status} ${got.text}`);
     return 'lost';
   }
-  if (stored.text !== ack.text) {
-    f.add('acknowledged body differs from the stored transfer', `${body.id}: 201 ${ack.text} / ` +
-      `GET ${stored.text}`);
+  for (const [field, value] of Object.entries(AS_DECIDED[kind] ?? {})) {
+    if ((ack as Record<string, unknown>)[field] !== value) {
+      f.add('acknowledged answer not as first decided', `${kind} ${id}: ${op.decided?.text}`);
+    }
   }
-  const from = postings.filter((p) => p.account === body.from && p.amount === -BigInt(body.amount));
-  const to = postings.filter((p) => p.account === body.to && p.amount === BigInt(body.amount));
+  if (withoutLaterState(got.text) !== withoutLaterState(op.decided?.text ?? '{}')) {
+    f.add('acknowledged body differs from the stored record', `${id}: 201 ` +
+      `${op.decided?.text} / GET ${got.text}`);
+  }
+  if (kind === 'hold' || kind === 'void') {
+    if (postings.length > 0) {
+      f.add('hold or void moved posted money', `${id}: ${JSON.stringify(postings, big)}`);
+    }
+    return 'ok';
+  }
+  const amount = BigInt(ack.amount as string);
+  const from = postings.filter((p) => p.account === ack.from && p.amount === -amount
+    && p.kind === kind);
+  const to = postings.filter((p) => p.account === ack.to && p.amount === amount
+    && p.kind === kind);
   if (from.length > 1 || to.length > 1 || postings.length > 2) {
-    f.add('transfer applied more than once', `${body.id}: ${JSON.stringify(postings, big)}`);
+    f.add('write applied more than once', `${kind} ${id}: ${JSON.stringify(postings, big)}`);
     return 'double';
   }
-  if (from.length !== 1 || to.length !== 1 || from[0]?.seq !== to[0]?.seq) {
-    f.add('acknowledged transfer not in both accounts\' entries',
-      `${body.id}: ${JSON.stringify(postings, big)}`);
+  if (from.length !== 1 || to.length !== 1 || from[0]?.seq !== ack.seq
+    || to[0]?.seq !== ack.seq) {
+    f.add('acknowledged write not in both accounts\' entries',
+      `${kind} ${id} seq ${ack.seq}: ${JSON.stringify(postings, big)}`);
     return 'lost';
   }
   return 'ok';
 }
 
-async function checkRejected(base: string, op: Op, postings: Posting[],
-  f: Findings): Promise<void> {
-  const body = op.body as TransferBody;
+async function checkRejected(base: string, op: Op, postings: Posting[], f: Findings,
+  stored: Map<string, Stored>): Promise<void> {
+  const id = opId(op);
   const code = (op.decided as Attempt).code;
-  const stored = await getJson<{ status?: string; reason?: string }>(base, `/transfers/${body.id}`);
-  if (stored.status !== 200 || stored.json?.status !== 'rejected' || stored.json.reason !== code) {
+  const got = await getJson<Stored>(base, `/transfers/${encodeURIComponent(id)}`);
+  if (got.json !== undefined) stored.set(id, got.json);
+  if (got.status !== 200 || got.json?.status !== 'rejected' || got.json.reason !== code
+    || got.json.kind !== writeKind(op)) {
     f.add('rejection not recorded as told',
-      `${body.id} (422 ${code}): GET ${stored.status} ${stored.text}`);
+      `${op.kind} ${id} (422 ${code}): GET ${got.status} ${got.text}`);
   }
   if (postings.length > 0) {
-    f.add('rejected transfer applied', `${body.id}: ${JSON.stringify(postings, big)}`);
+    f.add('rejected write applied', `${id}: ${JSON.stringify(postings, big)}`);
   }
 }
 
-/** Every committed transfer has one seq, shared by its two postings and by no other transfer. */
-function checkSeqs(postings: Map<string, Posting[]>, f: Findings): number {
+/** Every committed write (holds and voids too) has its own seq, shared with no other. */
+function checkSeqs(committed: Op[], f: Findings): number {
   const owner = new Map<string, string>();
   let duplicates = 0;
-  for (const [id, list] of postings) {
-    for (const seq of new Set(list.map((p) => p.seq))) {
-      const other = owner.get(seq);
-      if (other !== undefined && other !== id) {
-        f.add('seq committed twice', `seq ${seq}: ${other} and ${id}`);
-        duplicates += 1;
-      }
-      owner.set(seq, id);
+  for (const op of committed) {
+    const id = opId(op);
+    const seq = String(answerOf(op).seq);
+    const other = owner.get(seq);
+    if (other !== undefined && other !== id) {
+      f.add('seq committed twice', `seq ${seq}: ${other} and ${id}`);
+      duplicates += 1;
     }
+    owner.set(seq, id);
   }
   return duplicates;
 }
 
-/** With every request resolved, each balance is exactly the sum of the acknowledged transfers. */
+/**
+ * With every request resolved, each balance is exactly what the acknowledged transfers, posts
+ * and reversals make it (holds and voids move no posted money).
+ */
 function checkExactBalances(spec: BankSpec, committed: Op[],
   accounts: Map<string, { account: Account }>, f: Findings): void {
   const expected = new Map<string, bigint>();
   for (const op of committed) {
-    const b = op.body as TransferBody;
-    expected.set(b.from, (expected.get(b.from) ?? 0n) - BigInt(b.amount));
-    expected.set(b.to, (expected.get(b.to) ?? 0n) + BigInt(b.amount));
+    const kind = writeKind(op);
+    if (kind === 'hold' || kind === 'void') continue;
+    const { from, to, amount } = answerOf(op) as { from: string; to: string; amount: string };
+    expected.set(from, (expected.get(from) ?? 0n) - BigInt(amount));
+    expected.set(to, (expected.get(to) ?? 0n) + BigInt(amount));
   }
   for (const id of [spec.cash, ...spec.accounts.map((a) => a.id)]) {
     const actual = accounts.get(id)?.account.balance;
     const want = expected.get(id) ?? 0n;
     if (actual !== undefined && BigInt(actual) !== want) {
-      f.add('balance differs from the acknowledged transfers',
+      f.add('balance differs from the acknowledged writes',
         `${id}: ${actual}, expected ${want}`);
     }
   }

@@ -21,33 +21,48 @@ export interface Attempt {
   replayed: boolean;
 }
 
-export type OpKind = 'setup' | 'transfer' | 'replay' | 'conflict';
+/** The writes a client makes and the checker verifies one by one (201 or 422 each). */
+export const WRITE_KINDS = ['transfer', 'hold', 'post', 'void', 'reversal'] as const;
+export type WriteKind = (typeof WRITE_KINDS)[number];
+export type OpKind = 'setup' | WriteKind | 'replay' | 'conflict';
 
 export type OpOutcome =
-  | 'committed' | 'rejected' // a transfer (or set-up) decided
+  | 'committed' | 'rejected' // a write (or set-up) decided: 201 / 422
   | 'replay identical' | 'replay differs' // a retry of a decided id with the same body
-  | 'conflict 409' | 'conflict differs' // a decided id with a different amount
+  | 'conflict 409' | 'conflict differs' // a decided id with another amount or metadata
   | 'unexpected' // an answer no correct ledger gives (see the attempt)
   | 'unresolved'; // still ambiguous
 
+/** A transfer, or with `pending` a hold. */
 export interface TransferBody {
   id: string;
   from: string;
   to: string;
   amount: string;
   metadata: Record<string, string>;
+  pending?: true;
+  timeoutSeconds?: number;
+}
+
+/** A post, void or reversal: its target (the hold, or the original) is named in the path. */
+export interface TargetedBody {
+  id: string;
+  amount?: string;
+  metadata: Record<string, string>;
 }
 
 export interface Op {
   kind: OpKind;
-  /** POST path: /transfers, or /accounts for set-up accounts. */
+  /** POST path: /transfers, /transfers/{target}/post etc., or /accounts for set-up accounts. */
   path: string;
-  body: TransferBody | Record<string, unknown>;
+  body: TransferBody | TargetedBody | Record<string, unknown>;
+  /** A post's or void's hold, a reversal's original (for replays: the replayed op's). */
+  target?: string;
   /** For replays and conflicts: the op whose decided answer is compared. */
   of?: Op;
   attempts: Attempt[];
   outcome: OpOutcome;
-  /** The deciding answer (201 or 422 for a transfer). */
+  /** The deciding answer (201 or 422 for a write). */
   decided?: Attempt;
   start: number;
   end?: number;
@@ -63,8 +78,14 @@ export interface FaultWindow {
 export class History {
   readonly ops: Op[] = [];
   readonly faults: FaultWindow[] = [];
-  /** Transfer ops decided by a client (201 or 422), for replays and conflicts to pick from. */
-  readonly decidedTransfers: Op[] = [];
+  /** Writes decided by a client (201 or 422), for replays and conflicts to pick from. */
+  readonly decided: Op[] = [];
+  /** Holds committed, for posts and voids to pick from... */
+  readonly holds: Op[] = [];
+  /** ...mostly among these, by id: not yet seen settled by a client. */
+  readonly openHolds = new Map<string, Op>();
+  /** Transfers and posts committed by clients, for reversals to pick from. */
+  readonly reversible: Op[] = [];
 
   add(op: Op): Op {
     this.ops.push(op);
@@ -92,10 +113,26 @@ export class History {
     return this.faults.some((f) => from <= (f.end ?? Number.POSITIVE_INFINITY) && to >= f.start);
   }
 
+  /** Plain transfers (set-up funding included) decided so. */
   transfersWith(outcome: 'committed' | 'rejected'): Op[] {
     return this.ops.filter((op) => (op.kind === 'transfer' || op.kind === 'setup')
       && op.path === '/transfers' && op.outcome === outcome);
   }
+
+  /** Every write (transfers, holds, posts, voids, reversals; set-up funding too) decided so. */
+  writesWith(outcome: 'committed' | 'rejected'): Op[] {
+    return this.ops.filter((op) => op.outcome === outcome && (isWrite(op.kind)
+      || (op.kind === 'setup' && op.path === '/transfers')));
+  }
+}
+
+export function isWrite(kind: OpKind): kind is WriteKind {
+  return (WRITE_KINDS as readonly string[]).includes(kind);
+}
+
+/** A write's kind as the ledger records it (set-up funding is a transfer). */
+export function writeKind(op: Op): WriteKind {
+  return isWrite(op.kind) ? op.kind : 'transfer';
 }
 
 export function isDecided(answer: AnswerClass): boolean {

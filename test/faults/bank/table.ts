@@ -1,9 +1,10 @@
 /**
- * Per-scenario figures and the tables printed to stdout (CI shows them): ops by outcome, answers
- * by class, faults injected, lost and double-applied, latency during faults, time to recover.
+ * Per-scenario figures and the tables printed to stdout (CI shows them): ops by kind and
+ * outcome, answers by class, holds by their end state and reversals, faults injected, lost and
+ * double-applied, latency during faults, time to recover.
  */
 import type { CheckResult } from './checker.js';
-import { type AnswerClass, type History, isAmbiguous, isDecided } from './history.js';
+import { type AnswerClass, type History, isAmbiguous, isDecided, isWrite } from './history.js';
 
 export interface ScenarioFigures {
   scenario: string;
@@ -11,7 +12,19 @@ export interface ScenarioFigures {
   seed: number;
   seconds: number;
   ops: number;
+  /** By `<kind> <outcome>`: `transfer committed`, `hold rejected`, `replay identical`, … */
   outcomes: Record<string, number>;
+  /** Writes (set-up funding aside) committed and rejected. */
+  committed: number;
+  rejected: number;
+  /** Acknowledged holds by their state at the end: `posted 40 · voided 12 · …`. */
+  holds: Record<string, number>;
+  reversals: number;
+  reversedAmount: string;
+  expiredVoidedByCheck: number;
+  /** The check's time, and in it the wait for the pending sums to match the open holds, ms. */
+  checkMs: number;
+  pendingWaitMs: number;
   answers: Record<string, number>;
   faults: string;
   lost: number;
@@ -56,7 +69,16 @@ export function figures(scenario: string, appendfsync: string, seed: number, sta
     scenario, appendfsync, seed,
     seconds: (Date.now() - started) / 1000,
     ops: history.ops.length,
-    outcomes: count(history.ops.map((op) => `${op.kind === 'setup' ? 'setup ' : ''}${op.outcome}`)),
+    outcomes: count(history.ops.map((op) => (op.kind === 'replay' || op.kind === 'conflict'
+      ? op.outcome : `${op.kind} ${op.outcome}`))),
+    committed: history.ops.filter((op) => isWrite(op.kind) && op.outcome === 'committed').length,
+    rejected: history.ops.filter((op) => isWrite(op.kind) && op.outcome === 'rejected').length,
+    holds: check.holds.states,
+    reversals: check.holds.reversals,
+    reversedAmount: `${check.holds.reversedAmount}`,
+    expiredVoidedByCheck: check.holds.expiredVoidedByCheck,
+    checkMs: check.checkMs,
+    pendingWaitMs: check.holds.pendingWaitMs,
     answers: count(attempts.map((a) => a.answer)),
     faults: describeFaults(history),
     lost: check.lost,
@@ -85,6 +107,9 @@ export function scenarioTable(x: ScenarioFigures, check: CheckResult): string {
       `${x.scenario} [appendfsync ${x.appendfsync}] seed ${x.seed}, ${x.seconds.toFixed(1)} s`],
     ['ops by outcome', `${x.ops}: ${listing(x.outcomes)}`],
     ['answers (attempts)', listing(x.answers)],
+    ['holds at the end', (listing(x.holds) || 'none') + (x.expiredVoidedByCheck === 0 ? ''
+      : ` (${x.expiredVoidedByCheck} expired ones voided by the check)`)],
+    ['reversals', `${x.reversals} committed, ${x.reversedAmount} reversed in all`],
     ['faults injected', x.faults],
     ['lost (must be 0)', String(x.lost)],
     ['double-applied (must be 0)', String(x.doubleApplied)],
@@ -92,6 +117,8 @@ export function scenarioTable(x: ScenarioFigures, check: CheckResult): string {
     ['latency in faults p50 / p99', `${ms(x.faultP50)} / ${ms(x.faultP99)} per request; ` +
       `${ms(x.faultOpP99)} p99 per op until decided`],
     ['time to recover (per fault)', x.recoverMs.map(ms).join(', ') || '—'],
+    ['check', `${x.checkMs} ms, of which ${x.pendingWaitMs} ms until the pending sums ` +
+      'matched the open holds'],
   ];
   for (const v of check.violations) rows.push(['VIOLATION', v]);
   const width = Math.max(...rows.map(([k]) => k.length));
@@ -101,16 +128,19 @@ export function scenarioTable(x: ScenarioFigures, check: CheckResult): string {
 
 /** Every scenario of the run, one row each. */
 export function summaryTable(all: readonly ScenarioFigures[]): string {
-  const head = ['scenario', 'fsync', 'ops', 'committed', 'rejected', 'ambig. attempts', 'lost',
-    'double', 'violations', 'p50 fault', 'p99 fault', 'recover max', 's'];
+  const head = ['scenario', 'fsync', 'ops', 'committed', 'rejected', 'holds p/v/e/open',
+    'reversals', 'ambig. attempts', 'lost', 'double', 'violations', 'p50 fault', 'p99 fault',
+    'recover max', 's'];
   const rows = all.map((x) => {
     const ambiguous = Object.entries(x.answers).filter(([k]) => isAmbiguous(k as AnswerClass))
       .reduce((s, [, n]) => s + n, 0);
     const recovered = x.recoverMs.filter((v): v is number => v !== undefined);
     const unrecovered = x.recoverMs.length - recovered.length;
     const recoverMax = recovered.length === 0 ? '—' : `${Math.max(...recovered)} ms`;
-    return [x.scenario, x.appendfsync, String(x.ops), String(x.outcomes.committed ?? 0),
-      String(x.outcomes.rejected ?? 0), String(ambiguous), String(x.lost), String(x.doubleApplied),
+    const holds = ['posted', 'voided', 'expired', 'pending'].map((s) => x.holds[s] ?? 0)
+      .join('/');
+    return [x.scenario, x.appendfsync, String(x.ops), String(x.committed), String(x.rejected),
+      holds, String(x.reversals), String(ambiguous), String(x.lost), String(x.doubleApplied),
       String(x.violations), ms(x.faultP50), ms(x.faultP99),
       unrecovered > 0 ? `${recoverMax} (+${unrecovered} never)` : recoverMax, x.seconds.toFixed(1)];
   });

@@ -1,13 +1,15 @@
 /**
  * The bank workload over real HTTP: accounts funded from an `unlimited` cash account, then
- * concurrent clients making random transfers among them, with retries of decided ids (must
- * replay identically) and decided ids reused with another amount (must be 409). Every ambiguous
- * answer (5xx, timeout, connection error) is retried with the same id until decided.
+ * concurrent clients making random transfers, holds, posts, voids and reversals among them, with
+ * retries of decided ids (must replay identically) and decided ids reused with other fields
+ * (must be 409); mix.ts draws them. Every ambiguous answer (5xx, timeout, connection error) is
+ * retried with the same id until decided.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type AnswerClass, type Attempt, History, isAmbiguous, type Op, type TransferBody,
 } from './history.js';
+import { type Draft, learn, nextOp, targetPath } from './mix.js';
 import { AUTH_HEADER } from '../../helpers/auth.js';
 
 /** Each request's own budget; above the service's 2 s Redis timeout, so a stuck Redis is a 503. */
@@ -18,11 +20,6 @@ const CUSTOMER_ACCOUNTS = 12;
 /** Every third account may go this far below zero; the others never below zero. */
 const OVERDRAFT_LIMIT = 500n;
 const FUNDING = 1000n;
-/** Amounts 1..this: large enough that overdrafts are reached and some transfers are rejected. */
-const AMOUNT_MAX = 300;
-/** Issue item 5: 5 % retries of decided ids, 2 % decided ids with a different amount. */
-const REPLAY_SHARE = 0.05;
-const CONFLICT_SHARE = 0.02;
 /** Pause between a client's operations: fewer ops per second keeps scenarios short to check. */
 const THINK_MS = 15;
 /** Retry back-off for an ambiguous answer: doubling from the first, capped. */
@@ -94,12 +91,16 @@ function settle(op: Op, a: Attempt): void {
       op.note = `first ${d.status} ${d.text} / replay ${a.status} replayed=${a.replayed} ${a.text}`;
     }
   } else if (op.kind === 'conflict') {
-    const ok = a.status === 409 && a.code === 'TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS';
+    // mix.ts changes a void's metadata, every other write's amount: the 409 must name it.
+    const field = op.of?.kind === 'void' ? 'metadata' : 'amount';
+    const ok = a.status === 409 && a.code === 'TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS'
+      && a.text.includes(`with different ${field}"`);
     op.outcome = ok ? 'conflict 409' : 'conflict differs';
-    if (!ok) op.note = `expected 409, got ${a.status} ${a.text}`;
+    if (!ok) op.note = `expected 409 naming ${field}, got ${a.status} ${a.text}`;
   } else if (op.path === '/accounts') {
     op.outcome = a.status === 200 || a.status === 201 ? 'committed' : 'unexpected';
   } else if (a.status === 201 || a.status === 422) {
+    // A write decided: committed, or its rejection recorded under its id.
     op.outcome = a.status === 201 ? 'committed' : 'rejected';
   } else {
     op.outcome = 'unexpected';
@@ -119,9 +120,18 @@ export async function drive(base: string, op: Op, keepTrying: () => boolean): Pr
   }
 }
 
-function newOp(history: History, kind: Op['kind'], path: string, body: Op['body'], of?: Op): Op {
-  return history.add({ kind, path, body, of, attempts: [], outcome: 'unresolved',
-    start: Date.now() });
+function newOp(history: History, draft: Draft): Op {
+  return history.add({ ...draft, attempts: [], outcome: 'unresolved', start: Date.now() });
+}
+
+/** Sends one op of a test's own until decided or `budgetMs`, recorded in `history`. */
+export async function runOp(base: string, history: History, draft: Draft,
+  budgetMs = OP_INLINE_BUDGET_MS): Promise<Op> {
+  const op = newOp(history, draft);
+  const deadline = op.start + budgetMs;
+  await drive(base, op, () => Date.now() < deadline);
+  learn(history, op);
+  return op;
 }
 
 /** Creates the accounts and funds each customer from cash; every request decided. */
@@ -131,26 +141,29 @@ export async function setupBank(base: string, spec: BankSpec, history: History):
   const accounts = [{ id: spec.cash, currency: 'USD', overdraftLimit: 'unlimited' },
     ...spec.accounts.map((a) => ({ id: a.id, currency: 'USD', overdraftLimit: `${a.overdraft}` }))];
   await Promise.all(accounts.map((body) =>
-    drive(base, newOp(history, 'setup', '/accounts', body), keepTrying)));
+    drive(base, newOp(history, { kind: 'setup', path: '/accounts', body }), keepTrying)));
   await Promise.all(spec.accounts.map((a) => {
     const body: TransferBody = { id: `fund-${a.id}`, from: spec.cash, to: a.id,
       amount: `${FUNDING}`, metadata: {} };
-    return drive(base, newOp(history, 'setup', '/transfers', body), keepTrying);
+    return drive(base, newOp(history, { kind: 'setup', path: '/transfers', body }), keepTrying);
   }));
   const failed = history.ops.filter((op) => op.outcome !== 'committed');
   if (failed.length > 0) {
     const what = failed.map((op) => `${op.path} ${op.outcome}`).join(', ');
     throw new Error(`bank set-up failed: ${what}`);
   }
-  history.decidedTransfers.push(...history.ops.filter((op) => op.path === '/transfers'));
+  history.decided.push(...history.ops.filter((op) => op.path === '/transfers'));
 }
 
 export class BankLoad {
   private stopped = false;
   private readonly clients: Promise<void>[];
 
-  private constructor(private readonly base: string, private readonly spec: BankSpec,
+  private readonly accounts: readonly string[];
+
+  private constructor(private readonly base: string, spec: BankSpec,
     private readonly history: History, private readonly random: () => number, tag: string) {
+    this.accounts = spec.accounts.map((a) => a.id);
     this.clients = Array.from({ length: CLIENTS }, (_, i) => this.client(i, tag));
   }
 
@@ -165,35 +178,13 @@ export class BankLoad {
     await Promise.all(this.clients);
   }
 
-  private pick<T>(list: readonly T[]): T {
-    return list[Math.floor(this.random() * list.length)] as T;
-  }
-
-  private nextOp(client: number, n: number, tag: string): Op {
-    const r = this.random();
-    const decided = this.history.decidedTransfers;
-    if (r < REPLAY_SHARE + CONFLICT_SHARE && decided.length > 0) {
-      const of = this.pick(decided);
-      const original = of.body as TransferBody;
-      if (r < REPLAY_SHARE) return newOp(this.history, 'replay', '/transfers', original, of);
-      const body = { ...original, amount: `${BigInt(original.amount) + 1n}` };
-      return newOp(this.history, 'conflict', '/transfers', body, of);
-    }
-    const from = this.pick(this.spec.accounts).id;
-    const others = this.spec.accounts.filter((a) => a.id !== from);
-    const body: TransferBody = { id: `${tag}-c${client}-${n}`, from, to: this.pick(others).id,
-      amount: `${1 + Math.floor(this.random() * AMOUNT_MAX)}`, metadata: { client: `c${client}` } };
-    return newOp(this.history, 'transfer', '/transfers', body);
-  }
-
   private async client(index: number, tag: string): Promise<void> {
     for (let n = 0; n < OPS_PER_CLIENT_MAX && !this.stopped; n++) {
-      const op = this.nextOp(index, n, tag);
+      const op = newOp(this.history, nextOp({ history: this.history, random: this.random,
+        accounts: this.accounts }, index, n, tag));
       const deadline = op.start + OP_INLINE_BUDGET_MS;
       await drive(this.base, op, () => !this.stopped && Date.now() < deadline);
-      if (op.kind === 'transfer' && (op.outcome === 'committed' || op.outcome === 'rejected')) {
-        this.history.decidedTransfers.push(op);
-      }
+      learn(this.history, op);
       await sleep(THINK_MS);
     }
   }
@@ -206,9 +197,25 @@ export async function resolveAll(base: string, history: History, budgetMs: numbe
   const worker = async () => {
     for (let op = queue.shift(); op !== undefined; op = queue.shift()) {
       await drive(base, op, () => Date.now() < deadline);
+      learn(history, op);
     }
   };
   await Promise.all(Array.from({ length: RESOLVE_CONCURRENCY }, worker));
+}
+
+/**
+ * Voids every hold the clients believe open that has a timeout, all decided before it returns:
+ * then the service's sweeper has nothing to release, so it writes nothing but its lock's lease
+ * (one command, never a MULTI block) to the AOF until a new hold expires.
+ */
+export async function voidTimedHolds(base: string, history: History, tag: string): Promise<void> {
+  const timed = [...history.openHolds.values()]
+    .filter((op) => (op.body as TransferBody).timeoutSeconds !== undefined);
+  await Promise.all(timed.map((hold, i) => {
+    const target = (hold.body as TransferBody).id;
+    return runOp(base, history, { kind: 'void', path: targetPath('void', target),
+      body: { id: `${tag}-quiet-${i}`, metadata: {} }, target });
+  }));
 }
 
 /**
@@ -219,7 +226,7 @@ export async function recordLostReply(base: string, history: History,
   body: TransferBody): Promise<Op> {
   const sent = await post(base, '/transfers', body);
   if (sent.status !== 201) throw new Error(`the victim transfer did not commit: ${sent.text}`);
-  const op = newOp(history, 'transfer', '/transfers', body);
+  const op = newOp(history, { kind: 'transfer', path: '/transfers', body });
   op.start = sent.start;
   op.attempts.push({ ...sent, answer: 'connection error', status: 0, code: undefined,
     text: `simulated: reply lost in the crash (it was ${sent.status} ${sent.text})` });
