@@ -14,6 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
+import { limits } from '../../src/config/limits.js';
 import type { TransferInput } from '../../src/ledger/ledger.js';
 import { HOLD_TIMEOUT_S, type HoldsSettings, batchCommitted, BY, committed, createAccounts,
   inFlight, movement, withRedis } from './holds-setup.js';
@@ -23,7 +24,8 @@ import type { ScriptDuration, ScriptDurations } from './script-durations.js';
 import { median, percentile } from './stats.js';
 
 /** The sweeper figure is for a call releasing this many expired holds. */
-export const SWEEP_HOLDS = 100;
+/** A full sweeper call (the goal names 100; a call releases at most this many). */
+export const SWEEP_HOLDS = limits.HOLDS_EXPIRE_BATCH_MAX;
 
 /** Redis's time per operation of one kind in one round. */
 export interface OperationFigures {

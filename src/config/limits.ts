@@ -76,11 +76,12 @@ export const limits = {
   HOLD_TIMEOUT_SECONDS_MAX: 31_536_000,
   /**
    * Expired holds released per script call (lua/expire-holds-6.lua): each is its record's read
-   * and both accounts' read and write, ~15–30 µs with accounts not shared, so 100 fit the issue's
-   * 2 ms on a quiet machine and SCRIPT_TIME_BUDGET_MS at their worst (200 took ~12 ms at the
-   * median on a busy one; `npm run bench` reports both).
+   * and both accounts' read and write, ~50 µs with no account shared (`npm run bench`,
+   * 2026-12-06: 100 took 5.2 ms at the median, and 11.0 ms at p95 at their worst, longest ids,
+   * over SCRIPT_TIME_BUDGET_MS). 50 keep the worst call near half the budget; a backlog takes
+   * more calls, and other clients run between them.
    */
-  HOLDS_EXPIRE_BATCH_MAX: 100,
+  HOLDS_EXPIRE_BATCH_MAX: 50,
   /**
    * How often the sweeper looks for expired holds: a hold is released within this (plus one
    * call) of its expiry; the contract promises 2 s.
