@@ -44,6 +44,9 @@ export const LIMIT_DOCS: Record<LimitName, string> = {
   REDIS_BUSY_REPLY_THRESHOLD_MS: 'Redis `busy-reply-threshold` the embedded Redis sets; past it ' +
     'other commands get `BUSY` (503 `UNAVAILABLE`); `/readyz` reports another value',
   REDIS_CONNECT_TIMEOUT_MS: 'connecting to Redis',
+  REPLICA_ACKS_MAX: 'largest `LEDGER_REPLICA_ACKS`',
+  REPLICA_ACK_TIMEOUT_MS: 'default and largest `LEDGER_REPLICA_ACK_TIMEOUT_MS`: a write waits ' +
+    'this long for its replica acknowledgements, then answers 503',
   REDIS_RECONNECT_DELAY_MAX_MS: 'longest wait between reconnection attempts',
   REDIS_CONNECTION_RESET_INTERVAL_MS: 'after a command timeout or a reply that is not the ' +
     'command\'s own, the Redis connection is reset, at most this often',

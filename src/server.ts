@@ -20,7 +20,7 @@ import { type DataDirLock, ensurePortFree, lockDataDir } from './instance.js';
 import { ledgerKeys } from './ledger/keys.js';
 import { Ledger } from './ledger/ledger.js';
 import { createLedgerMetrics } from './metrics/ledger-metrics.js';
-import { createRedis } from './redis/client.js';
+import { createRedis, createSentinelRedis } from './redis/client.js';
 import { type SupervisedRedis, superviseEmbeddedRedis } from './redis/embedded.js';
 import { type WorkerChannel, startPrimary, workerChannel, workerContext } from './workers.js';
 
@@ -37,7 +37,7 @@ function authFor(config: Config): { auth: AuthOptions; notice: string[] } {
     return { auth: { mode: 'keys', keys: config.apiKeys, ratePerSecond: config.ratePerSecond },
       notice: [] };
   }
-  if (config.redisUrl !== undefined) {
+  if (config.redisUrl !== undefined || config.sentinels.length > 0) {
     throw new Error('LEDGER_API_KEYS is empty: set it (see docs/api.md, Authentication), or ' +
       'set LEDGER_AUTH=off to run without authentication');
   }
@@ -67,10 +67,32 @@ interface InCluster {
   channel: WorkerChannel;
 }
 
-async function connect(config: Config, url: string): Promise<{ redis: Redis; replicas: Redis[] }> {
-  const redis = createRedis(url, { tlsCaFile: config.redisTlsCaFile });
+interface Connections {
+  redis: Redis;
+  /** The writes' own connection when replica acks are on (a WAIT blocks its connection). */
+  writer: Redis | undefined;
+  replicas: Redis[];
+}
+
+/** A connection to the primary: the one REDIS_SENTINELS name, or `url`. */
+function primaryConnection(config: Config, url: string): Redis {
+  const redis = config.sentinels.length > 0
+    ? createSentinelRedis({ sentinels: config.sentinels, name: config.sentinelName,
+      username: config.redisUsername, password: config.redisPassword,
+      sentinelPassword: config.sentinelPassword })
+    : createRedis(url, { tlsCaFile: config.redisTlsCaFile });
   redis.on('error', () => {}); // each failed command reports its own error; avoid log floods
+  return redis;
+}
+
+async function connect(config: Config, url: string): Promise<Connections> {
+  const redis = primaryConnection(config, url);
   await redis.connect();
+  let writer: Redis | undefined;
+  if (config.replicaAcks > 0) {
+    writer = primaryConnection(config, url);
+    await writer.connect();
+  }
   // A replica that is down at start must not stop the service: reads fall back to the primary
   // and ioredis keeps reconnecting.
   const replicas = config.replicaUrls.map((replicaUrl) => {
@@ -79,18 +101,20 @@ async function connect(config: Config, url: string): Promise<{ redis: Redis; rep
     replica.connect().catch(() => {});
     return replica;
   });
-  return { redis, replicas };
+  return { redis, writer, replicas };
 }
 
 /** The service in this process: the app on HOST:PORT (shared by the workers of a cluster). */
 async function serve(config: Config, url: string, auth: AuthOptions, notice: string[],
   inCluster?: InCluster): Promise<void> {
-  const { redis, replicas } = await connect(config, url);
+  const { redis, writer, replicas } = await connect(config, url);
   const metrics = createLedgerMetrics(inCluster === undefined ? {}
     : { cluster: { worker: inCluster.slot, gather: inCluster.channel.gather } });
   inCluster?.channel.answerCollects(() => metrics.registry.getMetricsAsJSON());
   const ledger = new Ledger({ redis, replicas, observer: metrics.observer,
-    keys: ledgerKeys(config.keyPrefix, config.ledgerName), groupCommit: config.groupCommit });
+    keys: ledgerKeys(config.keyPrefix, config.ledgerName), groupCommit: config.groupCommit,
+    ...(writer === undefined ? {} : { writer }),
+    replicaAcks: { required: config.replicaAcks, timeoutMs: config.replicaAckTimeoutMs } });
   await ledger.ensureScripts();
   const persistence = { appendfsync: config.appendfsync, check: config.persistenceCheck };
   const app = await buildApp({ ledger, redis, persistence, auth, metrics, sweepHolds: true,
@@ -106,7 +130,7 @@ async function serve(config: Config, url: string, auth: AuthOptions, notice: str
     app.log.warn('LEDGER_PERSISTENCE_CHECK=off: Redis settings that can lose acknowledged ' +
       'transfers are not reported by /readyz');
   }
-  closeOnSignals(app, [redis, ...replicas]);
+  closeOnSignals(app, [redis, ...(writer === undefined ? [] : [writer]), ...replicas]);
   await app.listen({ port: config.port, host: config.host });
   const address = app.server.address();
   if (typeof address === 'object' && address !== null) dataDirLock?.setPort(address.port);
@@ -200,13 +224,15 @@ async function main(): Promise<void> {
     await serve(config, redisUrl, authFor(config).auth, [], { slot, channel: workerChannel() });
     return;
   }
-  if (config.redisUrl === undefined) {
+  // Neither REDIS_URL nor REDIS_SENTINELS: this process runs its own Redis.
+  const ownRedis = config.redisUrl === undefined && config.sentinels.length === 0;
+  if (ownRedis) {
     // Before anything else touches the data dir (the development key, Redis).
     dataDirLock = await lockDataDir(config.dataDir, config.port);
   }
   await ensurePortFree(config.host, config.port);
   const { auth, notice } = authFor(config);
-  if (config.redisUrl === undefined) {
+  if (ownRedis) {
     embedded = await superviseEmbeddedRedis(
       { dataDir: config.dataDir, appendfsync: config.appendfsync },
       (message) => console.warn(`embedded redis: ${message}`));
@@ -214,7 +240,8 @@ async function main(): Promise<void> {
     console.log(`embedded redis-server on ${embedded.url}, ` +
       `AOF (appendfsync ${config.appendfsync}) under ${config.dataDir}`);
   }
-  const redisUrl = config.redisUrl ?? (embedded as SupervisedRedis).url;
+  // With REDIS_SENTINELS the URL is unused: every process asks the Sentinels.
+  const redisUrl = config.redisUrl ?? embedded?.url ?? '';
   if (config.workers === 1) {
     await serve(config, redisUrl, auth, notice);
     return;

@@ -14,6 +14,19 @@ export interface Config {
   redisTlsCaFile: string | undefined;
   /** Read replicas of the REDIS_URL primary; GETs may be served there (empty: none). */
   replicaUrls: string[];
+  /** Sentinels naming the primary (instead of REDIS_URL); empty: not in Sentinel mode. */
+  sentinels: SentinelAddress[];
+  /** The primary's name at the Sentinels. */
+  sentinelName: string;
+  /** In Sentinel mode, the data nodes' ACL user and password (REDIS_URL carries them else). */
+  redisUsername: string | undefined;
+  redisPassword: string | undefined;
+  /** The Sentinels' own password, when they require one. */
+  sentinelPassword: string | undefined;
+  /** Answer a write only once this many replicas have it (0: do not wait). */
+  replicaAcks: number;
+  /** Longest wait for those acks; short of them the write is answered 503 (unknown outcome). */
+  replicaAckTimeoutMs: number;
   dataDir: string;
   keyPrefix: string;
   ledgerName: string;
@@ -35,6 +48,29 @@ export interface Config {
 
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
+export interface SentinelAddress {
+  host: string;
+  port: number;
+}
+
+/** `host:port,…` (an IPv6 host in brackets); undefined when any part is not an address. */
+export function parseSentinels(text: string): SentinelAddress[] | undefined {
+  const out: SentinelAddress[] = [];
+  for (const part of text.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})$/.exec(part);
+    const port = Number(match?.[2]);
+    if (match === null || port < 1 || port > 65535) return undefined;
+    out.push({ host: (match[1] as string).replace(/^\[|\]$/g, ''), port });
+  }
+  return out;
+}
+
+/** A whole number from `min` to `max`, or NaN. */
+function wholeNumber(text: string, min: number, max: number): number {
+  const value = /^[0-9]{1,9}$/.test(text) ? Number(text) : NaN;
+  return value >= min && value <= max ? value : NaN;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const problems: string[] = [];
   const port = Number(env.PORT ?? '3000');
@@ -54,10 +90,46 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   if (replicaUrls.some((u) => !/^rediss?:\/\//.test(u))) {
     problems.push('REDIS_REPLICA_URLS must be comma-separated redis:// or rediss:// URLs');
   }
-  if (replicaUrls.length > 0 && redisUrl === undefined) {
+  if (replicaUrls.length > 0 && redisUrl === undefined && !env.REDIS_SENTINELS) {
     // The embedded Redis moves to a free port at every start: nothing can replicate it.
     problems.push('REDIS_REPLICA_URLS needs REDIS_URL (replicas of the embedded Redis make ' +
       'no sense)');
+  }
+  const sentinels = parseSentinels(env.REDIS_SENTINELS ?? '') ?? [];
+  if (parseSentinels(env.REDIS_SENTINELS ?? '') === undefined) {
+    problems.push('REDIS_SENTINELS must be comma-separated host:port');
+  }
+  const sentinelMode = sentinels.length > 0;
+  if (sentinelMode && redisUrl !== undefined) {
+    problems.push('set REDIS_SENTINELS or REDIS_URL, not both (the Sentinels name the primary)');
+  }
+  if (sentinelMode && replicaUrls.length > 0) {
+    problems.push('REDIS_REPLICA_URLS cannot be used with REDIS_SENTINELS (replicas change ' +
+      'roles at a failover; reads go to the primary the Sentinels name)');
+  }
+  const sentinelName = env.REDIS_SENTINEL_NAME ?? 'ledger';
+  if (!NAME.test(sentinelName)) {
+    problems.push('REDIS_SENTINEL_NAME must be 1-64 of A-Z a-z 0-9 _ - .');
+  }
+  for (const name of ['REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD']) {
+    if (env[name] && !sentinelMode) {
+      problems.push(`${name} is for REDIS_SENTINELS only (put credentials in REDIS_URL)`);
+    }
+  }
+  const acksText = env.LEDGER_REPLICA_ACKS || (sentinelMode ? '1' : '0');
+  const replicaAcks = wholeNumber(acksText, 0, limits.REPLICA_ACKS_MAX);
+  if (Number.isNaN(replicaAcks)) {
+    problems.push(`LEDGER_REPLICA_ACKS=${acksText} must be an integer from 0 to ` +
+      `${limits.REPLICA_ACKS_MAX}`);
+  } else if (replicaAcks > 0 && !sentinelMode && redisUrl === undefined) {
+    problems.push('LEDGER_REPLICA_ACKS needs REDIS_SENTINELS or REDIS_URL (the embedded ' +
+      'Redis has no replicas)');
+  }
+  const timeoutText = env.LEDGER_REPLICA_ACK_TIMEOUT_MS || String(limits.REPLICA_ACK_TIMEOUT_MS);
+  const replicaAckTimeoutMs = wholeNumber(timeoutText, 1, limits.REPLICA_ACK_TIMEOUT_MS);
+  if (Number.isNaN(replicaAckTimeoutMs)) {
+    problems.push(`LEDGER_REPLICA_ACK_TIMEOUT_MS=${timeoutText} must be an integer from 1 to ` +
+      `${limits.REPLICA_ACK_TIMEOUT_MS}`);
   }
   const keyPrefix = env.LEDGER_KEY_PREFIX ?? 'ledger';
   if (!NAME.test(keyPrefix)) problems.push('LEDGER_KEY_PREFIX must be 1-64 of A-Z a-z 0-9 _ - .');
@@ -105,6 +177,13 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     redisUrl,
     redisTlsCaFile,
     replicaUrls,
+    sentinels,
+    sentinelName,
+    redisUsername: env.REDIS_USERNAME || undefined,
+    redisPassword: env.REDIS_PASSWORD || undefined,
+    sentinelPassword: env.REDIS_SENTINEL_PASSWORD || undefined,
+    replicaAcks,
+    replicaAckTimeoutMs,
     dataDir: env.LEDGER_DATA_DIR ?? './data',
     keyPrefix,
     ledgerName,
@@ -131,6 +210,20 @@ export const CONFIG_DOC: ReadonlyArray<[string, string, string]> = [
     'there round-robin (they may lag; header `Ledger-Read-From: primary` reads the primary), ' +
     'falling back to the primary while a replica is down; writes always go to the primary ' +
     '(see Read replicas)', 'unset: every read from the primary'],
+  ['REDIS_SENTINELS', '`host:port,…` of Redis Sentinels: the service writes to the primary ' +
+    'they name and follows it across failovers (instead of `REDIS_URL`; see High availability)',
+    'unset'],
+  ['REDIS_SENTINEL_NAME', 'the primary\'s name at the Sentinels', '`ledger`'],
+  ['REDIS_USERNAME', 'with `REDIS_SENTINELS`: the ACL user of the data nodes (with `REDIS_URL` ' +
+    'it goes in the URL)', 'unset: `default`'],
+  ['REDIS_PASSWORD', 'with `REDIS_SENTINELS`: that user\'s password', 'unset'],
+  ['REDIS_SENTINEL_PASSWORD', 'with `REDIS_SENTINELS`: the Sentinels\' password, if they ' +
+    'require one', 'unset'],
+  ['LEDGER_REPLICA_ACKS', 'answer a write (201, 422, or a replay) only once this many replicas ' +
+    'have it (Redis `WAIT`, one per group of writes); short of them, 503 `UNAVAILABLE` ' +
+    '(outcome unknown: retry with the same id)', '`1` with `REDIS_SENTINELS`, else `0`'],
+  ['LEDGER_REPLICA_ACK_TIMEOUT_MS', 'longest wait for those acknowledgements (1 to ' +
+    '`REPLICA_ACK_TIMEOUT_MS`)', '`REPLICA_ACK_TIMEOUT_MS` (500)'],
   ['LEDGER_DATA_DIR', 'where the embedded Redis keeps its files', '`./data`'],
   ['LEDGER_KEY_PREFIX', 'first part of every Redis key', '`ledger`'],
   ['LEDGER_NAME', 'the ledger; its keys share the hash tag `{LEDGER_NAME}` (one Cluster slot)',

@@ -117,6 +117,18 @@ export const limits = {
    * (never fails on) another value.
    */
   REDIS_BUSY_REPLY_THRESHOLD_MS: 500,
+  /**
+   * LEDGER_REPLICA_ACKS's ceiling: Sentinel deployments run two to five replicas; more acks
+   * than replicas can never be met, and a typo (100) should fail at start, not at every write.
+   */
+  REPLICA_ACKS_MAX: 16,
+  /**
+   * LEDGER_REPLICA_ACK_TIMEOUT_MS's default and ceiling. A replica acknowledges within a round
+   * trip and its event loop's turn (~0.2 ms here); half a second means it is gone or the link
+   * is. At most half the command timeout: a WAIT blocks the writer connection, and a script
+   * queued behind it must still answer within REDIS_COMMAND_TIMEOUT_MS.
+   */
+  REPLICA_ACK_TIMEOUT_MS: 500,
   /** Connecting (TCP + handshake) to a healthy Redis on a LAN takes milliseconds. */
   REDIS_CONNECT_TIMEOUT_MS: 2000,
   /** Reconnect backoff cap: a restarted Redis is found again within this. */
@@ -227,6 +239,9 @@ if (limits.SCRIPT_TIME_BUDGET_MS * 10 > limits.REDIS_BUSY_REPLY_THRESHOLD_MS) {
 }
 if (limits.REDIS_BUSY_REPLY_THRESHOLD_MS >= limits.REDIS_COMMAND_TIMEOUT_MS) {
   throw new Error('limits: Redis must answer BUSY before our command timeout gives up');
+}
+if (limits.REPLICA_ACK_TIMEOUT_MS * 2 > limits.REDIS_COMMAND_TIMEOUT_MS) {
+  throw new Error('limits: a script queued behind a WAIT must still answer within the timeout');
 }
 if (limits.WORKERS_MAX < 1 || limits.WORKER_RESTARTS_MAX < 1) {
   throw new Error('limits: at least one worker, and at least one replacement per window');

@@ -6,6 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import { limits } from '../config/limits.js';
+import { ReplicaAcks } from '../redis/replica-acks.js';
 import type { ReadOptions } from '../redis/replicas.js';
 import {
   atomicRefusal, atomicReplayConflict, batchCall, batchItem, chunks, holdArgs,
@@ -60,6 +61,35 @@ export interface LedgerOptions {
   replicas?: readonly Redis[];
   /** Single transfers arriving together share one script call (group-commit.ts). */
   groupCommit?: boolean;
+  /**
+   * Answer a write only once this many replicas have it (src/redis/replica-acks.ts); 0 or
+   * unset: do not wait.
+   */
+  replicaAcks?: { required: number; timeoutMs: number };
+  /**
+   * The writes' own connection to the primary (default `redis`). With replica acks it should
+   * be its own: WAIT blocks the connection it is sent on, and reads should not queue behind it.
+   */
+  writer?: Redis;
+}
+
+/**
+ * The outcome certainly wrote just now, on the writer connection (so WAIT covers it). Anything
+ * else (a replay, a conflict, a not-found) may rest on a write made earlier or elsewhere, and
+ * needs replica-acks.ts's mark before its WAIT.
+ */
+function wroteNow(outcome: unknown): boolean {
+  const o = outcome as { kind?: string; replayed?: boolean; results?: unknown[] };
+  switch (o.kind) {
+    case 'created':
+      return true;
+    case 'decided':
+      return o.results !== undefined ? o.results.every(wroteNow) : o.replayed === false;
+    case 'closed':
+      return o.replayed === false;
+    default:
+      return false;
+  }
 }
 
 export class Ledger {
@@ -70,14 +100,23 @@ export class Ledger {
   private readonly runner: ScriptRunner;
   private readonly group: GroupCommit | undefined;
   private readonly holdAccounts = new Map<string, [string, string]>();
+  readonly acks: ReplicaAcks | undefined;
 
   constructor(options: LedgerOptions) {
     this.redis = options.redis;
     this.keys = options.keys;
     this.now = options.now ?? Date.now;
     this.observer = options.observer;
+    const writer = options.writer ?? options.redis;
     this.runner = new ScriptRunner(options.redis, options.scripts ?? loadScripts(),
-      options.replicas ?? [], options.observer);
+      options.replicas ?? [], options.observer, writer);
+    const acks = options.replicaAcks;
+    this.acks = acks === undefined || acks.required === 0 ? undefined : new ReplicaAcks({
+      redis: writer, required: acks.required, timeoutMs: acks.timeoutMs,
+      // A replay's mark: one field of the ledger's meta hash, the time of the last one.
+      mark: (on) => on.hset(this.keys.meta(), 'w', String(this.now())),
+      ...(options.observer === undefined ? {} : { observer: options.observer }),
+    });
     this.group = options.groupCommit === true ? new GroupCommit({
       single: (input, metadata) => this.decideAlone(input, metadata),
       group: (inputs, metadata) => this.decideGroup(inputs, metadata),
@@ -115,10 +154,19 @@ export class Ledger {
     return (await this.redis.hget(this.keys.meta(), 'fmt')) ?? undefined;
   }
 
-  /** Runs a write and reports a failure (unknown outcome, refused, or a bug), then rethrows. */
+  /**
+   * Runs a write and reports a failure (unknown outcome, refused, or a bug), then rethrows.
+   * With replica acks, the outcome is returned only once enough replicas have it: a client's
+   * answer (201, 422, a replay, a 409) never rests on a write only the primary holds. The
+   * sweeper's expiry answers no client and does not wait.
+   */
   private async write<T>(operation: WriteOperation, body: () => Promise<T>): Promise<T> {
     try {
-      return await body();
+      const outcome = await body();
+      if (this.acks !== undefined && operation !== 'expire') {
+        await this.acks.covered(!wroteNow(outcome));
+      }
+      return outcome;
     } catch (error) {
       this.observer?.writeFailed?.(operation, error);
       throw error;

@@ -14,8 +14,13 @@ export class ScriptRunner {
   readonly reads: ReadRouting;
   private readonly lastResetMs = new Map<Redis, number>();
 
+  /**
+   * `redis` serves reads from the primary and loads scripts; `writer` runs the writing scripts
+   * (the same connection, unless replica acks give the writes their own, replica-acks.ts).
+   */
   constructor(private readonly redis: Redis, readonly scripts: Map<string, Script>,
-    replicas: readonly Redis[], private readonly observer: LedgerObserver | undefined) {
+    replicas: readonly Redis[], private readonly observer: LedgerObserver | undefined,
+    private readonly writer: Redis = redis) {
     this.reads = new ReadRouting(replicas);
   }
 
@@ -27,10 +32,10 @@ export class ScriptRunner {
    * the client retries with the same id, which is always safe.
    * A BUSY reply (another script past busy-reply-threshold) or READONLY (the primary became a
    * replica; ioredis reconnects, see client.ts) is thrown as it is: 503, retry with the same id.
-   * `on` is a read replica's connection (reads only); the primary by default.
+   * `on` is the connection for a read; writes go to the writer.
    */
   async run(name: string, keys: string[], args: string[], echoAt: number, tag: string,
-    on: Redis = this.redis): Promise<unknown[]> {
+    on: Redis = this.writer): Promise<unknown[]> {
     let reply: unknown;
     try {
       reply = await runScript(on, this.script(name), keys, args, this.observer);

@@ -3,6 +3,7 @@
  * decimal string everywhere (never a JS number).
  */
 import type { ReadObserver } from '../redis/replicas.js';
+import type { ReplicaAckObserver } from '../redis/replica-acks.js';
 import type { ScriptObserver } from './scripts.js';
 import type { RejectionReason } from './status.js';
 
@@ -176,7 +177,7 @@ export interface ExpiryOutcome {
  * ledger knows nothing of the metrics library). Every member must not throw: a metrics failure
  * must never change an outcome.
  */
-export interface LedgerObserver extends ScriptObserver, ReadObserver {
+export interface LedgerObserver extends ScriptObserver, ReadObserver, ReplicaAckObserver {
   /** An account creation decided (created, replayed or conflicting). */
   accountDecided?(outcome: CreateAccountOutcome): void;
   /** A transfer decided, alone or in a batch (each of a batch's transfers once). */

@@ -67,3 +67,10 @@ for (const buckets of [SCRIPT_DURATION_BUCKETS_SECONDS, HTTP_DURATION_BUCKETS_SE
  * (the largest by open holds), the rest summed as "other", so no client can grow the series.
  */
 export const METRICS_CURRENCIES_MAX = 16;
+
+/**
+ * WAIT for replica acknowledgements: ~0.2 ms on loopback, a LAN round trip in a real
+ * deployment, up to LEDGER_REPLICA_ACK_TIMEOUT_MS (at most 0.5 s) when replicas are missing.
+ */
+export const REPLICA_ACK_WAIT_BUCKETS_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+  0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1] as const;

@@ -45,6 +45,15 @@ export function createLedgerMetrics(options: LedgerMetricsOptions = {}): LedgerM
     ...readRecorder(series.reads),
     ...decisionRecorder(series.transfers, series.accountCreations, series.batchRefusals,
       series.holds, series.holdSweepCalls),
+    acksWaited: (seconds, writes, failed) => {
+      try {
+        series.replicaAckWait.observe(seconds);
+        series.replicaAckWrites.inc(writes);
+        if (failed > 0) series.replicaAckFailures.inc(failed);
+      } catch (error) {
+        onError(error);
+      }
+    },
   };
   return { registry: series.registry, series, observer,
     pollIntervalMs: options.pollIntervalMs ?? METRICS_POLL_INTERVAL_MS,

@@ -9,6 +9,7 @@
  * copies every argument of every command once subscribed.
  */
 import type { Command, Redis } from 'ioredis';
+import { connectedAddress } from '../redis/client.js';
 import type { Metrics } from './registry.js';
 
 export const COMMAND_ERROR_KINDS = ['reply', 'busy', 'timeout', 'connection'] as const;
@@ -39,7 +40,20 @@ export function watchRedisConnection(redis: Redis, m: Metrics): () => void {
   };
   redis.sendCommand = counting;
 
-  const up = () => m.redisUp.set(1);
+  // The primary's address at each (re)connect: with Sentinels, a new one is a failover.
+  let primary = '';
+  const found = () => {
+    const address = connectedAddress(redis);
+    if (address === '' || address === primary) return;
+    if (primary !== '') m.redisFailovers.inc();
+    primary = address;
+    m.redisPrimary.reset();
+    m.redisPrimary.labels({ address }).set(1);
+  };
+  const up = () => {
+    m.redisUp.set(1);
+    found();
+  };
   const down = () => m.redisUp.set(0);
   const reconnecting = () => m.redisReconnects.inc();
   redis.on('ready', up);
@@ -47,6 +61,8 @@ export function watchRedisConnection(redis: Redis, m: Metrics): () => void {
   redis.on('end', down);
   redis.on('reconnecting', reconnecting);
   m.redisUp.set(redis.status === 'ready' ? 1 : 0);
+  m.redisFailovers.inc(0);
+  found();
 
   return () => {
     // Only undo our own wrapper; if someone wrapped it after us, leave theirs in place.

@@ -73,6 +73,25 @@ export function recordPersistence(m: Metrics, info: Map<string, string>, state: 
   state.delayedFsync = delayed;
 }
 
+/**
+ * Replication as the primary reports it (INFO replication): replicas online, and each one's
+ * lag. `slaveN:ip=…,port=…,state=online,offset=…,lag=…` per replica.
+ */
+export function recordReplication(m: Metrics, info: Map<string, string>): void {
+  let online = 0;
+  m.replicaLag.reset(); // a replica gone is a series gone, not a frozen last value
+  for (const [name, value] of info) {
+    if (!/^slave[0-9]+$/.test(name)) continue;
+    const fields = new Map(value.split(',').map((kv) => kv.split('=') as [string, string]));
+    if (fields.get('state') === 'online') online += 1;
+    const lag = Number(fields.get('lag'));
+    if (Number.isFinite(lag)) {
+      m.replicaLag.labels({ replica: `${fields.get('ip')}:${fields.get('port')}` }).set(lag);
+    }
+  }
+  m.replicasConnected.set(online);
+}
+
 /** SLOWLOG GET replies [id, unix time, duration µs, args, …] per entry; only durations are read. */
 export function slowestSeconds(entries: unknown): number {
   if (!Array.isArray(entries)) throw new Error('SLOWLOG GET reply is not a list');
@@ -103,11 +122,12 @@ export async function pollRedis(
     // The readiness check has just read INFO; read it again only if it could not.
     let info = result.info;
     if (info === undefined) {
-      const [persistence, memory] =
-        await Promise.all([redis.info('persistence'), redis.info('memory')]);
-      info = parseInfo(`${persistence}\r\n${memory}`);
+      const [persistence, memory, replication] = await Promise.all([
+        redis.info('persistence'), redis.info('memory'), redis.info('replication')]);
+      info = parseInfo(`${persistence}\r\n${memory}\r\n${replication}`);
     }
     recordPersistence(m, info, state);
+    recordReplication(m, info);
     m.redisUp.set(1);
   } catch {
     m.redisUp.set(0); // the persistence gauges keep their last known values

@@ -4,9 +4,10 @@
  * `_seconds`, `_bytes`, `_total`, and label values from closed sets only (never an id).
  * docs/operations.md's metrics table lists them; test/metrics/metrics.test.ts checks that.
  */
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import {
-  HTTP_DURATION_BUCKETS_SECONDS, METRICS_CURRENCIES_MAX, SCRIPT_DURATION_BUCKETS_SECONDS,
+  HTTP_DURATION_BUCKETS_SECONDS, METRICS_CURRENCIES_MAX, REPLICA_ACK_WAIT_BUCKETS_SECONDS,
+  SCRIPT_DURATION_BUCKETS_SECONDS,
 } from './constants.js';
 import { LeanCounter, LeanHistogram } from './lean.js';
 
@@ -122,6 +123,33 @@ export function createRegistry(options: RegistryOptions) {
       help: 'Sum of open holds by currency, in minor units (a double: exact up to 2^53, ' +
         'approximate above; the API has the exact figure)',
       labelNames: ['currency'] as const, registers, aggregator: 'max' }),
+    redisPrimary: new Gauge({ name: 'ledger_redis_primary',
+      help: '1 for the Redis node (host:port) this service reads from and writes to now; ' +
+        'with REDIS_SENTINELS it moves at a failover', labelNames: ['address'] as const,
+      registers, aggregator: 'max' }),
+    redisFailovers: new Counter({ name: 'ledger_redis_failovers_total',
+      help: 'Times the service found its Redis primary at another address than before ' +
+        '(a Sentinel failover)', registers,
+      // Every worker sees the same failover: the service's count is one worker's, not a sum.
+      aggregator: 'max' }),
+    replicasConnected: gauge('ledger_redis_replicas_connected',
+      'Replicas the primary reports online (INFO replication)', 'min'),
+    replicaLag: new Gauge({ name: 'ledger_redis_replica_lag_seconds',
+      help: 'Per replica (ip:port as the primary sees it): seconds since its last ' +
+        'acknowledgement (INFO replication lag; replicas acknowledge every second)',
+      labelNames: ['replica'] as const, registers, aggregator: 'max' }),
+    replicaAcksRequired: gauge('ledger_replica_acks_required',
+      'LEDGER_REPLICA_ACKS: replicas that must have a write before it is answered', 'max'),
+    replicaAckFailures: new Counter({ name: 'ledger_replica_ack_failures_total',
+      help: 'Writes answered 503 UNAVAILABLE because fewer than LEDGER_REPLICA_ACKS replicas ' +
+        'acknowledged them within LEDGER_REPLICA_ACK_TIMEOUT_MS (or the connection dropped ' +
+        'before they did)', registers }),
+    replicaAckWrites: new Counter({ name: 'ledger_replica_ack_writes_total',
+      help: 'Writes covered by a WAIT for replica acknowledgements (divided by the WAIT ' +
+        'count: the average group size)', registers }),
+    replicaAckWait: new Histogram({ name: 'ledger_replica_ack_wait_seconds',
+      help: 'One observation per WAIT (one WAIT covers every write answered since the last)',
+      buckets: [...REPLICA_ACK_WAIT_BUCKETS_SECONDS], registers }),
     oldestExpiredHoldAge: gauge('ledger_oldest_expired_hold_age_seconds',
       'Age past its expiry of the oldest hold not yet released (0 when none): the sweeper ' +
         'should keep it under 2 s', 'max'),

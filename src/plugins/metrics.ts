@@ -51,6 +51,7 @@ export default fp<{ metrics: LedgerMetrics | false }>(async (app: FastifyInstanc
   });
 
   const unwatch = watchRedisConnection(app.redis, m);
+  m.replicaAcksRequired.set(app.ledger.acks?.required ?? 0);
   const state: PollState = { delayedFsync: undefined };
   const readiness = () => checkReadiness(app.redis, app.ledger, app.persistence);
   const poller = createPoller(async () => {

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Redis, type RedisOptions } from 'ioredis';
+import type { SentinelAddress } from '../config/env.js';
 import { limits } from '../config/limits.js';
 
 export function redisOptions(): RedisOptions {
@@ -40,4 +41,44 @@ export function createRedis(url: string, connection: ConnectionOptions = {}): Re
     options.tls = { ca: readFileSync(connection.tlsCaFile) };
   }
   return new Redis(url, options);
+}
+
+export interface SentinelTarget {
+  sentinels: readonly SentinelAddress[];
+  /** The primary's name at the Sentinels. */
+  name: string;
+  username?: string | undefined;
+  password?: string | undefined;
+  sentinelPassword?: string | undefined;
+}
+
+/**
+ * A connection to the primary the Sentinels name, following it across failovers: ioredis asks
+ * the Sentinels at every (re)connect, checks the node's role, and reconnects on READONLY (the
+ * node was demoted, redisOptions) or when a Sentinel announces `+switch-master`
+ * (failoverDetector), so writes reach the new primary without waiting for a timeout.
+ */
+export function createSentinelRedis(target: SentinelTarget): Redis {
+  return new Redis({
+    ...redisOptions(),
+    sentinels: target.sentinels.map((s) => ({ host: s.host, port: s.port })),
+    name: target.name,
+    role: 'master',
+    ...(target.username === undefined ? {} : { username: target.username }),
+    ...(target.password === undefined ? {} : { password: target.password }),
+    ...(target.sentinelPassword === undefined ? {} : { sentinelPassword: target.sentinelPassword }),
+    sentinelCommandTimeout: limits.REDIS_CONNECT_TIMEOUT_MS,
+    // Asking the Sentinels again is cheap; a long back-off would only lengthen a failover.
+    sentinelRetryStrategy: (attempt) => Math.min(attempt * 50, limits.REDIS_RECONNECT_DELAY_MAX_MS),
+    failoverDetector: true,
+  });
+}
+
+/** Where the connection goes now, `host:port` (ioredis's socket; '' when not connected). */
+export function connectedAddress(redis: Redis): string {
+  const stream = (redis as unknown as { stream?: { remoteAddress?: string; remotePort?: number } })
+    .stream;
+  if (stream?.remoteAddress === undefined || redis.status !== 'ready') return '';
+  const host = stream.remoteAddress.replace(/^::ffff:/, '');
+  return `${host.includes(':') ? `[${host}]` : host}:${stream.remotePort ?? ''}`;
 }

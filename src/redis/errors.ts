@@ -15,6 +15,9 @@ const TRANSIENT_REPLY_PREFIXES = [
   'NOREPLICAS',
   'TRYAGAIN',
   'CLUSTERDOWN',
+  // A blocked WAIT released because the primary became a replica (a failover): the writes it
+  // waited for may be on no replica, an unknown outcome.
+  'UNBLOCKED',
 ];
 
 /**
@@ -38,6 +41,9 @@ const KILLED_SCRIPT = 'Script killed by user';
  */
 const REPLY_MISMATCH = 'ReplyMismatchError';
 
+/** src/redis/replica-acks.ts: too few replicas acknowledged a write in time. */
+const REPLICA_ACK = 'ReplicaAckError';
+
 export function isUnavailableError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (error instanceof ReplyError || error.name === 'ReplyError') {
@@ -48,6 +54,7 @@ export function isUnavailableError(error: unknown): boolean {
   // from ioredis itself, not from a Redis reply.
   return (
     error.name === 'MaxRetriesPerRequestError' || error.name === REPLY_MISMATCH ||
+    error.name === REPLICA_ACK ||
     CONNECTION_FAILURE.test(error.message)
   );
 }

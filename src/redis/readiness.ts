@@ -22,6 +22,8 @@ export interface ReadinessSubject {
   /** The data-format version the ledger's data carries (undefined: nothing written yet). */
   dataFormat(): Promise<string | undefined>;
   readonly replicas: readonly Redis[];
+  /** Replica acknowledgements the ledger waits for (src/redis/replica-acks.ts), if any. */
+  readonly acks?: { readonly required: number } | undefined;
 }
 
 export interface PersistencePolicy {
@@ -39,7 +41,10 @@ export interface Readiness {
   checks: Record<string, string>;
   /** `ok` or what an operator should know; never makes the service unready. */
   advisory: Record<string, string>;
-  /** INFO persistence + memory as read for the checks, if Redis answered (metrics reuse it). */
+  /**
+   * INFO persistence + memory + replication as read for the checks, if Redis answered (metrics
+   * reuse it).
+   */
   info?: Map<string, string>;
 }
 
@@ -122,6 +127,21 @@ export async function replicaHealth(replica: Redis): Promise<string> {
   }
 }
 
+/**
+ * Every write waits for `required` replicas: with fewer online, every write would answer 503
+ * after LEDGER_REPLICA_ACK_TIMEOUT_MS, so the instance is not ready (it is again, by itself,
+ * once replicas return). A node that is not the primary (a failover under way) fails too.
+ */
+export function replicaAcksCheck(info: Map<string, string>, required: number): string {
+  const role = info.get('role');
+  if (role !== 'master') return `Redis is a ${role ?? '?'}, not the primary: writes would fail`;
+  const online = [...info].filter(([name, value]) => /^slave[0-9]+$/.test(name)
+    && value.includes('state=online')).length;
+  return online >= required ? 'ok'
+    : `${online} replica(s) online, LEDGER_REPLICA_ACKS=${required}: every write answers 503 ` +
+      'until enough return';
+}
+
 async function advise(redis: Redis, ledger: ReadinessSubject): Promise<Record<string, string>> {
   const advisory: Record<string, string> = {};
   const threshold = await configValue(redis, 'busy-reply-threshold');
@@ -145,7 +165,11 @@ export async function checkReadiness(redis: Redis, ledger: ReadinessSubject,
       : `the ledger's data is in format ${format}; this release reads formats ` +
         `${DATA_FORMAT_UPGRADES_FROM} and ${DATA_FORMAT_VERSION} only, and its scripts refuse ` +
         'to touch it';
-    info = parseInfo(`${await redis.info('persistence')}\r\n${await redis.info('memory')}`);
+    const [persistence, memory, replication] = await Promise.all([redis.info('persistence'),
+      redis.info('memory'), redis.info('replication')]);
+    info = parseInfo(`${persistence}\r\n${memory}\r\n${replication}`);
+    const required = ledger.acks?.required ?? 0;
+    if (required > 0) checks.replicaAcks = replicaAcksCheck(info, required);
     const write = info.get('aof_last_write_status');
     // Checked even with the policy off: a failing disk refuses every write (MISCONF).
     checks.aofLastWrite = write === 'ok' ? 'ok'

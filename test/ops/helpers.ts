@@ -144,6 +144,8 @@ export interface OpsAppOptions {
   ledgerName?: string;
   /** Default `test`. */
   keyPrefix?: string;
+  /** Wait for replica acks (src/redis/replica-acks.ts), writes on their own connection. */
+  replicaAcks?: { required: number; timeoutMs: number };
 }
 
 export async function opsApp(primaryUrl: string, options: OpsAppOptions = {}): Promise<OpsApp> {
@@ -155,15 +157,19 @@ export async function opsApp(primaryUrl: string, options: OpsAppOptions = {}): P
   };
   const redis = await connect(primaryUrl);
   const replicas = await Promise.all((options.replicaUrls ?? []).map(connect));
+  const writer = options.replicaAcks === undefined ? undefined : await connect(primaryUrl);
   const keys = ledgerKeys(options.keyPrefix ?? 'test', options.ledgerName ?? uniqueLedgerName());
-  const { ledger, app } = await ledgerApp({ redis, keys, replicas, metrics: options.metrics });
+  const { ledger, app } = await ledgerApp({ redis, keys, replicas, metrics: options.metrics,
+    ...(writer === undefined ? {} : { writer, replicaAcks: options.replicaAcks }) });
   authenticateInjects(app);
   const base = await app.listen({ port: 0, host: '127.0.0.1' });
   return {
     app, ledger, redis, replicas, keys, base,
     async close() {
       await app.close();
-      for (const r of [redis, ...replicas]) r.disconnect();
+      for (const r of [redis, ...replicas, ...(writer === undefined ? [] : [writer])]) {
+        r.disconnect();
+      }
     },
   };
 }

@@ -1,0 +1,129 @@
+/**
+ * Replica acknowledgements with group commit (LEDGER_REPLICA_ACKS): a write is answered only
+ * once that many replicas have it in memory, so a failover to one of them cannot forget it.
+ *
+ * Redis's `WAIT n timeout` waits for the writes of the connection that sends it (its last write
+ * offset), and blocks that connection meanwhile: commands sent after it are executed only when
+ * it returns. So one WAIT is sent for every write whose reply has arrived since the last one
+ * (group commit): writes that arrive while a WAIT is out queue behind it in Redis, and the next
+ * WAIT covers them all. The writes' connection is the ledger's writer (src/server.ts gives it its
+ * own connection in this mode, so reads and metrics never queue behind a WAIT).
+ *
+ * Two ways an acknowledgement could be claimed for a write no replica has, and what stops them:
+ * - The connection dropped between the write and the WAIT (or ioredis re-sent the WAIT on a new
+ *   connection, whose last write offset is 0, so WAIT answers at once): every waiter remembers
+ *   the connection's epoch (bumped on each `close`); a WAIT answer reaching waiters of another
+ *   epoch is not theirs, and they fail as unknown outcomes (503; retrying with the id is safe).
+ * - A replay (the id was decided earlier, maybe by another connection or instance, maybe just
+ *   before a crash) writes nothing, so this connection's offset may not reach that earlier
+ *   write. Such a waiter asks for a `mark`: a one-field write on this connection right before
+ *   the WAIT, which lifts the connection's offset to the primary's current one, past every
+ *   earlier write.
+ */
+import type { Redis } from 'ioredis';
+
+/** Fewer replicas than required acknowledged in time: the write's outcome is unknown (503). */
+export class ReplicaAckError extends Error {
+  override readonly name = 'ReplicaAckError';
+}
+
+export interface ReplicaAckObserver {
+  /**
+   * One WAIT answered (or failed): how long it took, how many writes it covered, and how many
+   * of those are answered 503 for want of acknowledgements. Must not throw.
+   */
+  acksWaited?(seconds: number, writes: number, failed: number): void;
+}
+
+export interface ReplicaAcksOptions {
+  /** The ledger's writer connection: WAIT must go where the writes went. */
+  redis: Redis;
+  /** LEDGER_REPLICA_ACKS (at least 1; with 0 there is nothing to wait for). */
+  required: number;
+  /** LEDGER_REPLICA_ACK_TIMEOUT_MS. */
+  timeoutMs: number;
+  /** Writes the mark (a propagated write of this ledger's own, on `redis`). */
+  mark: (redis: Redis) => Promise<unknown>;
+  observer?: ReplicaAckObserver;
+}
+
+interface Waiter {
+  epoch: number;
+  mark: boolean;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+export class ReplicaAcks {
+  private waiting: Waiter[] = [];
+  private sending = false;
+  private scheduled = false;
+  private epoch = 0;
+
+  constructor(private readonly options: ReplicaAcksOptions) {
+    options.redis.on('close', () => { this.epoch += 1; });
+  }
+
+  get required(): number {
+    return this.options.required;
+  }
+
+  /**
+   * Resolves once `required` replicas have every write this connection's replies have shown
+   * so far; call it after the write's reply. `mark`: the write may have written nothing now
+   * (a replay, a conflict), so lift the connection's offset first. Rejects with
+   * ReplicaAckError (too few in time) or the connection's error: both unknown outcomes.
+   */
+  covered(mark: boolean): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ epoch: this.epoch, mark, resolve, reject });
+      if (this.sending || this.scheduled) return;
+      this.scheduled = true;
+      // After this turn's other replies: a group commit's transfers resolve in one turn.
+      setImmediate(() => {
+        this.scheduled = false;
+        void this.send();
+      });
+    });
+  }
+
+  private async send(): Promise<void> {
+    if (this.sending || this.waiting.length === 0) return;
+    this.sending = true;
+    const group = this.waiting;
+    this.waiting = [];
+    const started = process.hrtime.bigint();
+    let failed = group.length;
+    try {
+      const { redis, required, timeoutMs } = this.options;
+      const epoch = this.epoch;
+      if (group.some((w) => w.mark)) await this.options.mark(redis);
+      const replicas = await redis.wait(required, timeoutMs);
+      const current = this.epoch;
+      const acknowledged = replicas >= required;
+      failed = 0;
+      for (const w of group) {
+        if (w.epoch !== epoch || current !== epoch) {
+          w.reject(new ReplicaAckError('the connection to Redis was lost between the write ' +
+            'and its replica acknowledgement'));
+          failed += 1;
+        } else if (!acknowledged) {
+          w.reject(new ReplicaAckError(`${replicas} of ${required} replica(s) acknowledged ` +
+            `the write within ${timeoutMs} ms`));
+          failed += 1;
+        } else {
+          w.resolve();
+        }
+      }
+    } catch (error) {
+      for (const w of group) w.reject(error);
+    } finally {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      try {
+        this.options.observer?.acksWaited?.(seconds, group.length, failed);
+      } catch { /* a metrics failure never changes an answer */ }
+      this.sending = false;
+      if (this.waiting.length > 0) void this.send();
+    }
+  }
+}
