@@ -19,6 +19,10 @@
  *   write. Such a waiter asks for a `mark`: a one-field write on this connection right before
  *   the WAIT, which lifts the connection's offset to the primary's current one, past every
  *   earlier write.
+ * Measured on Redis 7.0.15: a WAIT after any command (a read, CLIENT SETNAME) already waits for
+ * the primary's offset at that command, so neither case shows there (test/ops/replica-acks
+ * checks the behaviour, which holds with or without these guards). WAIT is documented only for
+ * the connection's own writes; the guards make that documented meaning enough.
  */
 import type { Redis } from 'ioredis';
 

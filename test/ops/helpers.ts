@@ -131,6 +131,8 @@ export interface OpsApp {
   ledger: Ledger;
   redis: Redis;
   replicas: Redis[];
+  /** The writes' own connection, with replica acks (else undefined: writes use `redis`). */
+  writer: Redis | undefined;
   keys: LedgerKeys;
   /** Base URL of the app served over real HTTP. */
   base: string;
@@ -164,7 +166,7 @@ export async function opsApp(primaryUrl: string, options: OpsAppOptions = {}): P
   authenticateInjects(app);
   const base = await app.listen({ port: 0, host: '127.0.0.1' });
   return {
-    app, ledger, redis, replicas, keys, base,
+    app, ledger, redis, replicas, writer, keys, base,
     async close() {
       await app.close();
       for (const r of [redis, ...replicas, ...(writer === undefined ? [] : [writer])]) {

@@ -127,6 +127,28 @@ function ledgerNameOf(app: OpsApp): string {
   return /\{(.+)\}/.exec(app.keys.tag)?.[1] as string;
 }
 
+test('a connection lost while its WAIT waits: 503, never a 201 the replica lacks', async () => {
+  const writer = o.writer as Redis;
+  const id = await writer.client('ID');
+  freeze();
+  try {
+    const answer = transfer('killed-wait');
+    // The transfer's script has run and its WAIT is blocked on the frozen replica.
+    await until('the WAIT to block', async () =>
+      /blocked_clients:[1-9]/.test(await p.info('clients')), ANSWER_LIVENESS_MS);
+    await p.client('KILL', 'ID', String(id));
+    // ioredis re-sends the WAIT on its new connection, which never wrote: under WAIT's
+    // documented meaning it could answer at once, with the replica still frozen. (Redis 7.0.15
+    // makes it wait anyway, measured; the epoch guard in replica-acks.ts does not rely on that.)
+    const a = await answer;
+    expect(a.status).toBe(503);
+    expect(a.code).toBe('UNAVAILABLE');
+  } finally {
+    thaw();
+  }
+  expect((await transfer('killed-wait')).status).toBe(201);
+});
+
 test('replica gone: 503 and not ready; back: writes resume without a restart', async () => {
   await replica.stop();
   await until('the primary to see no replica', async () =>
