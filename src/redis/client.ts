@@ -40,7 +40,33 @@ export function createRedis(url: string, connection: ConnectionOptions = {}): Re
     // ioredis turns rediss:// into TLS; this adds the CA while keeping hostname verification.
     options.tls = { ca: readFileSync(connection.tlsCaFile) };
   }
-  return new Redis(url, options);
+  return watchHandshake(new Redis(url, options));
+}
+
+/**
+ * A frozen Redis (SIGSTOP, a hung host) still accepts TCP connections (the kernel's backlog),
+ * so connectTimeout, which covers only the TCP connect, never fires; ioredis then waits forever
+ * for the handshake (CLIENT SETNAME, INFO), and every command meanwhile fails as not connected.
+ * With Sentinels that means never reaching the promoted replica. A handshake that has not ended
+ * within REDIS_CONNECT_TIMEOUT_MS drops the connection, and the next attempt asks again.
+ */
+function watchHandshake(redis: Redis): Redis {
+  let timer: NodeJS.Timeout | undefined;
+  const clear = () => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+  };
+  redis.on('connect', () => {
+    clear();
+    timer = setTimeout(() => {
+      timer = undefined;
+      if (redis.status === 'connect') redis.disconnect(true);
+    }, limits.REDIS_CONNECT_TIMEOUT_MS);
+    timer.unref();
+  });
+  redis.on('ready', clear);
+  redis.on('close', clear);
+  return redis;
 }
 
 export interface SentinelTarget {
@@ -54,12 +80,16 @@ export interface SentinelTarget {
 
 /**
  * A connection to the primary the Sentinels name, following it across failovers: ioredis asks
- * the Sentinels at every (re)connect, checks the node's role, and reconnects on READONLY (the
- * node was demoted, redisOptions) or when a Sentinel announces `+switch-master`
- * (failoverDetector), so writes reach the new primary without waiting for a timeout.
+ * the Sentinels at every (re)connect and checks the node's role. A failover reaches us as a
+ * closed connection (Sentinel kills the clients of the nodes it reconfigures), a READONLY reply
+ * (redisOptions reconnects), or, for a frozen primary, a command timeout (the ledger's runner
+ * resets the connection).
+ * ioredis's `failoverDetector` (reconnect on `+switch-master`) stays off: measured here, a
+ * `+switch-master` arriving while the client was reconnecting ended the client for good
+ * (status `end`, every later command "Connection is closed") instead of reconnecting it.
  */
 export function createSentinelRedis(target: SentinelTarget): Redis {
-  return new Redis({
+  return watchHandshake(new Redis({
     ...redisOptions(),
     sentinels: target.sentinels.map((s) => ({ host: s.host, port: s.port })),
     name: target.name,
@@ -70,8 +100,8 @@ export function createSentinelRedis(target: SentinelTarget): Redis {
     sentinelCommandTimeout: limits.REDIS_CONNECT_TIMEOUT_MS,
     // Asking the Sentinels again is cheap; a long back-off would only lengthen a failover.
     sentinelRetryStrategy: (attempt) => Math.min(attempt * 50, limits.REDIS_RECONNECT_DELAY_MAX_MS),
-    failoverDetector: true,
-  });
+    failoverDetector: false,
+  }));
 }
 
 /** Where the connection goes now, `host:port` (ioredis's socket; '' when not connected). */
