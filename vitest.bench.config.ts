@@ -5,7 +5,7 @@ export default defineConfig({
   test: {
     include: ['test/bench.test.ts'],
     pool: 'forks',
-    testTimeout: 120_000,
+    testTimeout: 240_000,
     hookTimeout: 60_000,
   },
 });

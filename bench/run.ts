@@ -10,6 +10,9 @@
  * its budget (bench/lib/script-durations.ts; the suite bounds its commands, keys and bytes).
  * Then holds against the single transfer, on Redis instances of their own (bench/lib/holds.ts):
  * Redis time of a hold and its post, a sweeper call of 100 expired holds, RAM per hold.
+ * Then replica acknowledgements (bench/lib/replication.ts): the product with
+ * LEDGER_REPLICA_ACKS=1 against =0, both on one primary and replica of the bench's own, with
+ * (c)'s durations, rounds, warm-up and connections, under the first fsync policy.
  * Each server is a child process; the load generator (autocannon) runs here. Per fsync policy
  * the bench starts its own redis-server as the product's embedded one is started, interleaves
  * a, b, c, p, d in every round, and reports medians; its own PostgreSQL runs for the whole run
@@ -57,6 +60,9 @@ import { cpuSeconds, installCleanup, machineBusySeconds, makeWorkDir, reapStaleR
   ROOT, type Server, startServer, track } from './lib/processes.js';
 import { type HoldsResult, measureHolds, sweepWorst } from './lib/holds.js';
 import { holdsGoals } from './lib/holds-report.js';
+import { measureReplication, REPLICATION_VARIANT_ENV, type ReplicationResult,
+  type ReplicationVariant } from './lib/replication.js';
+import { replicationGoals } from './lib/replication-report.js';
 import { formatTopSelfTime, topSelfTime } from './lib/profile.js';
 import { markdown } from './lib/report.js';
 import { formatScriptDurations, scriptDurations } from './lib/script-durations.js';
@@ -136,7 +142,8 @@ type Params = ReturnType<typeof parameters>;
 // Servers
 
 const SECRET = `bench-${randomBytes(24).toString('base64url')}`;
-const API_KEYS = `bench:write:${createHash('sha256').update(SECRET).digest('hex')}`;
+// `metrics`: the replica acks section reads the product's /metrics (the scope costs nothing).
+const API_KEYS = `bench:write+metrics:${createHash('sha256').update(SECRET).digest('hex')}`;
 const JSON_AUTH = { 'content-type': 'application/json', authorization: `Bearer ${SECRET}` };
 
 /** The caller's environment minus anything that would configure the product differently. */
@@ -150,12 +157,16 @@ function cleanEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-/** The product's variants: (c) as configured by default, (c2) two workers, (c1) no grouping. */
-type Variant = 'default' | 'twoWorkers' | 'noGroup';
+/**
+ * The product's variants: (c) as configured by default, (c2) two workers, (c1) no grouping;
+ * and with replica acks off and on (bench/lib/replication.ts).
+ */
+type Variant = 'default' | 'twoWorkers' | 'noGroup' | ReplicationVariant;
 const VARIANT_ENV: Record<Variant, Record<string, string>> = {
   default: {},
   twoWorkers: { LEDGER_WORKERS: '2' },
   noGroup: { LEDGER_GROUP_COMMIT: 'off' },
+  ...REPLICATION_VARIANT_ENV,
 };
 
 async function startProduct(policy: Policy, redisUrl: string, dir: string,
@@ -605,6 +616,24 @@ async function holds(params: Params, tmp: string,
 }
 
 // ---------------------------------------------------------------------------------------------
+// Replica acknowledgements: LEDGER_REPLICA_ACKS=1 against =0
+
+async function replication(params: Params, tmp: string): Promise<ReplicationResult> {
+  const policy = params.policies[0] as Policy;
+  const dir = join(tmp, 'replication');
+  mkdirSync(dir);
+  try {
+    return await measureReplication({ appendfsync: policy, durationS: params.durationS,
+      rounds: params.rounds, warmupS: params.warmupS, connections: params.connections,
+      pool: accountPool(params.accounts), headers: JSON_AUTH, dir, createAccounts,
+      startProduct: (variant, redisUrl, d) => startProduct(policy, redisUrl, d, undefined,
+        variant) });
+  } finally {
+    removeDir(dir);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Run
 
 function packageVersion(name: string): string {
@@ -682,6 +711,7 @@ async function main(): Promise<void> {
   const storageResult = await storage(params, tmp);
   const scriptResult = await scripts(params, tmp);
   const holdsResult = await holds(params, tmp, scriptResult);
+  const replicationResult = await replication(params, tmp);
   const cpu = cpus();
   const results: Results = {
     schema: 1,
@@ -713,7 +743,9 @@ async function main(): Promise<void> {
     postgres,
     scripts: scriptResult,
     holds: holdsResult,
-    goals: [...evaluateGoals(policies, storageResult, scriptResult), ...holdsGoals(holdsResult)],
+    replication: replicationResult,
+    goals: [...evaluateGoals(policies, storageResult, scriptResult), ...holdsGoals(holdsResult),
+      ...replicationGoals(replicationResult)],
     profiles: profileFiles.filter(existsSync).map((file) => ({
       file, top: topSelfTime(file, ROOT, 25) })),
   };

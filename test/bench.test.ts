@@ -16,6 +16,7 @@ import { afterAll, expect, test } from 'vitest';
 import { limits } from '../src/config/limits.js';
 import { compareMarkdown } from '../bench/lib/compare.js';
 import { OPERATION_KINDS } from '../bench/lib/holds.js';
+import { REPLICATION_VARIANTS } from '../bench/lib/replication.js';
 import { HOLD_STORAGE_KINDS } from '../bench/lib/holds-storage.js';
 import { FIGURE_KEYS, type Figures, KINDS, PER_TRANSFER_KEYS,
   type Results } from '../bench/lib/results.js';
@@ -119,6 +120,7 @@ test('BENCH_QUICK writes every figure, finite, and the markdown report', async (
   expect(isFinite(r.storage.large.ramBytesPerTransfer)).toBe(true);
 
   expectHolds(r);
+  expectReplication(r);
 
   expect(r.goals.length).toBeGreaterThanOrEqual(8);
   for (const goal of r.goals) {
@@ -129,6 +131,7 @@ test('BENCH_QUICK writes every figure, finite, and the markdown report', async (
   const md = readFileSync(join(dir, 'latest.md'), 'utf8');
   expect(md).toContain('## appendfsync always');
   expect(md).toContain('## Holds');
+  expect(md).toContain('## Replica acknowledgements');
   expect(md).toContain('## Goals');
   expect(output).toContain('## Goals'); // the table is printed too
 
@@ -170,4 +173,26 @@ function expectHolds(r: Results): void {
   const goals = r.goals.filter((g) => /hold/.test(g.goal));
   expect(goals.map((g) => g.unit)).toEqual(['×', 'ms', '×']);
   for (const g of goals) expect(g.status, g.goal).not.toBe('not available');
+}
+
+/** The replica-acks section: both variants measured on one primary + replica, WAITs counted. */
+function expectReplication(r: Results): void {
+  const x = r.replication;
+  if (x === undefined) throw new Error('no replication figures');
+  expect(x.appendfsync).toBe('always');
+  for (const v of REPLICATION_VARIANTS) {
+    const k = x.variants[v];
+    expect(k.rounds).toHaveLength(1);
+    expect(k.rounds[0]?.transfers, v).toBeGreaterThan(0);
+    expect(k.rounds[0]?.linkUp, v).toBe(true);
+    expect(isFinite(k.median.transfersPerS) && isFinite(k.halfRate?.p99Ms ?? NaN), v).toBe(true);
+    expect(k.rounds[0]?.acks === null, v).toBe(v === 'acks0');
+  }
+  expect(isFinite(x.acksOverNoAcks)).toBe(true);
+  expect(x.acks?.waits).toBeGreaterThan(0);
+  expect(isFinite(x.acks?.writesPerWait ?? NaN)).toBe(true);
+  expect(x.acks?.failures).toBe(0);
+  const g = r.goals.filter((goal) => /replica acks/.test(goal.goal));
+  expect(g).toHaveLength(1);
+  expect(g[0]?.status).not.toBe('not available');
 }

@@ -4,8 +4,8 @@
  * `--against <later JSON>` it compares two committed runs without running anything.
  * The rule it checks (reported, never enforced): a later feature may cost at most 5% of
  * single-transfer throughput. Earlier runs lack figures added since (the PostgreSQL baseline,
- * script durations, holds): those read as "—", never as an error, so every JSON since the
- * first reads.
+ * script durations, holds, replica acks): those read as "—", never as an error, so every JSON
+ * since the first reads.
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -161,6 +161,26 @@ function holdsRows(b: unknown, a: unknown): Row[] {
   ];
 }
 
+/** Replica acks (bench/lib/replication.ts): in one policy, the first of the run. */
+function replicationRows(b: unknown, a: unknown): Row[] {
+  const policy = String(at(a, 'replication', 'appendfsync')
+    ?? at(b, 'replication', 'appendfsync') ?? '');
+  const row = (figure: string, path: string[], unit: string, digits: number,
+    better: Row['better']): Row => ({ figure: `replica acks: ${figure}`, policy,
+    before: num(at(b, 'replication', ...path)), after: num(at(a, 'replication', ...path)),
+    unit, digits, better });
+  return [
+    row('ratio LEDGER_REPLICA_ACKS=1 ÷ 0 (single transfers/s)', ['acksOverNoAcks'], '×', 2,
+      'higher'),
+    ...(['acks0', 'acks1'] as const).flatMap((v) => [
+      row(`${v} transfers/s`, ['variants', v, 'median', 'transfersPerS'], '/s', 0, 'higher'),
+      row(`${v} p99 at half max (paced)`, ['variants', v, 'halfRate', 'p99Ms'], 'ms', 2,
+        'lower')]),
+    row('writes per WAIT (acks1, max throughput)', ['acks', 'writesPerWait'], '', 1, 'higher'),
+    row('WAIT p50 (acks1, max throughput)', ['acks', 'waitP50Ms'], 'ms', 2, 'lower'),
+  ];
+}
+
 const fmt = (v: number | null, digits: number) => (v === null ? '—'
   : v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }));
 
@@ -205,7 +225,8 @@ export function compareMarkdown(before: object, beforeFile: string, after: objec
   const unmatched = [...names(before), ...names(after)].filter((p) => !policies.includes(p));
   // A figure neither run has (a new baseline in a policy that did not run it) says nothing.
   const rows = [...policies.flatMap((p) => policyRows(before, after, p)),
-    ...storageRows(before, after), ...holdsRows(before, after)]
+    ...storageRows(before, after), ...holdsRows(before, after),
+    ...replicationRows(before, after)]
     .filter((r) => r.before !== null || r.after !== null);
   const changes = rows.map(change);
   const flagged = rows.filter((_, i) => changes[i]?.flagged);
@@ -227,7 +248,7 @@ export function compareMarkdown(before: object, beforeFile: string, after: objec
   }
   out.push('', '| figure | fsync | earlier | later | change |', '|---|---|--:|--:|---|');
   rows.forEach((r, i) => {
-    const unit = r.unit === '/s' || r.unit === '×' ? r.unit : ` ${r.unit}`;
+    const unit = r.unit === '/s' || r.unit === '×' || r.unit === '' ? r.unit : ` ${r.unit}`;
     const show = (v: number | null) => (v === null ? '—' : `${fmt(v, r.digits)}${unit}`);
     out.push(`| ${r.figure} | ${r.policy} | ${show(r.before)} | ${show(r.after)} | ` +
       `${changes[i]?.text ?? '—'} |`);

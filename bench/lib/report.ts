@@ -1,5 +1,6 @@
 /** bench/results/latest.md: the same figures as the JSON, as tables a reviewer can read. */
 import { holdsSection } from './holds-report.js';
+import { replicationSection } from './replication-report.js';
 import { type Figures, KIND_LABELS, KINDS, type PolicyResult, type PostgresFigures,
   type Results, type Storage, type StorageFigures } from './results.js';
 
@@ -172,6 +173,7 @@ export function markdown(r: Results): string {
       `${fmt(x.p50Ms, 3)} | ${x.p95Ms > x.budgetMs ? `**${fmt(x.p95Ms, 3)}**`
         : fmt(x.p95Ms, 3)} | ${fmt(x.maxMs, 3)} | ${x.budgetMs} |`));
   out.push(...holdsSection(r));
+  out.push(...replicationSection(r));
   out.push('', '## Goals (reported, never enforced)', '',
     '| goal | fsync | measured | status |', '|---|---|--:|---|');
   for (const g of r.goals) {

@@ -9,6 +9,7 @@ import { limits } from '../../src/config/limits.js';
 import type { HoldsResult } from './holds.js';
 import type { LoadResult } from './load.js';
 import type { PostgresCheck } from './postgres.js';
+import type { ReplicationResult } from './replication.js';
 import type { ScriptDurations } from './script-durations.js';
 import { median, ratio } from './stats.js';
 
@@ -207,6 +208,8 @@ export interface Results {
   scripts: ScriptDurations & { appendfsync: string };
   /** Holds against the single transfer; absent before they were measured. */
   holds?: HoldsResult;
+  /** LEDGER_REPLICA_ACKS=1 against =0 (first policy); absent before it was measured. */
+  replication?: ReplicationResult;
   goals: Goal[];
   profiles: Array<{ file: string; top: Array<{ name: string; where: string; selfMs: number;
     percent: number }> }>;
