@@ -13,6 +13,7 @@
  */
 import type { Redis } from 'ioredis';
 import { limits } from '../config/limits.js';
+import { connectedAddress } from './client.js';
 import { DATA_FORMAT_UPGRADES_FROM, DATA_FORMAT_VERSION } from '../ledger/scripts.js';
 
 /** What readiness asks of the ledger (src/ledger/ledger.ts implements it). */
@@ -142,6 +143,16 @@ export function replicaAcksCheck(info: Map<string, string>, required: number): s
       'until enough return';
 }
 
+/** With replica acks: which node is the primary now, and each replica's state and lag. */
+function replicationAdvice(redis: Redis, info: Map<string, string>): Record<string, string> {
+  const replicas = [...info].filter(([name]) => /^slave[0-9]+$/.test(name)).map(([, value]) => {
+    const f = new Map(value.split(',').map((kv) => kv.split('=') as [string, string]));
+    return `${f.get('ip')}:${f.get('port')} ${f.get('state')}, lag ${f.get('lag')} s`;
+  });
+  return { primary: connectedAddress(redis) || 'not connected',
+    replicas: replicas.length === 0 ? 'none connected' : replicas.join('; ') };
+}
+
 async function advise(redis: Redis, ledger: ReadinessSubject): Promise<Record<string, string>> {
   const advisory: Record<string, string> = {};
   const threshold = await configValue(redis, 'busy-reply-threshold');
@@ -176,6 +187,7 @@ export async function checkReadiness(redis: Redis, ledger: ReadinessSubject,
       : `aof_last_write_status is ${write ?? '?'} (disk full or I/O error?): writes are refused`;
     if (policy.check === 'strict') await persistenceChecks(redis, info, policy, checks);
     advisory = await advise(redis, ledger);
+    if (required > 0) Object.assign(advisory, replicationAdvice(redis, info));
   } catch (error) {
     checks.redis = `unreachable: ${error instanceof Error ? error.message : String(error)}`;
   }

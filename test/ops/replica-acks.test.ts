@@ -167,7 +167,11 @@ test('replica gone: 503 and not ready; back: writes resume without a restart', a
   await until('writes to be acknowledged again', async () =>
     (await transfer('gone-1')).status === 201);
   expect((await transfer('gone-2')).status).toBe(201);
-  expect((await call(o.base, 'GET', '/readyz')).status).toBe(200);
+  const back = await call(o.base, 'GET', '/readyz');
+  expect(back.status).toBe(200);
+  expect(JSON.parse(back.text)).toMatchObject({ advisory: {
+    primary: `127.0.0.1:${primary.port}`,
+    replicas: expect.stringMatching(/^127\.0\.0\.1:\d+ online, lag \d+ s$/) } });
 });
 
 test('concurrent writes share WAITs (group commit)', async () => {
