@@ -17,6 +17,7 @@ const read = (p: string) => readFileSync(path(p), 'utf8');
 const DATASOURCES = 'deploy/grafana/provisioning/datasources/prometheus.yml';
 
 interface Service {
+  profiles?: string[];
   image?: string;
   build?: string;
   entrypoint?: string[];
@@ -44,8 +45,14 @@ const mounts = (s: Service) => new Map((s.volumes ?? []).map((v) => {
 }));
 
 describe('docker-compose.yml', () => {
-  test('has exactly redis, ledger, prometheus and grafana', () => {
-    expect(Object.keys(services).sort()).toEqual(['grafana', 'ledger', 'prometheus', 'redis']);
+  /** The services of one profile ('': those without one, which every profile runs). */
+  const inProfile = (profile: string) => Object.keys(services)
+    .filter((name) => (service(name).profiles?.join() ?? '') === profile).sort();
+
+  test('has exactly redis, ledger, prometheus and grafana; the profile ha its own set', () => {
+    expect(inProfile('')).toEqual(['grafana', 'ledger', 'prometheus', 'redis']);
+    expect(inProfile('ha')).toEqual(['grafana-ha', 'ledger-ha', 'prometheus-ha', 'redis-1',
+      'redis-2', 'redis-3', 'sentinel-1', 'sentinel-2', 'sentinel-3']);
   });
 
   test('every service has a health check; every dependency waits for it to be healthy', () => {
@@ -73,10 +80,15 @@ describe('docker-compose.yml', () => {
   });
 
   test('ports are published on the host loopback only', () => {
-    const published = Object.values(services).flatMap((s) => s.ports ?? []);
-    expect(published.sort())
-      .toEqual(['127.0.0.1:3000:3000', '127.0.0.1:3001:3000', '127.0.0.1:9090:9090']);
-    expect(service('redis').ports).toBeUndefined();
+    const published = (profile: string) =>
+      inProfile(profile).flatMap((name) => service(name).ports ?? []).sort();
+    expect(published('')).toEqual(['127.0.0.1:3000:3000', '127.0.0.1:3001:3000',
+      '127.0.0.1:9090:9090']);
+    expect(published('ha')).toEqual(['127.0.0.1:3002:3000', '127.0.0.1:3003:3000',
+      '127.0.0.1:9091:9090']);
+    for (const name of ['redis', 'redis-1', 'redis-2', 'redis-3', 'sentinel-1']) {
+      expect(service(name).ports, name).toBeUndefined();
+    }
   });
 
   test('redis: torn-tail-safe entrypoint, AOF always, noeviction, ACL, data on a volume', () => {

@@ -1,5 +1,6 @@
 /**
- * A real Prometheus (the Debian package's binary) scrapes the real service: the config is the
+ * A real Prometheus (the Debian package's binary) scrapes the real service, on a primary and a
+ * replica of its own with replica acks on (the Replication row needs both): the config is the
  * shipped deploy/prometheus/prometheus.yml with the ledger target pointed at a test server, its
  * credentials file at a temp file holding a metrics-only test key (so the scrape proves that scope
  * is enough), a 1 s scrape and evaluation interval, and the shipped alert rules. Authentication is
@@ -21,6 +22,7 @@ import { parse, stringify } from 'yaml';
 import { AMOUNT_MAX_STRING } from '../../src/config/limits.js';
 import { freePort } from '../../src/redis/embedded.js';
 import { bearer, SECRETS } from '../helpers/auth.js';
+import { startRedis, startReplica, type TestRedis } from '../ops/helpers.js';
 import { dashboardQueries, grafanaToPromQL } from './dashboard.js';
 import { type MetricsFixture, metricsFixture } from './helpers.js';
 
@@ -36,6 +38,9 @@ let f: MetricsFixture;
 let prometheus: ChildProcess | undefined;
 let promUrl: string;
 let base: string;
+/** A primary and a replica of its own: the Replication row's WAIT and lag panels need both. */
+let primary: TestRedis | undefined;
+let replica: TestRedis | undefined;
 
 /**
  * The shipped config with the ledger job's bearer credential read from `keyFile` (the shipped
@@ -112,7 +117,10 @@ const hasData = (reply: QueryReply) => reply.status === 'success' &&
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ledger-prometheus-'));
-  f = await metricsFixture({ metrics: { pollIntervalMs: 250 }, sweepHolds: true });
+  primary = await startRedis();
+  replica = await startReplica(primary);
+  f = await metricsFixture({ metrics: { pollIntervalMs: 250 }, sweepHolds: true,
+    replicaAcks: { required: 1, timeoutMs: 500 } }, primary.url);
   base = await f.app.listen({ port: 0, host: '127.0.0.1' });
   await startPrometheus(new URL(base).host);
 });
@@ -124,6 +132,8 @@ afterAll(async () => {
     await Promise.race([exited, sleep(5000).then(() => prometheus?.kill('SIGKILL'))]);
   }
   await f?.close();
+  await replica?.dispose();
+  await primary?.dispose();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -259,7 +269,7 @@ describe('promtool', () => {
   });
 
   test('check rules: the shipped alerts.yml', () => {
-    expect(promtool('check', 'rules', ALERTS_YML)).toMatch(/SUCCESS: 13 rules found/);
+    expect(promtool('check', 'rules', ALERTS_YML)).toMatch(/SUCCESS: 16 rules found/);
   });
 
   test('test rules: each alert fires on a sick instance and not on a healthy one', () => {
