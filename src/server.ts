@@ -20,7 +20,8 @@ import { type DataDirLock, ensurePortFree, lockDataDir } from './instance.js';
 import { ledgerKeys } from './ledger/keys.js';
 import { Ledger } from './ledger/ledger.js';
 import { createLedgerMetrics } from './metrics/ledger-metrics.js';
-import { createRedis, createSentinelRedis } from './redis/client.js';
+import { createRedis, createSentinelRedis, markClosing } from './redis/client.js';
+import { SentinelWatch } from './redis/sentinel-watch.js';
 import { type SupervisedRedis, superviseEmbeddedRedis } from './redis/embedded.js';
 import { type WorkerChannel, startPrimary, workerChannel, workerContext } from './workers.js';
 
@@ -69,6 +70,8 @@ interface InCluster {
 
 interface Connections {
   redis: Redis;
+  /** With REDIS_SENTINELS: keeps both connections on the primary the Sentinels name. */
+  watch: SentinelWatch | undefined;
   /** The writes' own connection when replica acks are on (a WAIT blocks its connection). */
   writer: Redis | undefined;
   replicas: Redis[];
@@ -101,13 +104,21 @@ async function connect(config: Config, url: string): Promise<Connections> {
     replica.connect().catch(() => {});
     return replica;
   });
-  return { redis, writer, replicas };
+  let watch: SentinelWatch | undefined;
+  if (config.sentinels.length > 0) {
+    watch = new SentinelWatch({ sentinels: config.sentinels, name: config.sentinelName,
+      sentinelPassword: config.sentinelPassword },
+    (message) => console.warn(`sentinel watch: ${message}`));
+    watch.start();
+    for (const r of writer === undefined ? [redis] : [redis, writer]) watch.watch(r);
+  }
+  return { redis, watch, writer, replicas };
 }
 
 /** The service in this process: the app on HOST:PORT (shared by the workers of a cluster). */
 async function serve(config: Config, url: string, auth: AuthOptions, notice: string[],
   inCluster?: InCluster): Promise<void> {
-  const { redis, writer, replicas } = await connect(config, url);
+  const { redis, watch, writer, replicas } = await connect(config, url);
   const metrics = createLedgerMetrics(inCluster === undefined ? {}
     : { cluster: { worker: inCluster.slot, gather: inCluster.channel.gather } });
   inCluster?.channel.answerCollects(() => metrics.registry.getMetricsAsJSON());
@@ -130,7 +141,7 @@ async function serve(config: Config, url: string, auth: AuthOptions, notice: str
     app.log.warn('LEDGER_PERSISTENCE_CHECK=off: Redis settings that can lose acknowledged ' +
       'transfers are not reported by /readyz');
   }
-  closeOnSignals(app, [redis, ...(writer === undefined ? [] : [writer]), ...replicas]);
+  closeOnSignals(app, [redis, ...(writer === undefined ? [] : [writer]), ...replicas], watch);
   await app.listen({ port: config.port, host: config.host });
   const address = app.server.address();
   if (typeof address === 'object' && address !== null) dataDirLock?.setPort(address.port);
@@ -148,7 +159,7 @@ function logDestination(): DestinationStream {
   return stream;
 }
 
-function closeOnSignals(app: App, connections: Redis[]): void {
+function closeOnSignals(app: App, connections: Redis[], watch?: SentinelWatch): void {
   let signalled: string | undefined;
   let closing = false;
   const close = async ({ signal, err }: { signal?: string; err?: Error }) => {
@@ -156,8 +167,10 @@ function closeOnSignals(app: App, connections: Redis[]): void {
     if (err) app.log.error({ err }, 'shutting down after an error');
     else app.log.info({ signal: signal ?? signalled }, 'shutting down');
     await app.close(); // stops accepting, lets in-flight requests finish
+    watch?.stop();
     // QUIT needs a live connection; with Redis gone, just drop the socket.
     for (const r of connections) {
+      markClosing(r);
       if (r.status === 'ready') await r.quit().catch(() => r.disconnect());
       else r.disconnect();
     }

@@ -11,6 +11,15 @@ export class ReplyMismatchError extends Error {
   override name = 'ReplyMismatchError';
 }
 
+/**
+ * A post, void or reversal found its target's accounts different at every attempt: the target
+ * was read on one Redis node and the script ran on another (a failover in progress), not a bug.
+ * An unknown outcome (src/redis/errors.ts matches it by name): the client retries with its id.
+ */
+export class StaleTargetError extends Error {
+  override name = 'StaleTargetError';
+}
+
 /** A script reply that breaks its contract, or stored data that breaks ours: never user input. */
 export class LedgerInvariantError extends Error {
   override name = 'LedgerInvariantError';

@@ -11,7 +11,7 @@ import type { ReadOptions } from '../redis/replicas.js';
 import {
   atomicRefusal, atomicReplayConflict, batchCall, batchItem, chunks, holdArgs,
 } from './batch.js';
-import { LedgerInvariantError } from './errors.js';
+import { LedgerInvariantError, StaleTargetError } from './errors.js';
 import { GroupCommit } from './group-commit.js';
 import { uuidv7 } from './ids.js';
 import type { LedgerKeys } from './keys.js';
@@ -420,10 +420,11 @@ export class Ledger {
     const targetField = kind === 'reversal' ? 'transferId' : 'holdId';
     let cached = kind === 'reversal' ? undefined : this.holdAccounts.get(target);
     for (let attempt = 1; attempt <= STALE_KEYS_ATTEMPTS; attempt++) {
-      // From the primary: a replica that lags may not have the target yet, and every retry
-      // would then name stale keys again (STALE_KEYS until the attempts run out).
+      // On the writes' connection: a replica that lags may not have the target yet, and every
+      // retry would then name stale keys again; and during a failover the reads' connection
+      // may still be on the old primary while the writes' is on the new one.
       const [from, to] = cached
-        ?? accountsOf(await this.storedRecord(target, { from: 'primary' })) ?? ['', ''];
+        ?? accountsOf(await this.storedRecord(target, { from: 'writer' })) ?? ['', ''];
       cached = undefined;
       const nowMs = String(this.now());
       const [status, ...rest] = replyStatus(await call(nowMs, from, to));
@@ -438,7 +439,7 @@ export class Ledger {
       return { kind: 'decided', replayed: false, transfer: transferView(input.id,
         settledNow(kind, input, target, from, to, metadata, nowMs, status, rest.map(String))) };
     }
-    throw new LedgerInvariantError(`${kind} ${input.id}: its target's accounts kept changing`);
+    throw new StaleTargetError(`${kind} ${input.id}: its target's accounts kept changing`);
   }
 
   /** Closes an account, once (lua/close-account-2.lua). */

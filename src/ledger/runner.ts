@@ -55,6 +55,10 @@ export class ScriptRunner {
   /** A read, on a replica or the primary as `options` and the replicas' health decide. */
   read(name: string, keys: string[], args: string[], echoAt: number, tag: string,
     options: ReadOptions | undefined): Promise<unknown[]> {
+    if (options?.from === 'writer') {
+      this.observer?.readRouted?.('primary');
+      return this.run(name, keys, args, echoAt, tag, this.writer);
+    }
     return this.reads.run(options,
       (on) => this.run(name, keys, args, echoAt, tag, on ?? this.redis), this.observer);
   }
@@ -64,8 +68,13 @@ export class ScriptRunner {
     return this.reads.run(options, (on) => body(on ?? this.redis), this.observer);
   }
 
-  /** Drops the connection and reconnects (ioredis re-sends what was in flight); once per burst. */
+  /**
+   * Drops the connection and reconnects (ioredis re-sends what was in flight); once per burst.
+   * Only a connected client: ioredis ends a client for good (status `end`) when it is told to
+   * reconnect while it is still connecting, as a Sentinel client often is (asking the Sentinels).
+   */
   private resetConnection(redis: Redis): void {
+    if (redis.status !== 'ready' && redis.status !== 'connect') return;
     const now = Date.now();
     if (now - (this.lastResetMs.get(redis) ?? 0) < limits.REDIS_CONNECTION_RESET_INTERVAL_MS) {
       return;

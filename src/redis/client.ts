@@ -87,9 +87,10 @@ export interface SentinelTarget {
  * ioredis's `failoverDetector` (reconnect on `+switch-master`) stays off: measured here, a
  * `+switch-master` arriving while the client was reconnecting ended the client for good
  * (status `end`, every later command "Connection is closed") instead of reconnecting it.
+ * src/redis/sentinel-watch.ts does that job, and drops only a connected client.
  */
 export function createSentinelRedis(target: SentinelTarget): Redis {
-  return watchHandshake(new Redis({
+  return reviveEnded(watchHandshake(new Redis({
     ...redisOptions(),
     sentinels: target.sentinels.map((s) => ({ host: s.host, port: s.port })),
     name: target.name,
@@ -101,7 +102,30 @@ export function createSentinelRedis(target: SentinelTarget): Redis {
     // Asking the Sentinels again is cheap; a long back-off would only lengthen a failover.
     sentinelRetryStrategy: (attempt) => Math.min(attempt * 50, limits.REDIS_RECONNECT_DELAY_MAX_MS),
     failoverDetector: false,
-  }));
+  })));
+}
+
+/** Connections the service is closing on purpose (shutdown): reviveEnded leaves them ended. */
+const closing = new WeakSet<Redis>();
+
+/** Call before quitting or disconnecting a connection for good. */
+export function markClosing(redis: Redis): void {
+  closing.add(redis);
+}
+
+/**
+ * A safety net under the guard in the ledger's runner: should a Sentinel client still end
+ * (status `end`: ioredis stops reconnecting, and every command fails "Connection is closed"),
+ * start it again, unless the service is shutting it down.
+ */
+function reviveEnded(redis: Redis): Redis {
+  redis.on('end', () => {
+    if (closing.has(redis)) return;
+    setTimeout(() => {
+      if (redis.status === 'end' && !closing.has(redis)) redis.connect().catch(() => {});
+    }, limits.REDIS_RECONNECT_DELAY_MAX_MS).unref();
+  });
+  return redis;
 }
 
 /** Where the connection goes now, `host:port` (ioredis's socket; '' when not connected). */

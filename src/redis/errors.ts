@@ -44,6 +44,9 @@ const REPLY_MISMATCH = 'ReplyMismatchError';
 /** src/redis/replica-acks.ts: too few replicas acknowledged a write in time. */
 const REPLICA_ACK = 'ReplicaAckError';
 
+/** The ledger's StaleTargetError: a target read on another node than its script ran on. */
+const STALE_TARGET = 'StaleTargetError';
+
 export function isUnavailableError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (error instanceof ReplyError || error.name === 'ReplyError') {
@@ -54,7 +57,7 @@ export function isUnavailableError(error: unknown): boolean {
   // from ioredis itself, not from a Redis reply.
   return (
     error.name === 'MaxRetriesPerRequestError' || error.name === REPLY_MISMATCH ||
-    error.name === REPLICA_ACK ||
+    error.name === REPLICA_ACK || error.name === STALE_TARGET ||
     CONNECTION_FAILURE.test(error.message)
   );
 }

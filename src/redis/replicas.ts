@@ -15,8 +15,12 @@
 import type { Redis } from 'ioredis';
 import { isUnavailableError } from './errors.js';
 
-/** `primary`: read the primary (sees every acknowledged write); `any`: a replica if one is up. */
-export type ReadFrom = 'primary' | 'any';
+/**
+ * `primary`: read the primary (sees every acknowledged write); `any`: a replica if one is up;
+ * `writer`: the writes' own connection, so that a read and the write that depends on it reach
+ * the same node even while a failover moves connections one by one.
+ */
+export type ReadFrom = 'primary' | 'any' | 'writer';
 
 export interface ReadOptions {
   /** Default `any`. */
