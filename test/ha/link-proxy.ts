@@ -13,6 +13,7 @@
  *   with a hole in the stream would corrupt the replication stream, which no network does.
  */
 import { createServer, type Server, Socket } from 'node:net';
+import { OrderedSender } from '../faults/bank/proxy.js';
 
 export type LinkKind = 'replication' | 'client';
 export type LinkMode = { kind: 'pass' } | { kind: 'delay'; ms: number } | { kind: 'cut' };
@@ -22,43 +23,6 @@ const REPLICATION_COMMAND = /REPLCONF|PSYNC|\r\nSYNC\r\n/i;
 /** Kept from the previous chunk, so a command name split across chunks is still seen. */
 const SCAN_OVERLAP_CHARS = 16;
 
-/** Releases chunks in arrival order, each no earlier than its own due time. */
-class DelayedSender {
-  private readonly queue: Array<{ chunk: Buffer; due: number }> = [];
-  private timer: NodeJS.Timeout | undefined;
-
-  constructor(private readonly to: Socket) {}
-
-  send(chunk: Buffer, delayMs: number): void {
-    if (delayMs <= 0 && this.queue.length === 0) {
-      if (!this.to.destroyed) this.to.write(chunk);
-      return;
-    }
-    const last = this.queue[this.queue.length - 1];
-    this.queue.push({ chunk, due: Math.max(Date.now() + delayMs, last?.due ?? 0) });
-    this.schedule();
-  }
-
-  private schedule(): void {
-    const head = this.queue[0];
-    if (this.timer !== undefined || head === undefined) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      while (this.queue[0] !== undefined && this.queue[0].due <= Date.now()) {
-        const { chunk } = this.queue.shift() as { chunk: Buffer };
-        if (!this.to.destroyed) this.to.write(chunk);
-      }
-      this.schedule();
-    }, Math.max(0, head.due - Date.now()));
-  }
-
-  clear(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.queue.length = 0;
-  }
-}
-
 interface Link {
   client: Socket;
   upstream: Socket;
@@ -67,8 +31,8 @@ interface Link {
   seen: string;
   /** Bytes dropped or a close swallowed: the link cannot resume, it is reset at the heal. */
   broken: boolean;
-  up: DelayedSender;
-  down: DelayedSender;
+  up: OrderedSender;
+  down: OrderedSender;
 }
 
 export class LinkProxy {
@@ -124,7 +88,7 @@ export class LinkProxy {
     this.stats.connections += 1;
     const upstream = new Socket();
     const link: Link = { client, upstream, kind: 'client', seen: '', broken: false,
-      up: new DelayedSender(upstream), down: new DelayedSender(client) };
+      up: new OrderedSender(upstream), down: new OrderedSender(client) };
     this.links.add(link);
     client.on('data', (chunk: Buffer) => {
       this.classify(link, chunk);
@@ -161,7 +125,7 @@ export class LinkProxy {
     }
   }
 
-  private forward(link: Link, chunk: Buffer, sender: DelayedSender): void {
+  private forward(link: Link, chunk: Buffer, sender: OrderedSender): void {
     const mode = this.modes[link.kind];
     if (mode.kind === 'cut') {
       link.broken = true;

@@ -26,7 +26,7 @@ interface Pair {
 }
 
 /** Releases chunks in arrival order, each no earlier than its own due time. */
-class OrderedSender {
+export class OrderedSender {
   private readonly queue: Array<{ chunk: Buffer; due: number }> = [];
   private timer: NodeJS.Timeout | undefined;
 
