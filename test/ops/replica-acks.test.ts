@@ -10,8 +10,8 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { limits } from '../../src/config/limits.js';
 import {
-  admin, type Answer, call, calls, metric, type OpsApp, opsApp, REPLICATION_ARGS, startRedis, startReplica,
-  type TestRedis, until,
+  admin, type Answer, call, calls, metric, type OpsApp, opsApp, REPLICATION_ARGS, startRedis,
+  startReplica, type TestRedis, until,
 } from './helpers.js';
 
 /** The service's default: on a busy machine a replica's acknowledgement can take 200 ms. */
