@@ -18,6 +18,10 @@ export const LIMIT_DOCS: Record<LimitName, string> = {
   ID_LENGTH_MAX: 'characters of an account or transfer id (a UUID is 36)',
   CURRENCY_LENGTH_MAX: 'characters of a currency or asset code',
   AMOUNT_DIGITS_MAX: 'decimal digits of an amount (2^128−1 has 39)',
+  LEDGER_NAME_LENGTH_MAX: 'characters of a ledger name (`a–z 0–9 _ -`)',
+  LEDGERS_CACHED_MAX: 'ledgers one instance keeps a handle for (least recently used go first)',
+  LEDGERS_PAGE_LIMIT_MAX: 'largest `limit` of `GET /ledgers`',
+  LEDGERS_PAGE_LIMIT_DEFAULT: '`limit` of `GET /ledgers` when omitted',
   METADATA_KEYS_MAX: 'metadata keys per account or transfer',
   METADATA_KEY_LENGTH_MAX: 'characters of a metadata key',
   METADATA_VALUE_LENGTH_MAX: 'characters of a metadata value',
@@ -44,6 +48,9 @@ export const LIMIT_DOCS: Record<LimitName, string> = {
   REDIS_BUSY_REPLY_THRESHOLD_MS: 'Redis `busy-reply-threshold` the embedded Redis sets; past it ' +
     'other commands get `BUSY` (503 `UNAVAILABLE`); `/readyz` reports another value',
   REDIS_CONNECT_TIMEOUT_MS: 'connecting to Redis',
+  CLUSTER_RETRY_BUDGET_MS: 'with Redis Cluster: how long a refusal that ran nothing ' +
+    '(`TRYAGAIN`, `CLUSTERDOWN`, redirections) is retried with the same id before 503',
+  CLUSTER_RETRY_DELAY_MS: 'first pause between those retries (doubling up to 8x)',
   REPLICA_ACKS_MAX: 'largest `LEDGER_REPLICA_ACKS`',
   REPLICA_ACK_TIMEOUT_MS: 'default and largest `LEDGER_REPLICA_ACK_TIMEOUT_MS`: a write waits ' +
     'this long for its replica acknowledgements, then answers 503',

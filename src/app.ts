@@ -6,7 +6,10 @@ import { randomUUID } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
-import Fastify, { type FastifyServerOptions, LogController } from 'fastify';
+import { type TObject, Type } from '@sinclair/typebox';
+import Fastify, {
+  type FastifyInstance, type FastifyServerOptions, LogController, type RouteOptions,
+} from 'fastify';
 import type { Redis } from 'ioredis';
 import { limits } from './config/limits.js';
 import { problem, sendProblem } from './http/problem.js';
@@ -15,7 +18,8 @@ import { DEFAULT_PERSISTENCE_POLICY, type PersistencePolicy } from './redis/read
 import auth, { type AuthOptions } from './plugins/auth.js';
 import drain from './plugins/drain.js';
 import errors from './plugins/errors.js';
-import ledgerPlugin from './plugins/ledger.js';
+import { LedgerParam } from './http/schemas.js';
+import ledgerPlugin, { resolveLedger } from './plugins/ledger.js';
 import type { LedgerMetrics } from './metrics/ledger-metrics.js';
 import metricsPlugin from './plugins/metrics.js';
 import swagger from './plugins/swagger.js';
@@ -23,6 +27,7 @@ import accounts from './routes/accounts.js';
 import health from './routes/health.js';
 import metricsRoute from './routes/metrics.js';
 import holds from './routes/holds.js';
+import ledgers from './routes/ledgers.js';
 import transfers from './routes/transfers.js';
 
 export interface AppOptions {
@@ -119,10 +124,35 @@ export async function buildApp(options: AppOptions) {
   await app.register(swagger);
   await app.register(health);
   if (options.metrics !== false) await app.register(metricsRoute);
-  await app.register(accounts);
-  await app.register(transfers);
-  await app.register(holds);
+  await app.register(ledgers);
+  // The routes of a ledger, twice: unprefixed for the default ledger, and under
+  // /ledgers/{ledger} for any ledger (the same handlers; request.ledger says which).
+  await app.register(ledgerRoutes, { prefixed: false });
+  await app.register(ledgerRoutes, { prefixed: true, prefix: '/ledgers/:ledger' });
   return app;
+}
+
+/**
+ * The account, transfer and hold routes of one ledger. Under the prefix, each route's schema
+ * gains the `ledger` path parameter and its operationId the suffix `InLedger` (the document
+ * lists both forms), and the ledger is resolved before anything else (plugins/ledger.ts).
+ */
+async function ledgerRoutes(scope: FastifyInstance, options: { prefixed: boolean }) {
+  scope.addHook('onRequest', resolveLedger(scope, options.prefixed));
+  if (options.prefixed) scope.addHook('onRoute', inLedger);
+  await scope.register(accounts);
+  await scope.register(transfers);
+  await scope.register(holds);
+}
+
+function inLedger(route: RouteOptions): void {
+  const schema = route.schema as { operationId?: string; params?: TObject } | undefined;
+  if (schema === undefined) return;
+  const params = schema.params;
+  route.schema = { ...schema,
+    ...(schema.operationId === undefined ? {} : { operationId: `${schema.operationId}InLedger` }),
+    params: Type.Object({ ledger: LedgerParam, ...(params?.properties ?? {}) },
+      { additionalProperties: false }) };
 }
 
 export type App = Awaited<ReturnType<typeof buildApp>>;

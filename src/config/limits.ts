@@ -13,6 +13,17 @@ export const limits = {
   AMOUNT_DIGITS_MAX: 39,
   /** API key names, recorded as `createdBy` on every account and transfer. */
   KEY_NAME_LENGTH_MAX: 64,
+  /** Ledger names (the contract: 1–64 of a–z 0–9 _ -), each also its keys' hash tag. */
+  LEDGER_NAME_LENGTH_MAX: 64,
+  /**
+   * Ledgers whose handles one instance keeps (an LRU; a handle is a few objects, and finding a
+   * ledger again costs one read of its own slot). Ledgers are never deleted, so a kept handle
+   * never goes stale.
+   */
+  LEDGERS_CACHED_MAX: 10_000,
+  /** `GET /ledgers` page size. */
+  LEDGERS_PAGE_LIMIT_MAX: 1000,
+  LEDGERS_PAGE_LIMIT_DEFAULT: 100,
   /** Metadata is for correlation (order ids, references), not documents: small and flat. */
   METADATA_KEYS_MAX: 16,
   METADATA_KEY_LENGTH_MAX: 64,
@@ -129,6 +140,15 @@ export const limits = {
    * queued behind it must still answer within REDIS_COMMAND_TIMEOUT_MS.
    */
   REPLICA_ACK_TIMEOUT_MS: 500,
+  /**
+   * How long a Redis Cluster refusal that says nothing ran (TRYAGAIN while a slot migrates,
+   * CLUSTERDOWN during a failover, redirections ioredis gave up on) is retried inside the
+   * service, with the same id, before the answer is 503: a slot of a few thousand keys moves
+   * in well under a second, and a failover's CLUSTERDOWN outlasts any request anyway.
+   */
+  CLUSTER_RETRY_BUDGET_MS: 1500,
+  /** Pause between those retries (doubling up to 8x): the migration gets Redis's time. */
+  CLUSTER_RETRY_DELAY_MS: 25,
   /** Connecting (TCP + handshake) to a healthy Redis on a LAN takes milliseconds. */
   REDIS_CONNECT_TIMEOUT_MS: 2000,
   /** Reconnect backoff cap: a restarted Redis is found again within this. */

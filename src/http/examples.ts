@@ -50,6 +50,24 @@ export const ACCOUNT_CLOSED: Examples = {
 };
 export const CLOSE_REQUESTS: Examples = { close: { summary: 'Nothing but the path', value: {} } };
 
+export const LEDGER_REQUESTS: Examples = {
+  named: { summary: 'A ledger for one region\'s payments', value: { name: 'eu-payments',
+    metadata: { region: 'eu' } } },
+  bare: { summary: 'A name is enough', value: { name: 'loyalty' } },
+};
+const LEDGER = { name: 'eu-payments', metadata: { region: 'eu' }, createdAt: at(-86_400_000) };
+export const LEDGER_CREATED: Examples = { created: { summary: 'Created now', value: LEDGER } };
+export const LEDGER_READ: Examples = { ledger: { summary: 'A ledger', value: LEDGER } };
+export const LEDGER_REPLAYED: Examples = {
+  replayed: { summary: 'The same request again: the ledger as created', value: LEDGER },
+};
+export const LEDGERS_PAGE: Examples = {
+  all: { summary: 'Every ledger, in name order', value: { ledgers: [LEDGER,
+    { name: 'main', metadata: {}, createdAt: at(-172_800_000) }], next: null } },
+  restricted: { summary: 'What a key restricted to `eu-payments` sees',
+    value: { ledgers: [LEDGER], next: null } },
+};
+
 const PAYMENT: TransferInput = { id: 'order-1042-payment', from: 'alice', to: 'shop',
   amount: '2500', currency: 'USD', metadata: { order: '1042' }, createdBy: KEY };
 const TOO_MUCH: TransferInput = { ...PAYMENT, id: 'order-1043-payment', amount: '900000',
@@ -204,6 +222,8 @@ const DETAILS: Partial<Record<Outcome, string>> = {
   FORBIDDEN: `key "reporting" lacks the "write" scope`,
   NO_SUCH_ACCOUNT: 'no account "nobody"',
   NO_SUCH_TRANSFER: 'no transfer "order-1045-payment"',
+  NO_SUCH_LEDGER: 'no ledger "eu-payments"',
+  LEDGER_EXISTS_WITH_DIFFERENT_FIELDS: 'ledger "eu-payments" exists with different metadata',
   ACCOUNT_EXISTS_WITH_DIFFERENT_FIELDS: 'account "alice" exists with different currency',
   TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS: conflictProblem(PAYMENT.id, ['amount']).detail,
   PAYLOAD_TOO_LARGE: 'Request body is too large',

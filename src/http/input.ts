@@ -23,6 +23,14 @@ function metadataProblem(metadata: Record<string, string>): Problem | undefined 
     `metadata is ${bytes} bytes of JSON; at most ${limits.METADATA_JSON_BYTES_MAX} allowed`);
 }
 
+/** `POST /ledgers`: the name passes the schema; the metadata's size is checked here. */
+export function ledgerMetadata(metadata: Record<string, string> | undefined):
+  Checked<Record<string, string>> {
+  const value = metadata ?? {};
+  const tooBig = metadataProblem(value);
+  return tooBig === undefined ? { ok: true, value } : { ok: false, problem: tooBig };
+}
+
 export function accountInput(body: CreateAccountBody, createdBy: string): Checked<AccountInput> {
   const metadata = body.metadata ?? {};
   const tooBig = metadataProblem(metadata);

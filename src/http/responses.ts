@@ -16,6 +16,11 @@ import { BatchProblemJson, BatchResultJson, CommittedTransfer, ProblemJson } fro
 
 /** Every route behind authentication can answer these. */
 export const AUTHENTICATED = ['UNAUTHORIZED', 'FORBIDDEN', 'RATE_LIMITED'] as const;
+/**
+ * A route of a ledger (every account, transfer and hold route, with or without the
+ * `/ledgers/{ledger}` prefix): an unknown ledger, or one the key does not reach, is 404.
+ */
+export const IN_LEDGER = [...AUTHENTICATED, 'NO_SUCH_LEDGER'] as const;
 /** A JSON body can be malformed, too large, or not JSON at all. */
 export const WITH_BODY = ['VALIDATION_ERROR', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'] as
   const;

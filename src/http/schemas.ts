@@ -346,3 +346,46 @@ export type ReversalBody = Static<typeof ReversalBody>;
 /** Closing takes nothing but the account's id (in the path). */
 export const CloseBody = namedComponent(Type.Object({}, { additionalProperties: false }),
   'CloseAccountRequest');
+
+/** A ledger's name: in `POST /ledgers` and in the `/ledgers/{ledger}` prefix. */
+export const LedgerName = Type.String({ pattern: `^[a-z0-9_-]{1,${L.LEDGER_NAME_LENGTH_MAX}}$`,
+  description: `1–${L.LEDGER_NAME_LENGTH_MAX} of a–z 0–9 _ -; also the hash tag of the ` +
+    "ledger's Redis keys (its Redis Cluster slot)" });
+
+/** The ledger's name in a path (`/ledgers/{ledger}`): any other name is 404, never 400. */
+export const LedgerParam = Type.String({ maxLength: L.ID_LENGTH_MAX,
+  description: 'The ledger (`GET /ledgers`); an unknown one, or one the API key does not ' +
+    'reach, is 404 `LEDGER_NOT_FOUND`' });
+export const LedgerParams = Type.Object({ ledger: LedgerParam }, { additionalProperties: false });
+
+export const CreateLedgerBody = namedComponent(Type.Object({
+  name: LedgerName,
+  metadata: Type.Optional(Metadata),
+}, { additionalProperties: false }), 'CreateLedgerRequest');
+
+export const LedgerJson = Type.Object({
+  name: Type.String({ description: 'The ledger\'s name' }),
+  metadata: Metadata,
+  createdAt: Timestamp,
+});
+export const LedgerRecord = component('Ledger', LedgerJson,
+  'A ledger: a namespace of accounts and transfers (its own Redis hash tag)');
+
+const LEDGERS_LIMIT = `1 … ${L.LEDGERS_PAGE_LIMIT_MAX}, default ${L.LEDGERS_PAGE_LIMIT_DEFAULT}`;
+export const LedgersQuery = Type.Object({
+  limit: Type.Optional(documentedAs(
+    Type.String({ pattern: '^[1-9][0-9]{0,3}$', description: LEDGERS_LIMIT }),
+    Type.Integer({ minimum: 1, maximum: L.LEDGERS_PAGE_LIMIT_MAX,
+      default: L.LEDGERS_PAGE_LIMIT_DEFAULT,
+      description: `Ledgers per page, ${LEDGERS_LIMIT}; in decimal digits` }))),
+  after: Type.Optional(Type.String({ maxLength: L.ID_LENGTH_MAX,
+    description: 'The `next` of the previous page: list the names after it' })),
+}, { additionalProperties: false });
+
+export const LedgersPageJson = Type.Object({
+  ledgers: Type.Array(LedgerJson),
+  next: Type.Union([Type.String(), Type.Null()], {
+    description: 'Pass as `after` for the next page; null on the last page' }),
+});
+export const LedgersPage = component('LedgersPage', LedgersPageJson,
+  'Ledgers in name order (a key restricted to some ledgers sees only those)');

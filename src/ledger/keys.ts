@@ -2,7 +2,9 @@
  * The one module that builds Redis key names. Every key of one ledger shares the hash tag
  * `{<ledger>}`, so all keys a script touches live in one Redis Cluster slot.
  *
- *   <prefix>:{<ledger>}:meta            hash   fmt (data-format version), an (last account number)
+ *   <prefix>:{<ledger>}:meta            hash   fmt (data-format version), an (last account number),
+ *                                              ln lm lc (the ledger's name, metadata, createdAt:
+ *                                              lua/create-ledger-1.lua), w (replica-acks.ts)
  *   <prefix>:{<ledger>}:a:<accountId>   hash   one account (lua/create-account-3.lua lists fields)
  *   <prefix>:{<ledger>}:n               hash   account number -> account id
  *   <prefix>:{<ledger>}:j               stream the journal: one entry per committed transfer,
@@ -19,6 +21,9 @@
  *                                              a:<cur> amount
  *   <prefix>:{<ledger>}:lock:<name>     string the token of a lock's holder (lua/lock-1.lua)
  *
+ *   <prefix>:ledgers                    zset   every ledger's name (score 0, so in name order):
+ *                                              only listing reads it, never a transfer
+ *
  * Why this shape (measured in bench/, figures in docs/performance.md): a key costs ~57 bytes
  * before its value, so a transfer gets none of its own. Its record is one journal entry (a
  * stream stores entries with the same field names compactly, and integers as integers), accounts
@@ -26,7 +31,21 @@
  * the previous seq of each side (pf, pt), starting at the account's `lseq`. The id index is
  * split into small hashes that Redis keeps listpack-encoded (a few bytes per field).
  */
+import { limits } from '../config/limits.js';
+
 const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/**
+ * Names of the ledgers `POST /ledgers` creates (the contract). LEDGER_NAME, the default ledger,
+ * may also use capitals and dots (NAME_PATTERN), as before ledgers existed.
+ */
+export const LEDGER_NAME_PATTERN = new RegExp(`^[a-z0-9_-]{1,${limits.LEDGER_NAME_LENGTH_MAX}}$`);
+
+/** The index of ledgers' names (src/ledger/directory.ts): its own key, in no ledger's slot. */
+export function ledgerIndexKey(prefix: string): string {
+  if (!NAME_PATTERN.test(prefix)) throw new Error(`invalid key prefix ${JSON.stringify(prefix)}`);
+  return `${prefix}:ledgers`;
+}
 
 /**
  * Buckets of the transfer id index. Part of the data format (changing it moves every id): 2^16
@@ -37,6 +56,9 @@ const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 export const TRANSFER_ID_BUCKETS = 65_536;
 
 export interface LedgerKeys {
+  readonly prefix: string;
+  /** The ledger's name. */
+  readonly ledger: string;
   readonly tag: string;
   meta(): string;
   account(id: string): string;
@@ -72,6 +94,8 @@ export function ledgerKeys(prefix: string, ledger: string): LedgerKeys {
   if (!NAME_PATTERN.test(ledger)) throw new Error(`invalid ledger name ${JSON.stringify(ledger)}`);
   const base = `${prefix}:{${ledger}}:`;
   return {
+    prefix,
+    ledger,
     tag: `{${ledger}}`,
     meta: () => `${base}meta`,
     account: (id) => `${base}a:${id}`,

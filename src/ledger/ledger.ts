@@ -14,7 +14,7 @@ import {
 import { LedgerInvariantError, StaleTargetError } from './errors.js';
 import { GroupCommit } from './group-commit.js';
 import { uuidv7 } from './ids.js';
-import type { LedgerKeys } from './keys.js';
+import { type LedgerKeys, ledgerKeys } from './keys.js';
 import { missingAccounts } from './missing-accounts.js';
 import {
   ACCOUNT_FIELDS, accountView, canonicalMetadata, compareSettled, compareWithRecord, decidedNow,
@@ -25,7 +25,7 @@ import { replyStatus, ScriptRunner } from './runner.js';
 import { loadScripts, type Script } from './scripts.js';
 import { isRejection } from './status.js';
 import type {
-  Account, AccountInput, BatchInput, BatchOutcome, CloseAccountOutcome, CreateAccountOutcome,
+  Account, AccountInput, Metadata, BatchInput, BatchOutcome, CloseAccountOutcome, CreateAccountOutcome,
   EntriesPage, ExpiryOutcome, LedgerObserver, ReversalInput, SettleInput, Transfer,
   TransferInput, TransferOutcome, WriteOperation,
 } from './types.js';
@@ -92,8 +92,22 @@ function wroteNow(outcome: unknown): boolean {
   }
 }
 
+/** A ledger's own record (lua/create-ledger-1.lua): what `POST /ledgers` created. */
+export interface LedgerRecord {
+  name: string;
+  /** Canonical metadata JSON. */
+  metadata: string;
+  /** ms since the epoch. */
+  createdAt: string;
+}
+
+export type CreateLedgerOutcome =
+  | { kind: 'created' | 'replayed'; record: LedgerRecord }
+  | { kind: 'conflict'; fields: string[]; record: LedgerRecord };
+
 export class Ledger {
   readonly observer: LedgerObserver | undefined;
+  private readonly options: LedgerOptions;
   private readonly redis: Redis;
   readonly keys: LedgerKeys;
   private readonly now: () => number;
@@ -103,6 +117,7 @@ export class Ledger {
   readonly acks: ReplicaAcks | undefined;
 
   constructor(options: LedgerOptions) {
+    this.options = options;
     this.redis = options.redis;
     this.keys = options.keys;
     this.now = options.now ?? Date.now;
@@ -123,9 +138,49 @@ export class Ledger {
     }) : undefined;
   }
 
+  /**
+   * Another ledger on the same Redis, with this one's connections, scripts, observer and
+   * settings: only the keys differ (its name is their hash tag).
+   */
+  sibling(name: string): Ledger {
+    return new Ledger({ ...this.options, keys: ledgerKeys(this.keys.prefix, name),
+      scripts: this.runner.scripts });
+  }
+
+  /** Records this ledger's existence, once (lua/create-ledger-1.lua). */
+  createRecord(metadata: Metadata): Promise<CreateLedgerOutcome> {
+    return this.write('ledger', async () => {
+      const canonical = canonicalMetadata(metadata);
+      const name = this.keys.ledger;
+      const reply = await this.runner.run('create-ledger', [this.keys.meta()],
+        [name, canonical, String(this.now())], 1, name);
+      const [status, stored, createdAt] = replyStatus(reply);
+      const record = { name, metadata: String(stored), createdAt: String(createdAt) };
+      if (status === 'OK') return { kind: 'created', record };
+      if (status !== 'EXISTS') throw new LedgerInvariantError(`create-ledger returned ${status}`);
+      return record.metadata === canonical ? { kind: 'replayed', record }
+        : { kind: 'conflict', fields: ['metadata'], record };
+    });
+  }
+
+  /** This ledger's record, or undefined when it was never created. */
+  async record(options?: ReadOptions): Promise<LedgerRecord | undefined> {
+    const name = this.keys.ledger;
+    const reply = await this.runner.read('read-hash', [this.keys.meta()], [name], 0, name,
+      options);
+    const fields = fieldsOf(reply[1]);
+    if (fields.ln === undefined) return undefined;
+    return { name, metadata: fields.lm ?? '{}', createdAt: fields.lc ?? '0' };
+  }
+
   /** The ledger's clock (ms since the epoch): what its scripts are told the time is. */
   clock(): number {
     return this.now();
+  }
+
+  /** The connection for keyed commands of this ledger outside its scripts (its locks). */
+  get connection(): Redis {
+    return this.redis;
   }
 
   /** One of this ledger's scripts (the lock's, for src/redis/lock.ts). */

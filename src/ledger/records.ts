@@ -275,6 +275,13 @@ export function canonicalMetadata(metadata: Metadata): string {
   return JSON.stringify(sorted);
 }
 
+/** A ledger's record as the API shows it (`POST /ledgers`, `GET /ledgers/{ledger}`). */
+export function ledgerView(record: { name: string; metadata: string; createdAt: string }):
+  { name: string; metadata: Metadata; createdAt: string } {
+  return { name: record.name, metadata: parseMetadata(record.metadata),
+    createdAt: iso(record.createdAt) };
+}
+
 function parseMetadata(text: string): Metadata {
   if (text === '{}') return {}; // most transfers carry none
   const parsed: unknown = JSON.parse(text);

@@ -11,7 +11,8 @@
  * A released hold stays released whatever a slower clock says later.
  */
 import { limits } from '../config/limits.js';
-import type { RedisLock } from '../redis/lock.js';
+import { RedisLock } from '../redis/lock.js';
+import type { LedgerDirectory } from './directory.js';
 import type { Ledger } from './ledger.js';
 
 export interface SweeperOptions {
@@ -69,6 +70,74 @@ export class HoldSweeper {
         this.schedule();
       });
     }, this.options.intervalMs ?? limits.HOLDS_SWEEP_INTERVAL_MS);
+    this.timer.unref();
+  }
+}
+
+/**
+ * Every ledger's expired holds (issue 15: ledgers), on one timer: each interval, every ledger
+ * the directory knows is asked for its oldest expired hold (one read of its own slot), and
+ * only a ledger that has one is swept, under its own lock (`<prefix>:{<ledger>}:lock:sweeper`),
+ * so the instances share the work ledger by ledger and no key is shared by all ledgers.
+ */
+export class LedgersSweeper {
+  /** By ledger name: handles come and go (the directory's LRU), locks stay. */
+  private readonly sweepers = new Map<string, HoldSweeper>();
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(private readonly directory: LedgerDirectory,
+    private readonly onError: (error: unknown) => void,
+    private readonly intervalMs: number = limits.HOLDS_SWEEP_INTERVAL_MS) {}
+
+  start(): void {
+    this.stopped = false;
+    this.schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+    await Promise.all([...this.sweepers.values()].map((s) => s.stop()));
+  }
+
+  /** One pass over every ledger: the holds it released. */
+  async sweepOnce(): Promise<number> {
+    let released = 0;
+    const ledgers = await this.directory.all();
+    // A ledger's failure (its node down) must not stop the others' sweep.
+    await Promise.all(ledgers.map(async (ledger) => {
+      try {
+        if (await ledger.oldestExpiredHold() === null) return;
+        released += await this.sweeperOf(ledger).sweepOnce();
+      } catch (error) {
+        this.onError(error);
+      }
+    }));
+    return released;
+  }
+
+  private sweeperOf(ledger: Ledger): HoldSweeper {
+    let sweeper = this.sweepers.get(ledger.keys.ledger);
+    if (sweeper === undefined) {
+      const lock = new RedisLock(ledger.connection, ledger.script('lock'),
+        ledger.keys.lock('sweeper'), limits.HOLDS_SWEEP_LOCK_TTL_MS);
+      sweeper = new HoldSweeper({ ledger, lock });
+      this.sweepers.set(ledger.keys.ledger, sweeper);
+    }
+    return sweeper;
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.running = this.sweepOnce().then(() => undefined, this.onError).finally(() => {
+        this.running = undefined;
+        this.schedule();
+      });
+    }, this.intervalMs);
     this.timer.unref();
   }
 }

@@ -160,7 +160,7 @@ export interface EntriesPage {
 
 /** The ledger's write operations, as its observer names them. */
 export type WriteOperation = 'account' | 'transfer' | 'batch' | 'settle' | 'reversal' | 'close'
-  | 'expire';
+  | 'expire' | 'ledger';
 
 export type CloseAccountOutcome =
   | { kind: 'closed'; account: Account; replayed: boolean }

@@ -29,6 +29,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The authenticated key's name (or `anonymous` with auth off): becomes `createdBy`. */
     caller: string;
+    /** The only ledgers the key reaches (`:ledgers=a|b`); undefined: every ledger. */
+    ledgers: ReadonlySet<string> | undefined;
   }
 }
 
@@ -41,6 +43,7 @@ function isDocsRoute(url: string): boolean {
 
 export default fp<AuthOptions>(async (app: FastifyInstance, options) => {
   app.decorateRequest('caller', ANONYMOUS);
+  app.decorateRequest('ledgers', undefined);
   // Fail closed: a route that does not say which scope it needs is a bug found at start-up,
   // never a route open to any key (the docs' routes are declared public here).
   app.addHook('onRoute', (route) => {
@@ -92,5 +95,6 @@ export default fp<AuthOptions>(async (app: FastifyInstance, options) => {
       return deny(reply, 'FORBIDDEN', `key "${key.name}" lacks the "${scope}" scope`);
     }
     request.caller = key.name;
+    request.ledgers = key.ledgers;
   });
 }, { name: 'auth' });

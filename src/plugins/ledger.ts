@@ -1,17 +1,28 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
-import { limits } from '../config/limits.js';
+import { reaches } from '../auth/keys.js';
+import { problem, sendProblem } from '../http/problem.js';
+import { LedgerDirectory } from '../ledger/directory.js';
 import type { Ledger } from '../ledger/ledger.js';
-import { HoldSweeper } from '../ledger/sweeper.js';
-import { RedisLock } from '../redis/lock.js';
+import { LedgersSweeper } from '../ledger/sweeper.js';
 import type { PersistencePolicy } from '../redis/readiness.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
+    /** The default ledger (LEDGER_NAME): health, metrics and the unprefixed routes. */
     ledger: Ledger;
+    /** Every ledger: `/ledgers/{ledger}/…` and `/ledgers`. */
+    ledgers: LedgerDirectory;
     redis: Redis;
     persistence: PersistencePolicy;
+  }
+  interface FastifyRequest {
+    /**
+     * The ledger a route of a ledger acts on (the default one unprefixed), set by
+     * `resolveLedger` before the handler; null on other routes.
+     */
+    ledger: Ledger;
   }
 }
 
@@ -23,20 +34,56 @@ export interface LedgerPluginOptions {
   sweepHolds: boolean;
 }
 
+/** The answer for a ledger that does not exist and for one the key does not reach: the same. */
+export function ledgerNotFound(reply: FastifyReply, name: string) {
+  return sendProblem(reply, problem('NO_SUCH_LEDGER', `no ledger "${name}"`));
+}
+
 /**
- * Shares the ledger and its connection; their lifecycle belongs to server.ts (or the test).
- * With `sweepHolds`, the hold sweeper runs from ready to close: every instance runs one, and
- * the lock lets one of them sweep at a time.
+ * Shares the ledgers and the connection; their lifecycle belongs to server.ts (or the test).
+ * With `sweepHolds`, the hold sweeper runs from ready to close, over every ledger: every
+ * instance runs one, and a lock per ledger lets one of them sweep that ledger at a time.
  */
 export default fp<LedgerPluginOptions>(async (app: FastifyInstance, options) => {
+  const directory = new LedgerDirectory(options.ledger, options.redis);
   app.decorate('ledger', options.ledger);
+  app.decorate('ledgers', directory);
   app.decorate('redis', options.redis);
   app.decorate('persistence', options.persistence);
+  app.decorateRequest('ledger', null as unknown as Ledger);
+  // The default ledger's record, for GET /ledgers; describe() writes it later if Redis is down.
+  app.addHook('onReady', async () => {
+    await directory.recordDefault().catch((err: unknown) =>
+      app.log.warn({ err }, 'could not record the default ledger yet; will try again'));
+  });
   if (!options.sweepHolds) return;
-  const lock = new RedisLock(options.redis, options.ledger.script('lock'),
-    options.ledger.keys.lock('sweeper'), limits.HOLDS_SWEEP_LOCK_TTL_MS);
-  const sweeper = new HoldSweeper({ ledger: options.ledger, lock,
-    onError: (err) => app.log.warn({ err }, 'hold sweep failed; the next one tries again') });
+  const sweeper = new LedgersSweeper(directory,
+    (err) => app.log.warn({ err }, 'hold sweep failed; the next one tries again'));
   app.addHook('onReady', async () => sweeper.start());
   app.addHook('onClose', async () => sweeper.stop());
 }, { name: 'ledger' });
+
+/**
+ * The onRequest hook of the routes of a ledger: `prefixed`, the ledger the path names, else the
+ * default one. Runs after authentication; a key restricted to other ledgers gets the same 404
+ * as for a ledger that does not exist, before anything else is looked at.
+ */
+export function resolveLedger(app: FastifyInstance, prefixed: boolean) {
+  if (!prefixed) {
+    const name = app.ledgers.defaultName;
+    return (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+      if (!reaches(request, name)) {
+        void ledgerNotFound(reply, name);
+        return;
+      }
+      request.ledger = app.ledger;
+      done();
+    };
+  }
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    const name = (request.params as { ledger?: string }).ledger ?? '';
+    const ledger = reaches(request, name) ? await app.ledgers.find(name) : undefined;
+    if (ledger === undefined) return ledgerNotFound(reply, name);
+    request.ledger = ledger;
+  };
+}

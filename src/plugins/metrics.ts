@@ -58,7 +58,7 @@ export default fp<{ metrics: LedgerMetrics | false }>(async (app: FastifyInstanc
     await pollRedis(app.redis, m, readiness, state);
     // Holds' gauges keep their last values while Redis is unreachable.
     if (app.redis.status === 'ready') {
-      await pollHolds(app.ledger, m, app.ledger.clock()).catch(() => {});
+      await pollHolds(app.ledgers, m, app.ledger.clock()).catch(() => {});
     }
   }, metrics.pollIntervalMs);
   app.addHook('onReady', async () => poller.start());

@@ -25,6 +25,10 @@ const TAGS = [
   { name: 'holds', description: 'A hold (`POST /transfers` with `"pending": true`) reserves ' +
     'money without moving it; a post moves all or part of it, a void releases it, and an ' +
     'expired hold is released by the service. Each settles a hold once.' },
+  { name: 'ledgers', description: 'A ledger is a namespace of accounts and transfers, with ' +
+    'its own Redis hash tag (one Redis Cluster slot). Every account, transfer and hold route ' +
+    'also exists under `/ledgers/{ledger}`; without the prefix it acts on the default ledger. ' +
+    'A key restricted to some ledgers gets 404 `LEDGER_NOT_FOUND` for any other.' },
   { name: 'operations', description: 'Liveness, readiness and Prometheus metrics, for ' +
     'orchestrators and operators.' },
 ];

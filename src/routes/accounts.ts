@@ -10,7 +10,7 @@ import {
   CLOSE_REQUESTS, ENTRIES_PAGE,
 } from '../http/examples.js';
 import {
-  AUTHENTICATED, json, problems, REPLAYED_HEADER, ref, WITH_BODY, WRITES,
+  IN_LEDGER, json, problems, REPLAYED_HEADER, ref, WITH_BODY, WRITES,
 } from '../http/responses.js';
 import {
   Account, AccountJson, CloseBody, CreateAccountBody, EntriesPage, EntriesQuery, IdParams,
@@ -47,13 +47,13 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
           { documented: Account, examples: ACCOUNT_REPLAYED, headers: REPLAYED_HEADER }),
         [SUCCESS.created]: json(AccountJson, 'Created',
           { documented: Account, examples: ACCOUNT_CREATED }),
-        ...problems(...WITH_BODY, ...AUTHENTICATED, 'ACCOUNT_EXISTS_WITH_DIFFERENT_FIELDS',
+        ...problems(...WITH_BODY, ...IN_LEDGER, 'ACCOUNT_EXISTS_WITH_DIFFERENT_FIELDS',
           ...WRITES) },
     },
   }, async (request, reply) => {
     const input = accountInput(request.body, request.caller);
     if (!input.ok) return sendProblem(reply, input.problem);
-    const outcome = await app.ledger.createAccount(input.value);
+    const outcome = await request.ledger.createAccount(input.value);
     if (outcome.kind === 'conflict') {
       return sendProblem(reply, problem('ACCOUNT_EXISTS_WITH_DIFFERENT_FIELDS',
         `account "${input.value.id}" exists with different ${outcome.fields.join(', ')}`));
@@ -78,10 +78,10 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
       response: {
         [SUCCESS.ok]: json(AccountJson, 'Closed now, or already closed',
           { documented: Account, examples: ACCOUNT_CLOSED, headers: REPLAYED_HEADER }),
-        ...problems(...WITH_BODY, ...AUTHENTICATED, 'NO_SUCH_ACCOUNT', ...WRITES) },
+        ...problems(...WITH_BODY, ...IN_LEDGER, 'NO_SUCH_ACCOUNT', ...WRITES) },
     },
   }, async (request, reply) => {
-    const outcome = await app.ledger.closeAccount(request.params.id);
+    const outcome = await request.ledger.closeAccount(request.params.id);
     if (outcome.kind === 'notFound') {
       return sendProblem(reply, problem('NO_SUCH_ACCOUNT',
         `account "${request.params.id}" does not exist`));
@@ -103,10 +103,10 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
       headers: ReadFromHeaders,
       response: { [SUCCESS.ok]: json(AccountJson, 'The account',
         { documented: Account, examples: ACCOUNT_READ }),
-        ...problems('VALIDATION_ERROR', ...AUTHENTICATED, 'NO_SUCH_ACCOUNT', 'UNAVAILABLE') },
+        ...problems('VALIDATION_ERROR', ...IN_LEDGER, 'NO_SUCH_ACCOUNT', 'UNAVAILABLE') },
     },
   }, async (request, reply) => {
-    const account = await app.ledger.getAccount(request.params.id, readOptions(request));
+    const account = await request.ledger.getAccount(request.params.id, readOptions(request));
     if (!account) {
       return sendProblem(reply, problem('NO_SUCH_ACCOUNT',
         `no account "${request.params.id}"`));
@@ -128,7 +128,7 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
       headers: ReadFromHeaders,
       response: { [SUCCESS.ok]: json(ref(EntriesPage), 'A page of entries, newest first',
         { examples: ENTRIES_PAGE }),
-        ...problems('VALIDATION_ERROR', ...AUTHENTICATED, 'NO_SUCH_ACCOUNT', 'UNAVAILABLE') },
+        ...problems('VALIDATION_ERROR', ...IN_LEDGER, 'NO_SUCH_ACCOUNT', 'UNAVAILABLE') },
     },
   }, async (request, reply) => {
     const { cursor } = request.query;
@@ -141,7 +141,7 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
     const badCursor = () => sendProblem(reply, problem('VALIDATION_ERROR',
       `cursor is not one this service issued for account "${request.params.id}"`));
     if (cursor !== undefined && startSeq === undefined) return badCursor();
-    const page = await app.ledger.listEntries(request.params.id, limit, startSeq,
+    const page = await request.ledger.listEntries(request.params.id, limit, startSeq,
       readOptions(request));
     if (!page) {
       return sendProblem(reply, problem('NO_SUCH_ACCOUNT',

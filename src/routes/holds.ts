@@ -15,7 +15,7 @@ import { targetedInput } from '../http/input.js';
 import { SUCCESS } from '../http/outcomes.js';
 import { sendProblem } from '../http/problem.js';
 import {
-  AUTHENTICATED, json, problems, REPLAYED_HEADER, WITH_BODY, withHeaders, WRITES,
+  IN_LEDGER, json, problems, REPLAYED_HEADER, WITH_BODY, withHeaders, WRITES,
 } from '../http/responses.js';
 import {
   CommittedTransfer, IdParams, PostBody, ReversalBody, TransferJson, VoidBody,
@@ -61,7 +61,7 @@ const holds: FastifyPluginAsyncTypebox = async (app) => {
         [SUCCESS.created]: json(TransferJson, 'Posted now, or the replay of that',
           { documented: CommittedTransfer, examples: POST_COMMITTED,
             headers: REPLAYED_HEADER }),
-        ...withHeaders(problems(...WITH_BODY, ...AUTHENTICATED,
+        ...withHeaders(problems(...WITH_BODY, ...IN_LEDGER,
           'TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS', ...POST_REJECTIONS, ...WRITES), 422,
         REPLAYED_HEADER) },
     },
@@ -70,7 +70,7 @@ const holds: FastifyPluginAsyncTypebox = async (app) => {
     const input = targetedInput(request.body, request.params.id, request.caller);
     if (!input.ok) return sendProblem(reply, input.problem);
     const { target, ...rest } = input.value;
-    return answer(reply, rest.id, await app.ledger.settle('post', { ...rest, holdId: target }));
+    return answer(reply, rest.id, await request.ledger.settle('post', { ...rest, holdId: target }));
   });
 
   app.post('/transfers/:id/void', {
@@ -87,7 +87,7 @@ const holds: FastifyPluginAsyncTypebox = async (app) => {
         [SUCCESS.created]: json(TransferJson, 'Voided now, or the replay of that',
           { documented: CommittedTransfer, examples: VOID_COMMITTED,
             headers: REPLAYED_HEADER }),
-        ...withHeaders(problems(...WITH_BODY, ...AUTHENTICATED,
+        ...withHeaders(problems(...WITH_BODY, ...IN_LEDGER,
           'TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS', ...SETTLE_REJECTIONS, ...WRITES), 422,
         REPLAYED_HEADER) },
     },
@@ -96,7 +96,7 @@ const holds: FastifyPluginAsyncTypebox = async (app) => {
     const input = targetedInput(request.body, request.params.id, request.caller);
     if (!input.ok) return sendProblem(reply, input.problem);
     const { target, ...rest } = input.value;
-    return answer(reply, rest.id, await app.ledger.settle('void', { ...rest, holdId: target }));
+    return answer(reply, rest.id, await request.ledger.settle('void', { ...rest, holdId: target }));
   });
 
   app.post('/transfers/:id/reversals', {
@@ -114,7 +114,7 @@ const holds: FastifyPluginAsyncTypebox = async (app) => {
         [SUCCESS.created]: json(TransferJson, 'Reversed now, or the replay of that',
           { documented: CommittedTransfer, examples: REVERSAL_COMMITTED,
             headers: REPLAYED_HEADER }),
-        ...withHeaders(problems(...WITH_BODY, ...AUTHENTICATED,
+        ...withHeaders(problems(...WITH_BODY, ...IN_LEDGER,
           'TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS', ...REVERSAL_REJECTIONS, ...WRITES), 422,
         REPLAYED_HEADER) },
     },
@@ -123,7 +123,7 @@ const holds: FastifyPluginAsyncTypebox = async (app) => {
     const input = targetedInput(request.body, request.params.id, request.caller);
     if (!input.ok) return sendProblem(reply, input.problem);
     const { target, ...rest } = input.value;
-    return answer(reply, rest.id, await app.ledger.reverse({ ...rest, transferId: target }));
+    return answer(reply, rest.id, await request.ledger.reverse({ ...rest, transferId: target }));
   });
 };
 

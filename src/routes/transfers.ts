@@ -10,7 +10,7 @@ import {
   TRANSFER_READ, TRANSFER_REQUESTS,
 } from '../http/examples.js';
 import {
-  AUTHENTICATED, batchProblems, json, problems, REPLAYED_HEADER, TransferBatchResults,
+  IN_LEDGER, batchProblems, json, problems, REPLAYED_HEADER, TransferBatchResults,
   WITH_BODY, withHeaders, WRITES,
 } from '../http/responses.js';
 import {
@@ -48,7 +48,7 @@ const transfers: FastifyPluginAsyncTypebox = async (app) => {
         [SUCCESS.created]: json(TransferJson, 'Committed now, or the replay of that',
           { documented: CommittedTransfer, examples: { ...TRANSFER_COMMITTED, ...HOLD_COMMITTED },
             headers: REPLAYED_HEADER }),
-        ...withHeaders(problems(...WITH_BODY, 'SAME_ACCOUNT', ...AUTHENTICATED,
+        ...withHeaders(problems(...WITH_BODY, 'SAME_ACCOUNT', ...IN_LEDGER,
           'TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS', ...TRANSFER_REJECTIONS, ...WRITES), 422,
         REPLAYED_HEADER) },
     },
@@ -57,11 +57,11 @@ const transfers: FastifyPluginAsyncTypebox = async (app) => {
     request.transferId = request.body.id;
     const input = transferInput(request.body, request.caller);
     if (!input.ok) return sendProblem(reply, input.problem);
-    const outcome = await app.ledger.transfer(input.value);
+    const outcome = await request.ledger.transfer(input.value);
     if (outcome.kind === 'decided' && outcome.replayed) {
       reply.header('idempotent-replayed', 'true');
     }
-    const answer = transferAnswer(input.value.id, outcome, await missingIn(app.ledger, outcome));
+    const answer = transferAnswer(input.value.id, outcome, await missingIn(request.ledger, outcome));
     if ('problem' in answer) return sendProblem(reply, answer.problem);
     return reply.code(answer.status).send(answer.transfer);
   });
@@ -85,7 +85,7 @@ const transfers: FastifyPluginAsyncTypebox = async (app) => {
         [SUCCESS.ok]: json(TransferBatchResultsJson, 'Every transfer decided, in order',
           { documented: TransferBatchResults, examples: BATCH_RESULTS }),
         ...atomicRefusals,
-        ...problems(...WITH_BODY, 'SAME_ACCOUNT', ...AUTHENTICATED, ...WRITES) },
+        ...problems(...WITH_BODY, 'SAME_ACCOUNT', ...IN_LEDGER, ...WRITES) },
     },
   }, async (request, reply) => {
     const inputs: TransferInput[] = [];
@@ -103,13 +103,13 @@ const transfers: FastifyPluginAsyncTypebox = async (app) => {
       }
       inputs.push(input.value);
     }
-    const outcome = await app.ledger.transferBatch({ transfers: inputs,
+    const outcome = await request.ledger.transferBatch({ transfers: inputs,
       atomic: request.body.atomic });
     if (outcome.kind !== 'decided') {
       return sendProblem(reply, atomicProblem(inputs, outcome,
-        await missingInRefusal(app.ledger, inputs, outcome)));
+        await missingInRefusal(request.ledger, inputs, outcome)));
     }
-    const missing = await missingInEach(app.ledger, outcome.results);
+    const missing = await missingInEach(request.ledger, outcome.results);
     return { results: outcome.results.map((r, i) => batchResult((inputs[i] as TransferInput).id,
       r, missing[i])) };
   });
@@ -128,11 +128,11 @@ const transfers: FastifyPluginAsyncTypebox = async (app) => {
       headers: ReadFromHeaders,
       response: { [SUCCESS.ok]: json(TransferJson, 'The transfer, committed or rejected',
         { documented: Transfer, examples: TRANSFER_READ }),
-        ...problems('VALIDATION_ERROR', ...AUTHENTICATED, 'NO_SUCH_TRANSFER', 'UNAVAILABLE') },
+        ...problems('VALIDATION_ERROR', ...IN_LEDGER, 'NO_SUCH_TRANSFER', 'UNAVAILABLE') },
     },
   }, async (request, reply) => {
     request.transferId = request.params.id;
-    const transfer = await app.ledger.getTransfer(request.params.id, readOptions(request));
+    const transfer = await request.ledger.getTransfer(request.params.id, readOptions(request));
     if (!transfer) {
       return sendProblem(reply, problem('NO_SUCH_TRANSFER',
         `no transfer "${request.params.id}"`));

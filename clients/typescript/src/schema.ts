@@ -64,6 +64,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/ledgers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List ledgers, in name order
+         * @description The default ledger is always there. A key restricted to some ledgers sees only those. Pass `next` as `after` until it is null.
+         */
+        get: operations["listLedgers"];
+        put?: never;
+        /**
+         * Create a ledger (idempotent by name)
+         * @description A ledger is a namespace: its accounts and transfers are reached under `/ledgers/{name}/…`, and the same ids may exist in two ledgers. The same name with the same metadata again answers 200 with `Idempotent-Replayed: true`; with other metadata, 409. A key restricted to some ledgers (`:ledgers=a|b`) may create only those (403 for any other, whether or not it exists).
+         */
+        post: operations["createLedger"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ledgers/{ledger}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a ledger
+         * @description The default ledger always exists. A ledger that does not exist and one the API key does not reach answer the same 404.
+         */
+        get: operations["getLedger"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/accounts": {
         parameters: {
             query?: never;
@@ -258,6 +302,206 @@ export interface paths {
          * @description Moves `amount` (default: all that is still reversible) back from the original's `to` to its `from`. Reversals of one transfer add up to at most its amount; the original shows `reversedAmount`. The body `id` is this operation's idempotency key, as for `POST /transfers`: a replay with the same fields (the same path id, the same `amount` as asked or none, the same metadata) returns the original status and body with `Idempotent-Replayed: true`; anything else is 409. After a timeout, 429 or 503, retry with the same id.
          */
         post: operations["reverseTransfer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ledgers/{ledger}/accounts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create an account (idempotent when an id is given)
+         * @description With an `id`, a retry of the same request answers 200 with the account as it is now and `Idempotent-Replayed: true`; the same id with another currency, overdraft limit or metadata is 409. Without an `id` every request creates an account.
+         */
+        post: operations["createAccountInLedger"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ledgers/{ledger}/accounts/{id}/close": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Close an account: no new transfer, hold or reversal touches it
+         * @description Sets `closedAt`. From then on a transfer, hold or reversal naming it is rejected `ACCOUNT_CLOSED` (422, recorded); holds already open on it can still be posted or voided. Closing it again answers 200 with the same account. There is no reopening.
+         */
+        post: operations["closeAccountInLedger"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ledgers/{ledger}/accounts/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read an account and its balance
+         * @description The balance includes every transfer acknowledged before this request (with `Ledger-Read-From: primary`, or without read replicas).
+         */
+        get: operations["getAccountInLedger"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ledgers/{ledger}/accounts/{id}/entries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An account's entries, newest first
+         * @description One entry per committed transfer that moved the account, with its balance right after. Pages never repeat or skip an entry, however many transfers arrive between them: pass `nextCursor` as `cursor` until it is null.
+         */
+        get: operations["listAccountEntriesInLedger"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ledgers/{ledger}/transfers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Transfer an amount between two accounts, exactly once per id
+         * @description The id is the idempotency key: choose it before the first attempt and send the same request on every retry. A decided id is final: a replay with the same fields returns the original status (201 or 422) and body with `Idempotent-Replayed: true`; different fields → 409. 201, 400, 409 and 422 are decided answers; after a timeout, a network error, 429 or 503, retry with the same id (after `Retry-After`). With `"pending": true` it opens a hold instead: the amount is reserved (the accounts' `debitsPending`, `creditsPending`) and moves when posted (`POST /transfers/{id}/post`).
+         */
+        post: operations["createTransferInLedger"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ledgers/{ledger}/transfers/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Decide up to 1000 transfers, atomically or each on its own
+         * @description Each transfer follows the rules of `POST /transfers` (its id is its idempotency key). `atomic: false`: each is decided on its own and its result is what `POST /transfers` would have answered (201, 409 or 422, with `replayed`). `atomic: true`: all commit, or none is applied nor recorded and the reply names the first transfer that would not commit. A batch in which a transfer is malformed (or ids repeat) is refused whole with 400. On 503 retry the whole batch with the same ids.
+         */
+        post: operations["createTransferBatchInLedger"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ledgers/{ledger}/transfers/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a decided transfer (committed or rejected)
+         * @description What was decided under this id: a committed transfer with its journal position and balances after it, or a rejected one with its reason. 404 until some request decides the id.
+         */
+        get: operations["getTransferInLedger"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ledgers/{ledger}/transfers/{id}/post": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Post a hold: move all or part of it, release the rest
+         * @description Moves `amount` (default: all of the hold) from the hold's `from` to its `to` as posted money and releases the rest of the reservation. A hold settles once: by a post, a void or its expiry, whichever comes first. The body `id` is this operation's idempotency key, as for `POST /transfers`: a replay with the same fields (the same path id, the same `amount` as asked or none, the same metadata) returns the original status and body with `Idempotent-Replayed: true`; anything else is 409. After a timeout, 429 or 503, retry with the same id.
+         */
+        post: operations["postHoldInLedger"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ledgers/{ledger}/transfers/{id}/void": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Void a hold: release all of it
+         * @description Releases the whole reservation; no posted balance moves. A hold settles once: by a post, a void or its expiry, whichever comes first. The body `id` is this operation's idempotency key, as for `POST /transfers`: a replay with the same fields (the same path id, the same `amount` as asked or none, the same metadata) returns the original status and body with `Idempotent-Replayed: true`; anything else is 409. After a timeout, 429 or 503, retry with the same id.
+         */
+        post: operations["voidHoldInLedger"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ledgers/{ledger}/transfers/{id}/reversals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reverse a committed transfer or post, in full or in part
+         * @description Moves `amount` (default: all that is still reversible) back from the original's `to` to its `from`. Reversals of one transfer add up to at most its amount; the original shows `reversedAmount`. The body `id` is this operation's idempotency key, as for `POST /transfers`: a replay with the same fields (the same path id, the same `amount` as asked or none, the same metadata) returns the original status and body with `Idempotent-Replayed: true`; anything else is 409. After a timeout, 429 or 503, retry with the same id.
+         */
+        post: operations["reverseTransferInLedger"];
         delete?: never;
         options?: never;
         head?: never;
@@ -465,6 +709,38 @@ export interface components {
                 [key: string]: string;
             };
         };
+        /** @description A ledger: a namespace of accounts and transfers (its own Redis hash tag) */
+        Ledger: {
+            /** @description The ledger's name */
+            name: string;
+            /** @description Up to 16 keys (1–64 of A–Z a–z 0–9 _ - .), string values of at most 256 characters, 4096 bytes of JSON in all. */
+            metadata: {
+                [key: string]: string;
+            };
+            /**
+             * Format: date-time
+             * @description UTC, milliseconds
+             */
+            createdAt: string;
+        };
+        /** @description Ledgers in name order (a key restricted to some ledgers sees only those) */
+        LedgersPage: {
+            ledgers: {
+                /** @description The ledger's name */
+                name: string;
+                /** @description Up to 16 keys (1–64 of A–Z a–z 0–9 _ - .), string values of at most 256 characters, 4096 bytes of JSON in all. */
+                metadata: {
+                    [key: string]: string;
+                };
+                /**
+                 * Format: date-time
+                 * @description UTC, milliseconds
+                 */
+                createdAt: string;
+            }[];
+            /** @description Pass as `after` for the next page; null on the last page */
+            next: string | null;
+        };
         /** @description RFC 9457 problem details (application/problem+json) */
         Problem: {
             /** @description URI naming the problem: `urn:atomic-ledger:problem:` and the code in lower case, `-` for `_` */
@@ -477,7 +753,7 @@ export interface components {
              * @description Stable machine code; each response lists the codes it can carry
              * @enum {string}
              */
-            code: "VALIDATION_ERROR" | "SAME_ACCOUNT" | "UNAUTHORIZED" | "FORBIDDEN" | "ACCOUNT_NOT_FOUND" | "TRANSFER_NOT_FOUND" | "NOT_FOUND" | "ACCOUNT_EXISTS_WITH_DIFFERENT_FIELDS" | "TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS" | "TRANSFER_EXISTS" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "CURRENCY_MISMATCH" | "INSUFFICIENT_FUNDS" | "BALANCE_OVERFLOW" | "ACCOUNT_CLOSED" | "PENDING_TRANSFER_NOT_FOUND" | "PENDING_TRANSFER_NOT_PENDING" | "PENDING_TRANSFER_ALREADY_POSTED" | "PENDING_TRANSFER_ALREADY_VOIDED" | "PENDING_TRANSFER_EXPIRED" | "EXCEEDS_PENDING_AMOUNT" | "NOT_REVERSIBLE" | "EXCEEDS_REVERSIBLE_AMOUNT" | "RATE_LIMITED" | "INTERNAL" | "UNAVAILABLE" | "PERSISTENCE_FAILED" | "NOT_READY";
+            code: "VALIDATION_ERROR" | "SAME_ACCOUNT" | "UNAUTHORIZED" | "FORBIDDEN" | "ACCOUNT_NOT_FOUND" | "TRANSFER_NOT_FOUND" | "LEDGER_NOT_FOUND" | "NOT_FOUND" | "ACCOUNT_EXISTS_WITH_DIFFERENT_FIELDS" | "LEDGER_EXISTS_WITH_DIFFERENT_FIELDS" | "TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS" | "TRANSFER_EXISTS" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "CURRENCY_MISMATCH" | "INSUFFICIENT_FUNDS" | "BALANCE_OVERFLOW" | "ACCOUNT_CLOSED" | "PENDING_TRANSFER_NOT_FOUND" | "PENDING_TRANSFER_NOT_PENDING" | "PENDING_TRANSFER_ALREADY_POSTED" | "PENDING_TRANSFER_ALREADY_VOIDED" | "PENDING_TRANSFER_EXPIRED" | "EXCEEDS_PENDING_AMOUNT" | "NOT_REVERSIBLE" | "EXCEEDS_REVERSIBLE_AMOUNT" | "RATE_LIMITED" | "INTERNAL" | "UNAVAILABLE" | "PERSISTENCE_FAILED" | "NOT_READY";
             /** @description What happened to this request, for a person */
             detail: string;
         };
@@ -493,7 +769,7 @@ export interface components {
              * @description Stable machine code; each response lists the codes it can carry
              * @enum {string}
              */
-            code: "VALIDATION_ERROR" | "SAME_ACCOUNT" | "UNAUTHORIZED" | "FORBIDDEN" | "ACCOUNT_NOT_FOUND" | "TRANSFER_NOT_FOUND" | "NOT_FOUND" | "ACCOUNT_EXISTS_WITH_DIFFERENT_FIELDS" | "TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS" | "TRANSFER_EXISTS" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "CURRENCY_MISMATCH" | "INSUFFICIENT_FUNDS" | "BALANCE_OVERFLOW" | "ACCOUNT_CLOSED" | "PENDING_TRANSFER_NOT_FOUND" | "PENDING_TRANSFER_NOT_PENDING" | "PENDING_TRANSFER_ALREADY_POSTED" | "PENDING_TRANSFER_ALREADY_VOIDED" | "PENDING_TRANSFER_EXPIRED" | "EXCEEDS_PENDING_AMOUNT" | "NOT_REVERSIBLE" | "EXCEEDS_REVERSIBLE_AMOUNT" | "RATE_LIMITED" | "INTERNAL" | "UNAVAILABLE" | "PERSISTENCE_FAILED" | "NOT_READY";
+            code: "VALIDATION_ERROR" | "SAME_ACCOUNT" | "UNAUTHORIZED" | "FORBIDDEN" | "ACCOUNT_NOT_FOUND" | "TRANSFER_NOT_FOUND" | "LEDGER_NOT_FOUND" | "NOT_FOUND" | "ACCOUNT_EXISTS_WITH_DIFFERENT_FIELDS" | "LEDGER_EXISTS_WITH_DIFFERENT_FIELDS" | "TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS" | "TRANSFER_EXISTS" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "CURRENCY_MISMATCH" | "INSUFFICIENT_FUNDS" | "BALANCE_OVERFLOW" | "ACCOUNT_CLOSED" | "PENDING_TRANSFER_NOT_FOUND" | "PENDING_TRANSFER_NOT_PENDING" | "PENDING_TRANSFER_ALREADY_POSTED" | "PENDING_TRANSFER_ALREADY_VOIDED" | "PENDING_TRANSFER_EXPIRED" | "EXCEEDS_PENDING_AMOUNT" | "NOT_REVERSIBLE" | "EXCEEDS_REVERSIBLE_AMOUNT" | "RATE_LIMITED" | "INTERNAL" | "UNAVAILABLE" | "PERSISTENCE_FAILED" | "NOT_READY";
             /** @description What happened to this request, for a person */
             detail: string;
             /** @description position of the transfer in `transfers`, from 0 */
@@ -570,6 +846,14 @@ export interface components {
         TransferBatchResults: {
             /** @description One per transfer, in order */
             results: components["schemas"]["BatchResult"][];
+        };
+        CreateLedgerRequest: {
+            /** @description 1–64 of a–z 0–9 _ -; also the hash tag of the ledger's Redis keys (its Redis Cluster slot) */
+            name: string;
+            /** @description Up to 16 keys (1–64 of A–Z a–z 0–9 _ - .), string values of at most 256 characters, 4096 bytes of JSON in all. */
+            metadata?: {
+                [key: string]: string;
+            };
         };
         CreateAccountRequest: {
             /** @description 1–128 characters of A–Z a–z 0–9 _ - . (not `.` nor `..`); default: a new UUIDv7. Give one to make the request idempotent */
@@ -801,6 +1085,478 @@ export interface operations {
             };
         };
     };
+    listLedgers: {
+        parameters: {
+            query?: {
+                /** @description Ledgers per page, 1 … 1000, default 100; in decimal digits */
+                limit?: number;
+                /** @description The `next` of the previous page: list the names after it */
+                after?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of ledgers */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LedgersPage"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: Malformed request; nothing recorded: fix it and send it again. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 400;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "VALIDATION_ERROR";
+                    };
+                };
+            };
+            /** @description `UNAUTHORIZED`: No valid API key (send `Authorization: Bearer <key>`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 401;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAUTHORIZED";
+                    };
+                };
+            };
+            /** @description `FORBIDDEN`: The API key lacks the scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 403;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "FORBIDDEN";
+                    };
+                };
+            };
+            /** @description `RATE_LIMITED`: Rate limit of the API key exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 429;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description `UNAVAILABLE`: Redis unreachable or busy: the outcome of a write is unknown; retry with the same id. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 503;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    createLedger: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateLedgerRequest"];
+            };
+        };
+        responses: {
+            /** @description The ledger existed with the same fields (a replay) */
+            200: {
+                headers: {
+                    /** @description `true` when an earlier request with the same id decided this answer (a replay: nothing was applied again); absent otherwise */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Ledger"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Ledger"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: Malformed request; nothing recorded: fix it and send it again. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 400;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "VALIDATION_ERROR";
+                    };
+                };
+            };
+            /** @description `UNAUTHORIZED`: No valid API key (send `Authorization: Bearer <key>`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 401;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAUTHORIZED";
+                    };
+                };
+            };
+            /** @description `FORBIDDEN`: The API key lacks the scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 403;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "FORBIDDEN";
+                    };
+                };
+            };
+            /** @description `LEDGER_EXISTS_WITH_DIFFERENT_FIELDS`: The ledger exists with different fields; the detail names them. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 409;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "LEDGER_EXISTS_WITH_DIFFERENT_FIELDS";
+                    };
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: Body larger than the limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 413;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: Body is not application/json. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 415;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description `RATE_LIMITED`: Rate limit of the API key exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 429;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description `UNAVAILABLE`: Redis unreachable or busy: the outcome of a write is unknown; retry with the same id. `PERSISTENCE_FAILED`: Redis cannot persist: nothing applied; retry later with the same id. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 503;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAVAILABLE" | "PERSISTENCE_FAILED";
+                    };
+                };
+            };
+        };
+    };
+    getLedger: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The ledger (`GET /ledgers`); an unknown one, or one the API key does not reach, is 404 `LEDGER_NOT_FOUND` */
+                ledger: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The ledger */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Ledger"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: Malformed request; nothing recorded: fix it and send it again. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 400;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "VALIDATION_ERROR";
+                    };
+                };
+            };
+            /** @description `UNAUTHORIZED`: No valid API key (send `Authorization: Bearer <key>`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 401;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAUTHORIZED";
+                    };
+                };
+            };
+            /** @description `FORBIDDEN`: The API key lacks the scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 403;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "FORBIDDEN";
+                    };
+                };
+            };
+            /** @description `LEDGER_NOT_FOUND`: No ledger of this name that this API key reaches. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 404;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "LEDGER_NOT_FOUND";
+                    };
+                };
+            };
+            /** @description `RATE_LIMITED`: Rate limit of the API key exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 429;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description `UNAVAILABLE`: Redis unreachable or busy: the outcome of a write is unknown; retry with the same id. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 503;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
     createAccount: {
         parameters: {
             query?: never;
@@ -892,6 +1648,26 @@ export interface operations {
                          * @enum {string}
                          */
                         code: "FORBIDDEN";
+                    };
+                };
+            };
+            /** @description `LEDGER_NOT_FOUND`: No ledger of this name that this API key reaches. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 404;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "LEDGER_NOT_FOUND";
                     };
                 };
             };
@@ -1087,7 +1863,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `ACCOUNT_NOT_FOUND`: No account with this id. */
+            /** @description `LEDGER_NOT_FOUND`: No ledger of this name that this API key reaches. `ACCOUNT_NOT_FOUND`: No account with this id. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1103,7 +1879,7 @@ export interface operations {
                          * @description Stable machine code; each response lists the codes it can carry
                          * @enum {string}
                          */
-                        code: "ACCOUNT_NOT_FOUND";
+                        code: "LEDGER_NOT_FOUND" | "ACCOUNT_NOT_FOUND";
                     };
                 };
             };
@@ -1276,7 +2052,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `ACCOUNT_NOT_FOUND`: No account with this id. */
+            /** @description `LEDGER_NOT_FOUND`: No ledger of this name that this API key reaches. `ACCOUNT_NOT_FOUND`: No account with this id. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1292,7 +2068,7 @@ export interface operations {
                          * @description Stable machine code; each response lists the codes it can carry
                          * @enum {string}
                          */
-                        code: "ACCOUNT_NOT_FOUND";
+                        code: "LEDGER_NOT_FOUND" | "ACCOUNT_NOT_FOUND";
                     };
                 };
             };
@@ -1430,7 +2206,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `ACCOUNT_NOT_FOUND`: No account with this id. */
+            /** @description `LEDGER_NOT_FOUND`: No ledger of this name that this API key reaches. `ACCOUNT_NOT_FOUND`: No account with this id. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1446,7 +2222,7 @@ export interface operations {
                          * @description Stable machine code; each response lists the codes it can carry
                          * @enum {string}
                          */
-                        code: "ACCOUNT_NOT_FOUND";
+                        code: "LEDGER_NOT_FOUND" | "ACCOUNT_NOT_FOUND";
                     };
                 };
             };
@@ -1576,6 +2352,26 @@ export interface operations {
                          * @enum {string}
                          */
                         code: "FORBIDDEN";
+                    };
+                };
+            };
+            /** @description `LEDGER_NOT_FOUND`: No ledger of this name that this API key reaches. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 404;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "LEDGER_NOT_FOUND";
                     };
                 };
             };
@@ -1788,6 +2584,26 @@ export interface operations {
                     };
                 };
             };
+            /** @description `LEDGER_NOT_FOUND`: No ledger of this name that this API key reaches. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 404;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "LEDGER_NOT_FOUND";
+                    };
+                };
+            };
             /** @description `TRANSFER_EXISTS`: Atomic batch: a transfer id decided before, among new ones; nothing applied. `TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS`: The transfer id was decided with different fields; the detail names them. */
             409: {
                 headers: {
@@ -1997,7 +2813,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `TRANSFER_NOT_FOUND`: No transfer was decided under this id. */
+            /** @description `LEDGER_NOT_FOUND`: No ledger of this name that this API key reaches. `TRANSFER_NOT_FOUND`: No transfer was decided under this id. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2013,7 +2829,7 @@ export interface operations {
                          * @description Stable machine code; each response lists the codes it can carry
                          * @enum {string}
                          */
-                        code: "TRANSFER_NOT_FOUND";
+                        code: "LEDGER_NOT_FOUND" | "TRANSFER_NOT_FOUND";
                     };
                 };
             };
@@ -2146,6 +2962,26 @@ export interface operations {
                          * @enum {string}
                          */
                         code: "FORBIDDEN";
+                    };
+                };
+            };
+            /** @description `LEDGER_NOT_FOUND`: No ledger of this name that this API key reaches. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 404;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "LEDGER_NOT_FOUND";
                     };
                 };
             };
@@ -2363,6 +3199,26 @@ export interface operations {
                     };
                 };
             };
+            /** @description `LEDGER_NOT_FOUND`: No ledger of this name that this API key reaches. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 404;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "LEDGER_NOT_FOUND";
+                    };
+                };
+            };
             /** @description `TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS`: The transfer id was decided with different fields; the detail names them. */
             409: {
                 headers: {
@@ -2574,6 +3430,2071 @@ export interface operations {
                          * @enum {string}
                          */
                         code: "FORBIDDEN";
+                    };
+                };
+            };
+            /** @description `LEDGER_NOT_FOUND`: No ledger of this name that this API key reaches. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 404;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "LEDGER_NOT_FOUND";
+                    };
+                };
+            };
+            /** @description `TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS`: The transfer id was decided with different fields; the detail names them. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 409;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS";
+                    };
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: Body larger than the limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 413;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: Body is not application/json. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 415;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description `TRANSFER_NOT_FOUND`: A reversal names a transfer id nobody decided. `NOT_REVERSIBLE`: A reversal names a hold, void, reversal or rejected transfer. `EXCEEDS_REVERSIBLE_AMOUNT`: Reversals of a record would add up to more than its amount. `ACCOUNT_CLOSED`: A transfer, hold or reversal names a closed account. `INSUFFICIENT_FUNDS`: The debit account cannot pay within its overdraft limit. `BALANCE_OVERFLOW`: A total of either account would exceed 2^128-1. */
+            422: {
+                headers: {
+                    /** @description `true` when an earlier request with the same id decided this answer (a replay: nothing was applied again); absent otherwise */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 422;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "TRANSFER_NOT_FOUND" | "NOT_REVERSIBLE" | "EXCEEDS_REVERSIBLE_AMOUNT" | "ACCOUNT_CLOSED" | "INSUFFICIENT_FUNDS" | "BALANCE_OVERFLOW";
+                    };
+                };
+            };
+            /** @description `RATE_LIMITED`: Rate limit of the API key exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 429;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description `UNAVAILABLE`: Redis unreachable or busy: the outcome of a write is unknown; retry with the same id. `PERSISTENCE_FAILED`: Redis cannot persist: nothing applied; retry later with the same id. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 503;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAVAILABLE" | "PERSISTENCE_FAILED";
+                    };
+                };
+            };
+        };
+    };
+    createAccountInLedger: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The ledger (`GET /ledgers`); an unknown one, or one the API key does not reach, is 404 `LEDGER_NOT_FOUND` */
+                ledger: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateAccountRequest"];
+            };
+        };
+        responses: {
+            /** @description The id existed with the same fields (a replay) */
+            200: {
+                headers: {
+                    /** @description `true` when an earlier request with the same id decided this answer (a replay: nothing was applied again); absent otherwise */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Account"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Account"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: Malformed request; nothing recorded: fix it and send it again. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 400;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "VALIDATION_ERROR";
+                    };
+                };
+            };
+            /** @description `UNAUTHORIZED`: No valid API key (send `Authorization: Bearer <key>`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 401;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAUTHORIZED";
+                    };
+                };
+            };
+            /** @description `FORBIDDEN`: The API key lacks the scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 403;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "FORBIDDEN";
+                    };
+                };
+            };
+            /** @description `LEDGER_NOT_FOUND`: No ledger of this name that this API key reaches. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 404;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "LEDGER_NOT_FOUND";
+                    };
+                };
+            };
+            /** @description `ACCOUNT_EXISTS_WITH_DIFFERENT_FIELDS`: The account id exists with different fields; the detail names them. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 409;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "ACCOUNT_EXISTS_WITH_DIFFERENT_FIELDS";
+                    };
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: Body larger than the limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 413;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: Body is not application/json. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 415;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description `RATE_LIMITED`: Rate limit of the API key exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 429;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description `UNAVAILABLE`: Redis unreachable or busy: the outcome of a write is unknown; retry with the same id. `PERSISTENCE_FAILED`: Redis cannot persist: nothing applied; retry later with the same id. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 503;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAVAILABLE" | "PERSISTENCE_FAILED";
+                    };
+                };
+            };
+        };
+    };
+    closeAccountInLedger: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The ledger (`GET /ledgers`); an unknown one, or one the API key does not reach, is 404 `LEDGER_NOT_FOUND` */
+                ledger: string;
+                /** @description 1–128 characters of A–Z a–z 0–9 _ - . (not `.` nor `..`) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CloseAccountRequest"];
+            };
+        };
+        responses: {
+            /** @description Closed now, or already closed */
+            200: {
+                headers: {
+                    /** @description `true` when an earlier request with the same id decided this answer (a replay: nothing was applied again); absent otherwise */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Account"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: Malformed request; nothing recorded: fix it and send it again. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 400;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "VALIDATION_ERROR";
+                    };
+                };
+            };
+            /** @description `UNAUTHORIZED`: No valid API key (send `Authorization: Bearer <key>`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 401;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAUTHORIZED";
+                    };
+                };
+            };
+            /** @description `FORBIDDEN`: The API key lacks the scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 403;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "FORBIDDEN";
+                    };
+                };
+            };
+            /** @description `LEDGER_NOT_FOUND`: No ledger of this name that this API key reaches. `ACCOUNT_NOT_FOUND`: No account with this id. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 404;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "LEDGER_NOT_FOUND" | "ACCOUNT_NOT_FOUND";
+                    };
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: Body larger than the limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 413;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: Body is not application/json. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 415;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description `RATE_LIMITED`: Rate limit of the API key exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 429;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description `UNAVAILABLE`: Redis unreachable or busy: the outcome of a write is unknown; retry with the same id. `PERSISTENCE_FAILED`: Redis cannot persist: nothing applied; retry later with the same id. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 503;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAVAILABLE" | "PERSISTENCE_FAILED";
+                    };
+                };
+            };
+        };
+    };
+    getAccountInLedger: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `any` (default): a read replica may answer when REDIS_REPLICA_URLS is set; it lags the primary, so it may not show the latest writes yet. `primary`: read from the primary, which shows every acknowledged write (read-your-writes). */
+                "ledger-read-from"?: "primary" | "any";
+            };
+            path: {
+                /** @description The ledger (`GET /ledgers`); an unknown one, or one the API key does not reach, is 404 `LEDGER_NOT_FOUND` */
+                ledger: string;
+                /** @description 1–128 characters of A–Z a–z 0–9 _ - . (not `.` nor `..`) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The account */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Account"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: Malformed request; nothing recorded: fix it and send it again. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 400;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "VALIDATION_ERROR";
+                    };
+                };
+            };
+            /** @description `UNAUTHORIZED`: No valid API key (send `Authorization: Bearer <key>`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 401;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAUTHORIZED";
+                    };
+                };
+            };
+            /** @description `FORBIDDEN`: The API key lacks the scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 403;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "FORBIDDEN";
+                    };
+                };
+            };
+            /** @description `LEDGER_NOT_FOUND`: No ledger of this name that this API key reaches. `ACCOUNT_NOT_FOUND`: No account with this id. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 404;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "LEDGER_NOT_FOUND" | "ACCOUNT_NOT_FOUND";
+                    };
+                };
+            };
+            /** @description `RATE_LIMITED`: Rate limit of the API key exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 429;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description `UNAVAILABLE`: Redis unreachable or busy: the outcome of a write is unknown; retry with the same id. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 503;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    listAccountEntriesInLedger: {
+        parameters: {
+            query?: {
+                /** @description Entries per page, 1 … 1000, default 100; written in decimal digits (`1e3` or `010` are refused) */
+                limit?: number;
+                /** @description The `nextCursor` of the previous page (opaque) */
+                cursor?: string;
+            };
+            header?: {
+                /** @description `any` (default): a read replica may answer when REDIS_REPLICA_URLS is set; it lags the primary, so it may not show the latest writes yet. `primary`: read from the primary, which shows every acknowledged write (read-your-writes). */
+                "ledger-read-from"?: "primary" | "any";
+            };
+            path: {
+                /** @description The ledger (`GET /ledgers`); an unknown one, or one the API key does not reach, is 404 `LEDGER_NOT_FOUND` */
+                ledger: string;
+                /** @description 1–128 characters of A–Z a–z 0–9 _ - . (not `.` nor `..`) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of entries, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntriesPage"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: Malformed request; nothing recorded: fix it and send it again. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 400;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "VALIDATION_ERROR";
+                    };
+                };
+            };
+            /** @description `UNAUTHORIZED`: No valid API key (send `Authorization: Bearer <key>`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 401;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAUTHORIZED";
+                    };
+                };
+            };
+            /** @description `FORBIDDEN`: The API key lacks the scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 403;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "FORBIDDEN";
+                    };
+                };
+            };
+            /** @description `LEDGER_NOT_FOUND`: No ledger of this name that this API key reaches. `ACCOUNT_NOT_FOUND`: No account with this id. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 404;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "LEDGER_NOT_FOUND" | "ACCOUNT_NOT_FOUND";
+                    };
+                };
+            };
+            /** @description `RATE_LIMITED`: Rate limit of the API key exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 429;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description `UNAVAILABLE`: Redis unreachable or busy: the outcome of a write is unknown; retry with the same id. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 503;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    createTransferInLedger: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The ledger (`GET /ledgers`); an unknown one, or one the API key does not reach, is 404 `LEDGER_NOT_FOUND` */
+                ledger: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TransferRequest"];
+            };
+        };
+        responses: {
+            /** @description Committed now, or the replay of that */
+            201: {
+                headers: {
+                    /** @description `true` when an earlier request with the same id decided this answer (a replay: nothing was applied again); absent otherwise */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommittedTransfer"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: Malformed request; nothing recorded: fix it and send it again. `SAME_ACCOUNT`: from and to name the same account; nothing recorded. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 400;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "VALIDATION_ERROR" | "SAME_ACCOUNT";
+                    };
+                };
+            };
+            /** @description `UNAUTHORIZED`: No valid API key (send `Authorization: Bearer <key>`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 401;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAUTHORIZED";
+                    };
+                };
+            };
+            /** @description `FORBIDDEN`: The API key lacks the scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 403;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "FORBIDDEN";
+                    };
+                };
+            };
+            /** @description `LEDGER_NOT_FOUND`: No ledger of this name that this API key reaches. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 404;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "LEDGER_NOT_FOUND";
+                    };
+                };
+            };
+            /** @description `TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS`: The transfer id was decided with different fields; the detail names them. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 409;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS";
+                    };
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: Body larger than the limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 413;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: Body is not application/json. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 415;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description `ACCOUNT_NOT_FOUND`: A transfer names an account that does not exist. `ACCOUNT_CLOSED`: A transfer, hold or reversal names a closed account. `CURRENCY_MISMATCH`: The accounts' currencies, or the transfer's, differ. `INSUFFICIENT_FUNDS`: The debit account cannot pay within its overdraft limit. `BALANCE_OVERFLOW`: A total of either account would exceed 2^128-1. */
+            422: {
+                headers: {
+                    /** @description `true` when an earlier request with the same id decided this answer (a replay: nothing was applied again); absent otherwise */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 422;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "ACCOUNT_NOT_FOUND" | "ACCOUNT_CLOSED" | "CURRENCY_MISMATCH" | "INSUFFICIENT_FUNDS" | "BALANCE_OVERFLOW";
+                    };
+                };
+            };
+            /** @description `RATE_LIMITED`: Rate limit of the API key exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 429;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description `UNAVAILABLE`: Redis unreachable or busy: the outcome of a write is unknown; retry with the same id. `PERSISTENCE_FAILED`: Redis cannot persist: nothing applied; retry later with the same id. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 503;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAVAILABLE" | "PERSISTENCE_FAILED";
+                    };
+                };
+            };
+        };
+    };
+    createTransferBatchInLedger: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The ledger (`GET /ledgers`); an unknown one, or one the API key does not reach, is 404 `LEDGER_NOT_FOUND` */
+                ledger: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TransferBatchRequest"];
+            };
+        };
+        responses: {
+            /** @description Every transfer decided, in order */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TransferBatchResults"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: Malformed request; nothing recorded: fix it and send it again. `SAME_ACCOUNT`: from and to name the same account; nothing recorded. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 400;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "VALIDATION_ERROR" | "SAME_ACCOUNT";
+                    };
+                };
+            };
+            /** @description `UNAUTHORIZED`: No valid API key (send `Authorization: Bearer <key>`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 401;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAUTHORIZED";
+                    };
+                };
+            };
+            /** @description `FORBIDDEN`: The API key lacks the scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 403;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "FORBIDDEN";
+                    };
+                };
+            };
+            /** @description `LEDGER_NOT_FOUND`: No ledger of this name that this API key reaches. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 404;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "LEDGER_NOT_FOUND";
+                    };
+                };
+            };
+            /** @description `TRANSFER_EXISTS`: Atomic batch: a transfer id decided before, among new ones; nothing applied. `TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS`: The transfer id was decided with different fields; the detail names them. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["BatchProblem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 409;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "TRANSFER_EXISTS" | "TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS";
+                    };
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: Body larger than the limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 413;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: Body is not application/json. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 415;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description `ACCOUNT_NOT_FOUND`: A transfer names an account that does not exist. `ACCOUNT_CLOSED`: A transfer, hold or reversal names a closed account. `CURRENCY_MISMATCH`: The accounts' currencies, or the transfer's, differ. `INSUFFICIENT_FUNDS`: The debit account cannot pay within its overdraft limit. `BALANCE_OVERFLOW`: A total of either account would exceed 2^128-1. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["BatchProblem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 422;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "ACCOUNT_NOT_FOUND" | "ACCOUNT_CLOSED" | "CURRENCY_MISMATCH" | "INSUFFICIENT_FUNDS" | "BALANCE_OVERFLOW";
+                    };
+                };
+            };
+            /** @description `RATE_LIMITED`: Rate limit of the API key exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 429;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description `UNAVAILABLE`: Redis unreachable or busy: the outcome of a write is unknown; retry with the same id. `PERSISTENCE_FAILED`: Redis cannot persist: nothing applied; retry later with the same id. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 503;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAVAILABLE" | "PERSISTENCE_FAILED";
+                    };
+                };
+            };
+        };
+    };
+    getTransferInLedger: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `any` (default): a read replica may answer when REDIS_REPLICA_URLS is set; it lags the primary, so it may not show the latest writes yet. `primary`: read from the primary, which shows every acknowledged write (read-your-writes). */
+                "ledger-read-from"?: "primary" | "any";
+            };
+            path: {
+                /** @description The ledger (`GET /ledgers`); an unknown one, or one the API key does not reach, is 404 `LEDGER_NOT_FOUND` */
+                ledger: string;
+                /** @description 1–128 characters of A–Z a–z 0–9 _ - . (not `.` nor `..`) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The transfer, committed or rejected */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Transfer"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: Malformed request; nothing recorded: fix it and send it again. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 400;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "VALIDATION_ERROR";
+                    };
+                };
+            };
+            /** @description `UNAUTHORIZED`: No valid API key (send `Authorization: Bearer <key>`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 401;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAUTHORIZED";
+                    };
+                };
+            };
+            /** @description `FORBIDDEN`: The API key lacks the scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 403;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "FORBIDDEN";
+                    };
+                };
+            };
+            /** @description `LEDGER_NOT_FOUND`: No ledger of this name that this API key reaches. `TRANSFER_NOT_FOUND`: No transfer was decided under this id. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 404;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "LEDGER_NOT_FOUND" | "TRANSFER_NOT_FOUND";
+                    };
+                };
+            };
+            /** @description `RATE_LIMITED`: Rate limit of the API key exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 429;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description `UNAVAILABLE`: Redis unreachable or busy: the outcome of a write is unknown; retry with the same id. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 503;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    postHoldInLedger: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The ledger (`GET /ledgers`); an unknown one, or one the API key does not reach, is 404 `LEDGER_NOT_FOUND` */
+                ledger: string;
+                /** @description 1–128 characters of A–Z a–z 0–9 _ - . (not `.` nor `..`) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PostRequest"];
+            };
+        };
+        responses: {
+            /** @description Posted now, or the replay of that */
+            201: {
+                headers: {
+                    /** @description `true` when an earlier request with the same id decided this answer (a replay: nothing was applied again); absent otherwise */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommittedTransfer"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: Malformed request; nothing recorded: fix it and send it again. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 400;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "VALIDATION_ERROR";
+                    };
+                };
+            };
+            /** @description `UNAUTHORIZED`: No valid API key (send `Authorization: Bearer <key>`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 401;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAUTHORIZED";
+                    };
+                };
+            };
+            /** @description `FORBIDDEN`: The API key lacks the scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 403;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "FORBIDDEN";
+                    };
+                };
+            };
+            /** @description `LEDGER_NOT_FOUND`: No ledger of this name that this API key reaches. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 404;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "LEDGER_NOT_FOUND";
+                    };
+                };
+            };
+            /** @description `TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS`: The transfer id was decided with different fields; the detail names them. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 409;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS";
+                    };
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: Body larger than the limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 413;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: Body is not application/json. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 415;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description `PENDING_TRANSFER_NOT_FOUND`: A post or void names a hold id nobody decided (or a rejected hold). `PENDING_TRANSFER_NOT_PENDING`: A post or void names a record that is not a hold. `PENDING_TRANSFER_ALREADY_POSTED`: A post or void names a hold that was posted. `PENDING_TRANSFER_ALREADY_VOIDED`: A post or void names a hold that was voided. `PENDING_TRANSFER_EXPIRED`: A post or void names a hold past its expiresAt; its reservation is released. `EXCEEDS_PENDING_AMOUNT`: A post asks for more than the hold holds. */
+            422: {
+                headers: {
+                    /** @description `true` when an earlier request with the same id decided this answer (a replay: nothing was applied again); absent otherwise */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 422;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "PENDING_TRANSFER_NOT_FOUND" | "PENDING_TRANSFER_NOT_PENDING" | "PENDING_TRANSFER_ALREADY_POSTED" | "PENDING_TRANSFER_ALREADY_VOIDED" | "PENDING_TRANSFER_EXPIRED" | "EXCEEDS_PENDING_AMOUNT";
+                    };
+                };
+            };
+            /** @description `RATE_LIMITED`: Rate limit of the API key exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 429;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description `UNAVAILABLE`: Redis unreachable or busy: the outcome of a write is unknown; retry with the same id. `PERSISTENCE_FAILED`: Redis cannot persist: nothing applied; retry later with the same id. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 503;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAVAILABLE" | "PERSISTENCE_FAILED";
+                    };
+                };
+            };
+        };
+    };
+    voidHoldInLedger: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The ledger (`GET /ledgers`); an unknown one, or one the API key does not reach, is 404 `LEDGER_NOT_FOUND` */
+                ledger: string;
+                /** @description 1–128 characters of A–Z a–z 0–9 _ - . (not `.` nor `..`) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VoidRequest"];
+            };
+        };
+        responses: {
+            /** @description Voided now, or the replay of that */
+            201: {
+                headers: {
+                    /** @description `true` when an earlier request with the same id decided this answer (a replay: nothing was applied again); absent otherwise */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommittedTransfer"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: Malformed request; nothing recorded: fix it and send it again. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 400;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "VALIDATION_ERROR";
+                    };
+                };
+            };
+            /** @description `UNAUTHORIZED`: No valid API key (send `Authorization: Bearer <key>`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 401;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAUTHORIZED";
+                    };
+                };
+            };
+            /** @description `FORBIDDEN`: The API key lacks the scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 403;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "FORBIDDEN";
+                    };
+                };
+            };
+            /** @description `LEDGER_NOT_FOUND`: No ledger of this name that this API key reaches. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 404;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "LEDGER_NOT_FOUND";
+                    };
+                };
+            };
+            /** @description `TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS`: The transfer id was decided with different fields; the detail names them. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 409;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS";
+                    };
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: Body larger than the limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 413;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: Body is not application/json. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 415;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description `PENDING_TRANSFER_NOT_FOUND`: A post or void names a hold id nobody decided (or a rejected hold). `PENDING_TRANSFER_NOT_PENDING`: A post or void names a record that is not a hold. `PENDING_TRANSFER_ALREADY_POSTED`: A post or void names a hold that was posted. `PENDING_TRANSFER_ALREADY_VOIDED`: A post or void names a hold that was voided. `PENDING_TRANSFER_EXPIRED`: A post or void names a hold past its expiresAt; its reservation is released. */
+            422: {
+                headers: {
+                    /** @description `true` when an earlier request with the same id decided this answer (a replay: nothing was applied again); absent otherwise */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 422;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "PENDING_TRANSFER_NOT_FOUND" | "PENDING_TRANSFER_NOT_PENDING" | "PENDING_TRANSFER_ALREADY_POSTED" | "PENDING_TRANSFER_ALREADY_VOIDED" | "PENDING_TRANSFER_EXPIRED";
+                    };
+                };
+            };
+            /** @description `RATE_LIMITED`: Rate limit of the API key exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 429;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description `UNAVAILABLE`: Redis unreachable or busy: the outcome of a write is unknown; retry with the same id. `PERSISTENCE_FAILED`: Redis cannot persist: nothing applied; retry later with the same id. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 503;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAVAILABLE" | "PERSISTENCE_FAILED";
+                    };
+                };
+            };
+        };
+    };
+    reverseTransferInLedger: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The ledger (`GET /ledgers`); an unknown one, or one the API key does not reach, is 404 `LEDGER_NOT_FOUND` */
+                ledger: string;
+                /** @description 1–128 characters of A–Z a–z 0–9 _ - . (not `.` nor `..`) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReversalRequest"];
+            };
+        };
+        responses: {
+            /** @description Reversed now, or the replay of that */
+            201: {
+                headers: {
+                    /** @description `true` when an earlier request with the same id decided this answer (a replay: nothing was applied again); absent otherwise */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommittedTransfer"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: Malformed request; nothing recorded: fix it and send it again. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 400;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "VALIDATION_ERROR";
+                    };
+                };
+            };
+            /** @description `UNAUTHORIZED`: No valid API key (send `Authorization: Bearer <key>`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 401;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAUTHORIZED";
+                    };
+                };
+            };
+            /** @description `FORBIDDEN`: The API key lacks the scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 403;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "FORBIDDEN";
+                    };
+                };
+            };
+            /** @description `LEDGER_NOT_FOUND`: No ledger of this name that this API key reaches. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 404;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "LEDGER_NOT_FOUND";
                     };
                 };
             };
