@@ -21,6 +21,7 @@ import { ledgerKeys } from './ledger/keys.js';
 import { Ledger } from './ledger/ledger.js';
 import { createLedgerMetrics } from './metrics/ledger-metrics.js';
 import { createRedis, createSentinelRedis, markClosing } from './redis/client.js';
+import { createClusterRedis } from './redis/cluster.js';
 import { SentinelWatch } from './redis/sentinel-watch.js';
 import { type SupervisedRedis, superviseEmbeddedRedis } from './redis/embedded.js';
 import { type WorkerChannel, startPrimary, workerChannel, workerContext } from './workers.js';
@@ -38,7 +39,8 @@ function authFor(config: Config): { auth: AuthOptions; notice: string[] } {
     return { auth: { mode: 'keys', keys: config.apiKeys, ratePerSecond: config.ratePerSecond },
       notice: [] };
   }
-  if (config.redisUrl !== undefined || config.sentinels.length > 0) {
+  if (config.redisUrl !== undefined || config.sentinels.length > 0
+    || config.clusterNodes.length > 0) {
     throw new Error('LEDGER_API_KEYS is empty: set it (see docs/api.md, Authentication), or ' +
       'set LEDGER_AUTH=off to run without authentication');
   }
@@ -77,8 +79,12 @@ interface Connections {
   replicas: Redis[];
 }
 
-/** A connection to the primary: the one REDIS_SENTINELS name, or `url`. */
+/** A connection to the primary: the cluster's, the one REDIS_SENTINELS name, or `url`. */
 function primaryConnection(config: Config, url: string): Redis {
+  if (config.clusterNodes.length > 0) {
+    return createClusterRedis({ nodes: config.clusterNodes, username: config.redisUsername,
+      password: config.redisPassword });
+  }
   const redis = config.sentinels.length > 0
     ? createSentinelRedis({ sentinels: config.sentinels, name: config.sentinelName,
       username: config.redisUsername, password: config.redisPassword,
@@ -237,8 +243,9 @@ async function main(): Promise<void> {
     await serve(config, redisUrl, authFor(config).auth, [], { slot, channel: workerChannel() });
     return;
   }
-  // Neither REDIS_URL nor REDIS_SENTINELS: this process runs its own Redis.
-  const ownRedis = config.redisUrl === undefined && config.sentinels.length === 0;
+  // No REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES: this process runs its own Redis.
+  const ownRedis = config.redisUrl === undefined && config.sentinels.length === 0
+    && config.clusterNodes.length === 0;
   if (ownRedis) {
     // Before anything else touches the data dir (the development key, Redis).
     dataDirLock = await lockDataDir(config.dataDir, config.port);
@@ -253,7 +260,7 @@ async function main(): Promise<void> {
     console.log(`embedded redis-server on ${embedded.url}, ` +
       `AOF (appendfsync ${config.appendfsync}) under ${config.dataDir}`);
   }
-  // With REDIS_SENTINELS the URL is unused: every process asks the Sentinels.
+  // With REDIS_SENTINELS or REDIS_CLUSTER_NODES the URL is unused.
   const redisUrl = config.redisUrl ?? embedded?.url ?? '';
   if (config.workers === 1) {
     await serve(config, redisUrl, auth, notice);

@@ -18,6 +18,8 @@ export interface Config {
   sentinels: SentinelAddress[];
   /** The primary's name at the Sentinels. */
   sentinelName: string;
+  /** Nodes of a Redis Cluster to start from (instead of REDIS_URL); empty: not in Cluster mode. */
+  clusterNodes: SentinelAddress[];
   /** In Sentinel mode, the data nodes' ACL user and password (REDIS_URL carries them else). */
   redisUsername: string | undefined;
   redisPassword: string | undefined;
@@ -107,13 +109,24 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     problems.push('REDIS_REPLICA_URLS cannot be used with REDIS_SENTINELS (replicas change ' +
       'roles at a failover; reads go to the primary the Sentinels name)');
   }
+  const clusterNodes = parseSentinels(env.REDIS_CLUSTER_NODES ?? '') ?? [];
+  if (parseSentinels(env.REDIS_CLUSTER_NODES ?? '') === undefined) {
+    problems.push('REDIS_CLUSTER_NODES must be comma-separated host:port');
+  }
+  const clusterMode = clusterNodes.length > 0;
+  if (clusterMode && (redisUrl !== undefined || sentinelMode || replicaUrls.length > 0)) {
+    problems.push('REDIS_CLUSTER_NODES cannot be used with REDIS_URL, REDIS_SENTINELS or ' +
+      'REDIS_REPLICA_URLS (the cluster names its own primaries and replicas)');
+  }
   const sentinelName = env.REDIS_SENTINEL_NAME ?? 'ledger';
   if (!NAME.test(sentinelName)) {
     problems.push('REDIS_SENTINEL_NAME must be 1-64 of A-Z a-z 0-9 _ - .');
   }
   for (const name of ['REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD']) {
-    if (env[name] && !sentinelMode) {
-      problems.push(`${name} is for REDIS_SENTINELS only (put credentials in REDIS_URL)`);
+    const forNodes = name !== 'REDIS_SENTINEL_PASSWORD' && clusterMode;
+    if (env[name] && !sentinelMode && !forNodes) {
+      problems.push(`${name} is for REDIS_SENTINELS or REDIS_CLUSTER_NODES only (put ` +
+        'credentials in REDIS_URL)');
     }
   }
   const acksText = env.LEDGER_REPLICA_ACKS || (sentinelMode ? '1' : '0');
@@ -121,9 +134,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   if (Number.isNaN(replicaAcks)) {
     problems.push(`LEDGER_REPLICA_ACKS=${acksText} must be an integer from 0 to ` +
       `${limits.REPLICA_ACKS_MAX}`);
-  } else if (replicaAcks > 0 && !sentinelMode && redisUrl === undefined) {
-    problems.push('LEDGER_REPLICA_ACKS needs REDIS_SENTINELS or REDIS_URL (the embedded ' +
-      'Redis has no replicas)');
+  } else if (replicaAcks > 0 && !sentinelMode && !clusterMode && redisUrl === undefined) {
+    problems.push('LEDGER_REPLICA_ACKS needs REDIS_SENTINELS, REDIS_CLUSTER_NODES or ' +
+      'REDIS_URL (the embedded Redis has no replicas)');
   }
   const timeoutText = env.LEDGER_REPLICA_ACK_TIMEOUT_MS || String(limits.REPLICA_ACK_TIMEOUT_MS);
   const replicaAckTimeoutMs = wholeNumber(timeoutText, 1, limits.REPLICA_ACK_TIMEOUT_MS);
@@ -179,6 +192,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     replicaUrls,
     sentinels,
     sentinelName,
+    clusterNodes,
     redisUsername: env.REDIS_USERNAME || undefined,
     redisPassword: env.REDIS_PASSWORD || undefined,
     sentinelPassword: env.REDIS_SENTINEL_PASSWORD || undefined,
@@ -214,9 +228,13 @@ export const CONFIG_DOC: ReadonlyArray<[string, string, string]> = [
     'they name and follows it across failovers (instead of `REDIS_URL`; see High availability)',
     'unset'],
   ['REDIS_SENTINEL_NAME', 'the primary\'s name at the Sentinels', '`ledger`'],
-  ['REDIS_USERNAME', 'with `REDIS_SENTINELS`: the ACL user of the data nodes (with `REDIS_URL` ' +
-    'it goes in the URL)', 'unset: `default`'],
-  ['REDIS_PASSWORD', 'with `REDIS_SENTINELS`: that user\'s password', 'unset'],
+  ['REDIS_CLUSTER_NODES', '`host:port,…` of Redis Cluster nodes to start from (instead of ' +
+    '`REDIS_URL`): each ledger lives in the slot of its name, on the primary that owns it ' +
+    '(see High availability, Redis Cluster)', 'unset'],
+  ['REDIS_USERNAME', 'with `REDIS_SENTINELS` or `REDIS_CLUSTER_NODES`: the ACL user of the ' +
+    'data nodes (with `REDIS_URL` it goes in the URL)', 'unset: `default`'],
+  ['REDIS_PASSWORD', 'with `REDIS_SENTINELS` or `REDIS_CLUSTER_NODES`: that user\'s password',
+    'unset'],
   ['REDIS_SENTINEL_PASSWORD', 'with `REDIS_SENTINELS`: the Sentinels\' password, if they ' +
     'require one', 'unset'],
   ['LEDGER_REPLICA_ACKS', 'answer a write (201, 422, or a replay) only once this many replicas ' +

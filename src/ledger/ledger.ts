@@ -6,7 +6,8 @@
  */
 import type { Redis } from 'ioredis';
 import { limits } from '../config/limits.js';
-import { ReplicaAcks } from '../redis/replica-acks.js';
+import { asCluster } from '../redis/cluster.js';
+import { NodeAcks, ReplicaAcks } from '../redis/replica-acks.js';
 import type { ReadOptions } from '../redis/replicas.js';
 import {
   atomicRefusal, atomicReplayConflict, batchCall, batchItem, chunks, holdArgs,
@@ -71,6 +72,8 @@ export interface LedgerOptions {
    * be its own: WAIT blocks the connection it is sent on, and reads should not queue behind it.
    */
   writer?: Redis;
+  /** Internal (sibling()): the acknowledgements' group commit of the first ledger. */
+  sharedAcks?: ReplicaAcks | NodeAcks;
 }
 
 /**
@@ -114,7 +117,10 @@ export class Ledger {
   private readonly runner: ScriptRunner;
   private readonly group: GroupCommit | undefined;
   private readonly holdAccounts = new Map<string, [string, string]>();
-  readonly acks: ReplicaAcks | undefined;
+  /** Replica acknowledgements this ledger waits for (LEDGER_REPLICA_ACKS), if any. */
+  readonly acks: { readonly required: number } | undefined;
+  /** Single-node modes: the writer connection's group commit, waited on in `write`. */
+  private readonly replicaAcks: ReplicaAcks | undefined;
 
   constructor(options: LedgerOptions) {
     this.options = options;
@@ -123,15 +129,21 @@ export class Ledger {
     this.now = options.now ?? Date.now;
     this.observer = options.observer;
     const writer = options.writer ?? options.redis;
-    this.runner = new ScriptRunner(options.redis, options.scripts ?? loadScripts(),
-      options.replicas ?? [], options.observer, writer);
     const acks = options.replicaAcks;
-    this.acks = acks === undefined || acks.required === 0 ? undefined : new ReplicaAcks({
-      redis: writer, required: acks.required, timeoutMs: acks.timeoutMs,
-      // A replay's mark: one field of the ledger's meta hash, the time of the last one.
-      mark: (on) => on.hset(this.keys.meta(), 'w', String(this.now())),
-      ...(options.observer === undefined ? {} : { observer: options.observer }),
-    });
+    const observer = options.observer === undefined ? {} : { observer: options.observer };
+    // One group commit per connection, shared by the siblings (sibling() passes it on).
+    const shared = this.options.sharedAcks ?? (acks === undefined || acks.required === 0
+      ? undefined
+      : asCluster(writer) !== undefined
+        ? new NodeAcks({ required: acks.required, timeoutMs: acks.timeoutMs, ...observer })
+        : new ReplicaAcks({ redis: writer, required: acks.required, timeoutMs: acks.timeoutMs,
+          ...observer }));
+    this.options = { ...options, ...(shared === undefined ? {} : { sharedAcks: shared }) };
+    this.acks = shared;
+    this.replicaAcks = shared instanceof ReplicaAcks ? shared : undefined;
+    this.runner = new ScriptRunner(options.redis, options.scripts ?? loadScripts(),
+      options.replicas ?? [], options.observer, writer,
+      shared instanceof NodeAcks ? shared : undefined);
     this.group = options.groupCommit === true ? new GroupCommit({
       single: (input, metadata) => this.decideAlone(input, metadata),
       group: (inputs, metadata) => this.decideGroup(inputs, metadata),
@@ -218,8 +230,10 @@ export class Ledger {
   private async write<T>(operation: WriteOperation, body: () => Promise<T>): Promise<T> {
     try {
       const outcome = await body();
-      if (this.acks !== undefined && operation !== 'expire') {
-        await this.acks.covered(!wroteNow(outcome));
+      if (this.replicaAcks !== undefined && operation !== 'expire') {
+        // A replay's mark: one field of the ledger's meta hash, the time of the last one.
+        await this.replicaAcks.covered(!wroteNow(outcome),
+          (on) => on.hset(this.keys.meta(), 'w', String(this.now())));
       }
       return outcome;
     } catch (error) {

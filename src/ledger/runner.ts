@@ -4,15 +4,21 @@
  */
 import type { Redis } from 'ioredis';
 import { limits } from '../config/limits.js';
+import {
+  asCluster, type ClusterRetryReason, ensureScriptsEverywhere, runOnSlot,
+} from '../redis/cluster.js';
+import type { NodeAcks } from '../redis/replica-acks.js';
 import { type ReadOptions, ReadRouting } from '../redis/replicas.js';
 import { LedgerInvariantError, ReplyMismatchError } from './errors.js';
-import { ensureScriptsLoaded, runScript, type Script } from './scripts.js';
+import { runScript, type Script } from './scripts.js';
 import { type ScriptStatus, statusName } from './status.js';
 import type { LedgerObserver } from './types.js';
 
 export class ScriptRunner {
   readonly reads: ReadRouting;
   private readonly lastResetMs = new Map<Redis, number>();
+  /** Scripts flagged `no-writes`: nothing of theirs to acknowledge. */
+  private readonly readOnly: ReadonlySet<string>;
 
   /**
    * `redis` serves reads from the primary and loads scripts; `writer` runs the writing scripts
@@ -20,8 +26,10 @@ export class ScriptRunner {
    */
   constructor(private readonly redis: Redis, readonly scripts: Map<string, Script>,
     replicas: readonly Redis[], private readonly observer: LedgerObserver | undefined,
-    private readonly writer: Redis = redis) {
+    private readonly writer: Redis = redis, private readonly nodeAcks?: NodeAcks) {
     this.reads = new ReadRouting(replicas);
+    this.readOnly = new Set([...scripts.values()]
+      .filter((s) => /^#!lua flags=.*no-writes/.test(s.source)).map((s) => s.name));
   }
 
   /**
@@ -37,20 +45,38 @@ export class ScriptRunner {
   async run(name: string, keys: string[], args: string[], echoAt: number, tag: string,
     on: Redis = this.writer): Promise<unknown[]> {
     let reply: unknown;
+    const cluster = asCluster(on);
+    let node = on;
     try {
-      reply = await runScript(on, this.script(name), keys, args, this.observer);
+      if (cluster === undefined) {
+        reply = await runScript(on, this.script(name), keys, args, this.observer);
+      } else {
+        ({ reply, node } = await runOnSlot(cluster, this.script(name), keys, args,
+          this.observer, this.onClusterRetry));
+      }
     } catch (error) {
       if (error instanceof Error && /Command timed out/.test(error.message)) {
-        this.resetConnection(on);
+        this.resetConnection(cluster === undefined ? on : node);
       }
       throw error;
     }
     if (!Array.isArray(reply) || reply[echoAt] !== tag) {
-      this.resetConnection(on);
+      this.resetConnection(node);
       throw new ReplyMismatchError(`${name}: a reply that is not this command's (tag ${tag})`);
+    }
+    // A cluster's write is acknowledged by the replicas of the node that ran it, before the
+    // ledger sees it (single-node modes wait in Ledger.write, on the writer connection).
+    if (cluster !== undefined && this.nodeAcks !== undefined && on === this.writer
+      && !this.readOnly.has(name)) {
+      const meta = keys[0] as string;
+      await this.nodeAcks.covered(node, (n) => n.hset(meta, 'w', String(Date.now())));
     }
     return reply;
   }
+
+  private readonly onClusterRetry = (reason: ClusterRetryReason) => {
+    this.observer?.clusterRetried?.(reason);
+  };
 
   /** A read, on a replica or the primary as `options` and the replicas' health decide. */
   read(name: string, keys: string[], args: string[], echoAt: number, tag: string,
@@ -91,7 +117,7 @@ export class ScriptRunner {
 
   /** Puts every script into Redis's cache; used at start-up and by the readiness check. */
   ensureScripts(): Promise<boolean> {
-    return ensureScriptsLoaded(this.redis, this.scripts.values());
+    return ensureScriptsEverywhere(this.redis, this.scripts.values());
   }
 }
 

@@ -188,4 +188,6 @@ export interface LedgerObserver extends ScriptObserver, ReadObserver, ReplicaAck
   holdsExpired?(outcome: ExpiryOutcome, nowMs: number): void;
   /** A write whose outcome the ledger could not learn (Redis failed) or that hit a bug. */
   writeFailed?(operation: WriteOperation, error: unknown): void;
+  /** Redis Cluster refused a script in a way that proves it did not run; it is sent again. */
+  clusterRetried?(reason: string): void;
 }

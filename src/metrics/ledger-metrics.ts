@@ -6,6 +6,7 @@
  */
 import type { Registry } from 'prom-client';
 import type { LedgerObserver } from '../ledger/types.js';
+import { CLUSTER_RETRY_REASONS } from '../redis/cluster.js';
 import { METRICS_POLL_INTERVAL_MS } from './constants.js';
 import { decisionRecorder, readRecorder, scriptRecorder } from './recorders.js';
 import { createRegistry, type Metrics } from './registry.js';
@@ -54,7 +55,16 @@ export function createLedgerMetrics(options: LedgerMetricsOptions = {}): LedgerM
         onError(error);
       }
     },
+    clusterRetried: (reason) => {
+      try {
+        series.clusterRetries.labels({ reason }).inc();
+      } catch (error) {
+        onError(error);
+      }
+    },
   };
+  // Present at 0 from the start, so rate() and the dashboard see them.
+  for (const reason of CLUSTER_RETRY_REASONS) series.clusterRetries.labels({ reason }).inc(0);
   return { registry: series.registry, series, observer,
     pollIntervalMs: options.pollIntervalMs ?? METRICS_POLL_INTERVAL_MS,
     exposition: cluster?.gather ?? (() => series.registry.metrics()) };

@@ -150,6 +150,11 @@ export function createRegistry(options: RegistryOptions) {
     replicaAckWait: new Histogram({ name: 'ledger_replica_ack_wait_seconds',
       help: 'One observation per WAIT (one WAIT covers every write answered since the last)',
       buckets: [...REPLICA_ACK_WAIT_BUCKETS_SECONDS], registers }),
+    clusterRetries: new Counter({ name: 'ledger_redis_cluster_retries_total',
+      help: 'Scripts sent again, with the same id, after a Redis Cluster refusal that proves ' +
+        'they did not run (moved, ask, tryagain while a slot migrates, clusterdown during a ' +
+        'failover, unrouted while the slot map loads); past CLUSTER_RETRY_BUDGET_MS the ' +
+        'answer is 503', labelNames: ['reason'] as const, registers }),
     oldestExpiredHoldAge: gauge('ledger_oldest_expired_hold_age_seconds',
       'Age past its expiry of the oldest hold not yet released (0 when none): the sweeper ' +
         'should keep it under 2 s', 'max'),

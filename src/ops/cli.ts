@@ -19,7 +19,14 @@ export async function runTool(command: 'backup' | 'restore', args: readonly stri
     return 1;
   }
   try {
-    await action(dir, loadConfig(env), (line) => console.log(line));
+    const config = loadConfig(env);
+    if (config.clusterNodes.length > 0 || config.sentinels.length > 0) {
+      // One ledger's data is one node's (a primary); a whole cluster has no single snapshot.
+      throw new Refusal(`${command} takes REDIS_URL (one primary) or the embedded Redis; with ` +
+        'REDIS_CLUSTER_NODES or REDIS_SENTINELS, point REDIS_URL at each primary in turn ' +
+        '(docs/backup.md)');
+    }
+    await action(dir, config, (line) => console.log(line));
     return 0;
   } catch (error) {
     const verb = error instanceof Refusal ? 'refused' : 'failed';

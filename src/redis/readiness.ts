@@ -14,6 +14,7 @@
 import type { Redis } from 'ioredis';
 import { limits } from '../config/limits.js';
 import { connectedAddress } from './client.js';
+import { nodeKey, primariesOf } from './cluster.js';
 import { DATA_FORMAT_UPGRADES_FROM, DATA_FORMAT_VERSION } from '../ledger/scripts.js';
 
 /** What readiness asks of the ledger (src/ledger/ledger.ts implements it). */
@@ -176,21 +177,75 @@ export async function checkReadiness(redis: Redis, ledger: ReadinessSubject,
       : `the ledger's data is in format ${format}; this release reads formats ` +
         `${DATA_FORMAT_UPGRADES_FROM} and ${DATA_FORMAT_VERSION} only, and its scripts refuse ` +
         'to touch it';
-    const [persistence, memory, replication] = await Promise.all([redis.info('persistence'),
-      redis.info('memory'), redis.info('replication')]);
-    info = parseInfo(`${persistence}\r\n${memory}\r\n${replication}`);
-    const required = ledger.acks?.required ?? 0;
-    if (required > 0) checks.replicaAcks = replicaAcksCheck(info, required);
-    const write = info.get('aof_last_write_status');
-    // Checked even with the policy off: a failing disk refuses every write (MISCONF).
-    checks.aofLastWrite = write === 'ok' ? 'ok'
-      : `aof_last_write_status is ${write ?? '?'} (disk full or I/O error?): writes are refused`;
-    if (policy.check === 'strict') await persistenceChecks(redis, info, policy, checks);
-    advisory = await advise(redis, ledger);
-    if (required > 0) Object.assign(advisory, replicationAdvice(redis, info));
+    const nodes = primariesOf(redis);
+    if (nodes.length === 0) throw new Error('no primary known yet (the slot map is loading)');
+    // In a Redis Cluster, every primary must pass (each holds some ledgers); a failing one is
+    // named by its address.
+    const each = await Promise.all(nodes.map((node) => checkNode(node, ledger, policy)));
+    for (const [i, result] of each.entries()) {
+      const name = nodes.length === 1 ? '' : `${nodeKey(nodes[i] as Redis)}: `;
+      for (const [check, value] of Object.entries(result.checks)) {
+        const before = checks[check];
+        if (value === 'ok') checks[check] = before ?? 'ok';
+        else {
+          checks[check] = before === undefined || before === 'ok' ? `${name}${value}`
+            : `${before}; ${name}${value}`;
+        }
+      }
+    }
+    for (const key of new Set(each.flatMap((e) => Object.keys(e.advisory)))) {
+      const values = each.map((e) => e.advisory[key] ?? '?');
+      advisory[key] = values.every((v) => v === values[0]) ? values[0] as string
+        : values.map((v, i) => `${nodeKey(nodes[i] as Redis)}: ${v}`).join('; ');
+    }
+    info = each.length === 1 ? each[0]?.info : mergeInfo(each.map((e) => e.info));
   } catch (error) {
     checks.redis = `unreachable: ${error instanceof Error ? error.message : String(error)}`;
   }
   return { ready: Object.values(checks).every((v) => v === 'ok'), checks, advisory,
     ...(info === undefined ? {} : { info }) };
+}
+
+/** Persistence, replication and advice of one primary. */
+async function checkNode(redis: Redis, ledger: ReadinessSubject, policy: PersistencePolicy):
+  Promise<{ checks: Record<string, string>; advisory: Record<string, string>;
+    info: Map<string, string> }> {
+  const checks: Record<string, string> = {};
+  const [persistence, memory, replication] = await Promise.all([redis.info('persistence'),
+    redis.info('memory'), redis.info('replication')]);
+  const info = parseInfo(`${persistence}\r\n${memory}\r\n${replication}`);
+  const required = ledger.acks?.required ?? 0;
+  if (required > 0) checks.replicaAcks = replicaAcksCheck(info, required);
+  const write = info.get('aof_last_write_status');
+  // Checked even with the policy off: a failing disk refuses every write (MISCONF).
+  checks.aofLastWrite = write === 'ok' ? 'ok'
+    : `aof_last_write_status is ${write ?? '?'} (disk full or I/O error?): writes are refused`;
+  if (policy.check === 'strict') await persistenceChecks(redis, info, policy, checks);
+  const advisory = await advise(redis, ledger);
+  if (required > 0) Object.assign(advisory, replicationAdvice(redis, info));
+  return { checks, advisory, info };
+}
+
+/**
+ * The primaries' INFO as one, for the metrics of a Redis Cluster: memory and delayed fsyncs
+ * add up, AOF is on only if on everywhere, a failing write status or a rewrite anywhere shows,
+ * and every primary's replicas are listed.
+ */
+export function mergeInfo(infos: ReadonlyArray<Map<string, string>>): Map<string, string> {
+  const out = new Map<string, string>();
+  const sum = (name: string) => String(infos.reduce((t, i) => t + Number(i.get(name) ?? 0), 0));
+  out.set('used_memory', sum('used_memory'));
+  out.set('aof_delayed_fsync', sum('aof_delayed_fsync'));
+  out.set('aof_enabled', infos.every((i) => i.get('aof_enabled') === '1') ? '1' : '0');
+  out.set('aof_rewrite_in_progress',
+    infos.some((i) => i.get('aof_rewrite_in_progress') === '1') ? '1' : '0');
+  out.set('aof_last_write_status', infos.map((i) => i.get('aof_last_write_status'))
+    .find((v) => v !== 'ok') ?? 'ok');
+  let n = 0;
+  for (const info of infos) {
+    for (const [name, value] of info) {
+      if (/^slave[0-9]+$/.test(name)) out.set(`slave${n++}`, value);
+    }
+  }
+  return out;
 }

@@ -46,14 +46,18 @@ export interface ReplicaAcksOptions {
   required: number;
   /** LEDGER_REPLICA_ACK_TIMEOUT_MS. */
   timeoutMs: number;
-  /** Writes the mark (a propagated write of this ledger's own, on `redis`). */
-  mark: (redis: Redis) => Promise<unknown>;
+  /**
+   * Writes the mark (a propagated write of this ledger's own, on `redis`); a waiter may bring
+   * its own (in a cluster, a key of its ledger's slot, which this node owns).
+   */
+  mark?: (redis: Redis) => Promise<unknown>;
   observer?: ReplicaAckObserver;
 }
 
 interface Waiter {
   epoch: number;
   mark: boolean;
+  markWith: ((redis: Redis) => Promise<unknown>) | undefined;
   resolve(): void;
   reject(error: unknown): void;
 }
@@ -78,9 +82,9 @@ export class ReplicaAcks {
    * (a replay, a conflict), so lift the connection's offset first. Rejects with
    * ReplicaAckError (too few in time) or the connection's error: both unknown outcomes.
    */
-  covered(mark: boolean): Promise<void> {
+  covered(mark: boolean, markWith?: (redis: Redis) => Promise<unknown>): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.waiting.push({ epoch: this.epoch, mark, resolve, reject });
+      this.waiting.push({ epoch: this.epoch, mark, markWith, resolve, reject });
       if (this.sending || this.scheduled) return;
       this.scheduled = true;
       // After this turn's other replies: a group commit's transfers resolve in one turn.
@@ -101,7 +105,12 @@ export class ReplicaAcks {
     try {
       const { redis, required, timeoutMs } = this.options;
       const epoch = this.epoch;
-      if (group.some((w) => w.mark)) await this.options.mark(redis);
+      const marker = group.find((w) => w.mark);
+      const mark = marker?.markWith ?? this.options.mark;
+      if (marker !== undefined) {
+        if (mark === undefined) throw new Error('replica acks: a mark without a way to write it');
+        await mark(redis);
+      }
       const replicas = await redis.wait(required, timeoutMs);
       const current = this.epoch;
       const acknowledged = replicas >= required;
@@ -129,5 +138,33 @@ export class ReplicaAcks {
       this.sending = false;
       if (this.waiting.length > 0) void this.send();
     }
+  }
+}
+
+/**
+ * Replica acks in a Redis Cluster: one group commit per primary, on that primary's connection
+ * (a WAIT counts the replicas of the node it is sent to). Keyed by the connection, which
+ * ioredis replaces when a node goes away, so a new primary starts with a fresh epoch.
+ */
+export class NodeAcks {
+  private readonly byNode = new WeakMap<Redis, ReplicaAcks>();
+
+  constructor(private readonly options: Omit<ReplicaAcksOptions, 'redis' | 'mark'>) {}
+
+  get required(): number {
+    return this.options.required;
+  }
+
+  /**
+   * Resolves once `required` replicas of `node` have the write `node` just ran; `mark` writes a
+   * key of that write's slot first (always: a cluster's answers are not sorted into replays).
+   */
+  covered(node: Redis, mark: (redis: Redis) => Promise<unknown>): Promise<void> {
+    let acks = this.byNode.get(node);
+    if (acks === undefined) {
+      acks = new ReplicaAcks({ ...this.options, redis: node });
+      this.byNode.set(node, acks);
+    }
+    return acks.covered(true, mark);
   }
 }

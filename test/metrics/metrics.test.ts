@@ -75,8 +75,10 @@ describe('after transfers of each outcome', () => {
       expect(scriptCount('transfer', reason.toLowerCase()), reason).toBe(1);
     }
     const series = samples.filter((s) => s.name === 'ledger_script_duration_seconds_count');
+    // The app records its default ledger once when ready (create-ledger, ok).
+    expect(scriptCount('create-ledger', 'ok')).toBe(1);
     const writes = series.filter((s) => !s.labels.script?.startsWith('read-'));
-    expect(writes).toHaveLength(7);
+    expect(writes).toHaveLength(8);
     // Reads (GET /transfers/:id) are scripts too; they return data, not a status: `ok`.
     const reads = series.filter((s) => s.labels.script?.startsWith('read-'));
     expect(reads.map((s) => s.labels.outcome)).toEqual(reads.map(() => 'ok'));
