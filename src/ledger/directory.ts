@@ -140,16 +140,9 @@ export class LedgerDirectory {
   async all(): Promise<Ledger[]> {
     const now = Date.now();
     if (this.names === undefined || now - this.names.at >= NAMES_REFRESH_MS) {
-      const list: string[] = [];
-      let after = '-';
-      for (;;) {
-        const part = await this.redis.zrangebylex(this.indexKey, after, '+', 'LIMIT', 0,
-          limits.LEDGERS_PAGE_LIMIT_MAX);
-        list.push(...part);
-        if (part.length < limits.LEDGERS_PAGE_LIMIT_MAX) break;
-        after = `(${part[part.length - 1] as string}`;
-      }
-      this.names = { at: now, list };
+      // An index that cannot be read (its node down, an ACL without it) must not stop the work
+      // on the ledgers known here: the last list stands until the next read succeeds.
+      this.names = { at: now, list: await this.readIndex().catch(() => this.names?.list ?? []) };
     }
     const out = new Map<string, Ledger>([[this.defaultName, this.main], ...this.handles]);
     for (const name of this.names.list) {
@@ -160,6 +153,18 @@ export class LedgerDirectory {
       }
     }
     return [...out.values()];
+  }
+
+  private async readIndex(): Promise<string[]> {
+    const list: string[] = [];
+    let after = '-';
+    for (;;) {
+      const part = await this.redis.zrangebylex(this.indexKey, after, '+', 'LIMIT', 0,
+        limits.LEDGERS_PAGE_LIMIT_MAX);
+      list.push(...part);
+      if (part.length < limits.LEDGERS_PAGE_LIMIT_MAX) return list;
+      after = `(${part[part.length - 1] as string}`;
+    }
   }
 
   /** Open holds per currency over every ledger (the holds gauges: no `ledger` label). */

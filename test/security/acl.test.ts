@@ -48,7 +48,7 @@ async function aclLog(): Promise<Array<Record<string, string>>> {
 
 beforeAll(async () => {
   // The tests' own admin user (not shipped) inspects what the ledger user did.
-  const acl = renderAcl(PASSWORD, 'test', ledgerName,
+  const acl = renderAcl(PASSWORD, 'test',
     [`user admin on >${ADMIN_PASSWORD} ~* &* +@all`]);
   const dir = mkdtempSync(join(tmpdir(), 'ledger-acl-'));
   const file = join(dir, 'users.acl');
@@ -125,7 +125,8 @@ describe('the ledger user is refused', () => {
     ['SET of its own keys', ['SET', own('meta'), 'x'], KEY],
     ['PUBLISH', ['PUBLISH', 'channel', 'x'], COMMAND],
     ['HGETALL of a key outside the prefix', ['HGETALL', 'other:key'], KEY],
-    ['HSET into another ledger', ['HSET', 'test:{other}:a:x', 'cur', 'USD'], KEY],
+    // Every ledger of the prefix is the service's (ledgers); another prefix is not.
+    ['HSET into a ledger of another prefix', ['HSET', 'other:{x}:a:x', 'cur', 'USD'], KEY],
     ['EVAL declaring an outside key', ['EVAL', "return redis.call('HGETALL', KEYS[1])", '1',
       'other:key'], KEY],
     ['EVAL touching an outside key it did not declare', ['EVAL',

@@ -20,10 +20,10 @@ import { authenticateInjects, ledgerApp } from '../helpers/ledger.js';
 export const SHIPPED_ACL = fileURLToPath(new URL('../../deploy/redis/users.acl', import.meta.url));
 /** What an operator replaces in the shipped file: until then, Redis refuses to start. */
 export const PASSWORD_PLACEHOLDER = '#REPLACE_WITH_SHA256_HEX_OF_THE_LEDGER_REDIS_PASSWORD';
-/** The shipped key pattern: LEDGER_KEY_PREFIX=ledger, LEDGER_NAME=main. */
-export const SHIPPED_KEY_PATTERN = '~ledger:{main}:*';
+/** The shipped key pattern: LEDGER_KEY_PREFIX=ledger, every ledger and the ledgers' index. */
+export const SHIPPED_KEY_PATTERN = '~ledger:*';
 /** The selector that alone may GET, SET, DEL and PEXPIRE: the locks (lua/lock-1.lua). */
-export const SHIPPED_LOCK_PATTERN = '~ledger:{main}:lock:*';
+export const SHIPPED_LOCK_PATTERN = '~ledger:{*}:lock:*';
 const START_TIMEOUT_MS = 10_000;
 
 function replaceOnce(text: string, from: string, to: string): string {
@@ -35,16 +35,16 @@ function replaceOnce(text: string, from: string, to: string): string {
 }
 
 /**
- * The shipped ACL as an operator would deploy it: the password as its SHA-256, the key pattern
- * for this prefix and ledger; `extraLines` add users (the tests' own admin, to inspect).
+ * The shipped ACL as an operator would deploy it: the password as its SHA-256, the key patterns
+ * for this prefix; `extraLines` add users (the tests' own admin, to inspect).
  */
-export function renderAcl(password: string, prefix: string, ledgerName: string,
+export function renderAcl(password: string, prefix: string,
   extraLines: string[] = []): string {
   const sha = createHash('sha256').update(password).digest('hex');
   let text = readFileSync(SHIPPED_ACL, 'utf8');
   text = replaceOnce(text, PASSWORD_PLACEHOLDER, `#${sha}`);
-  text = replaceOnce(text, SHIPPED_KEY_PATTERN, `~${prefix}:{${ledgerName}}:*`);
-  text = replaceOnce(text, SHIPPED_LOCK_PATTERN, `~${prefix}:{${ledgerName}}:lock:*`);
+  text = replaceOnce(text, SHIPPED_KEY_PATTERN, `~${prefix}:*`);
+  text = replaceOnce(text, SHIPPED_LOCK_PATTERN, `~${prefix}:{*}:lock:*`);
   return `${text.trimEnd()}\n${extraLines.map((l) => `${l}\n`).join('')}`;
 }
 

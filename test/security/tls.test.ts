@@ -63,7 +63,7 @@ describe.runIf(runs)('rediss://', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ledger-tls-'));
     const files = certificates(dir);
     ca = files.ca;
-    writeFileSync(join(dir, 'users.acl'), renderAcl(PASSWORD, 'test', ledgerName));
+    writeFileSync(join(dir, 'users.acl'), renderAcl(PASSWORD, 'test'));
     server = await startRedis({ dir, tls: true, args: ['--tls-cert-file', files.cert,
       '--tls-key-file', files.key, '--tls-ca-cert-file', files.ca, '--tls-auth-clients', 'no',
       '--aclfile', join(dir, 'users.acl')] });
