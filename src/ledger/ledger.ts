@@ -26,8 +26,8 @@ import { replyStatus, ScriptRunner } from './runner.js';
 import { loadScripts, type Script } from './scripts.js';
 import { isRejection } from './status.js';
 import type {
-  Account, AccountInput, Metadata, BatchInput, BatchOutcome, CloseAccountOutcome, CreateAccountOutcome,
-  EntriesPage, ExpiryOutcome, LedgerObserver, ReversalInput, SettleInput, Transfer,
+  Account, AccountInput, BatchInput, BatchOutcome, CloseAccountOutcome, CreateAccountOutcome,
+  EntriesPage, Metadata, ExpiryOutcome, LedgerObserver, ReversalInput, SettleInput, Transfer,
   TransferInput, TransferOutcome, WriteOperation,
 } from './types.js';
 

@@ -13,8 +13,12 @@ const TRANSIENT_REPLY_PREFIXES = [
   'READONLY', // we reached a replica (failover in progress)
   'MASTERDOWN',
   'NOREPLICAS',
+  // Redis Cluster: a slot moving (TRYAGAIN) or moved (MOVED, ASK: src/redis/cluster.ts follows
+  // them until its retry budget is spent), or a failover (CLUSTERDOWN).
   'TRYAGAIN',
   'CLUSTERDOWN',
+  'MOVED ',
+  'ASK ',
   // A blocked WAIT released because the primary became a replica (a failover): the writes it
   // waited for may be on no replica, an unknown outcome.
   'UNBLOCKED',
@@ -26,7 +30,7 @@ const TRANSIENT_REPLY_PREFIXES = [
  */
 const CONNECTION_FAILURE = new RegExp(
   'Connection is closed|Command timed out|enableOfflineQueue|Stream isn\'t writeable|' +
-  'ECONNREFUSED|ECONNRESET|EPIPE',
+  'ECONNREFUSED|ECONNRESET|EPIPE|Too many Cluster redirections|Cluster isn\'t ready',
 );
 
 /**
@@ -47,18 +51,21 @@ const REPLICA_ACK = 'ReplicaAckError';
 /** The ledger's StaleTargetError: a target read on another node than its script ran on. */
 const STALE_TARGET = 'StaleTargetError';
 
+/** src/redis/cluster.ts: no primary was known for the script's slot (nothing was sent). */
+const CLUSTER_UNROUTED = 'ClusterUnroutedError';
+
 export function isUnavailableError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (error instanceof ReplyError || error.name === 'ReplyError') {
     return TRANSIENT_REPLY_PREFIXES.some((p) => error.message.startsWith(p)) ||
       error.message.includes(KILLED_SCRIPT);
   }
-  // Connection closed, command timed out, offline queue disabled, retries exhausted: all come
-  // from ioredis itself, not from a Redis reply.
+  // Connection closed, command timed out, offline queue disabled, retries exhausted (also a
+  // cluster's redirections): all come from ioredis itself, not from a Redis reply.
   return (
     error.name === 'MaxRetriesPerRequestError' || error.name === REPLY_MISMATCH ||
     error.name === REPLICA_ACK || error.name === STALE_TARGET ||
-    CONNECTION_FAILURE.test(error.message)
+    error.name === CLUSTER_UNROUTED || CONNECTION_FAILURE.test(error.message)
   );
 }
 

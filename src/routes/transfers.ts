@@ -61,7 +61,8 @@ const transfers: FastifyPluginAsyncTypebox = async (app) => {
     if (outcome.kind === 'decided' && outcome.replayed) {
       reply.header('idempotent-replayed', 'true');
     }
-    const answer = transferAnswer(input.value.id, outcome, await missingIn(request.ledger, outcome));
+    const answer = transferAnswer(input.value.id, outcome,
+      await missingIn(request.ledger, outcome));
     if ('problem' in answer) return sendProblem(reply, answer.problem);
     return reply.code(answer.status).send(answer.transfer);
   });
