@@ -13,6 +13,9 @@
  * Then replica acknowledgements (bench/lib/replication.ts): the product with
  * LEDGER_REPLICA_ACKS=1 against =0, both on one primary and replica of the bench's own, with
  * (c)'s durations, rounds, warm-up and connections, under the first fsync policy.
+ * Then ledgers on Redis Cluster (bench/lib/cluster.ts), under the first fsync policy: Redis CPU
+ * per single transfer on a cluster of 3 primaries against one redis-server, and batches on 6
+ * ledgers spread over 3 primaries against the same on 1 primary.
  * Each server is a child process; the load generator (autocannon) runs here. Per fsync policy
  * the bench starts its own redis-server as the product's embedded one is started, interleaves
  * a, b, c, p, d in every round, and reports medians; its own PostgreSQL runs for the whole run
@@ -36,7 +39,10 @@
  *   BENCH_HOLDS_OPERATIONS (5000) transfers, holds and posts per round (BENCH_ROUNDS)
  *   BENCH_HOLDS_SWEEPS (30) sweeper calls   BENCH_HOLDS_STORED (20000) per RAM run of holds
  *   BENCH_QUICK=1: 1 s × 1 round, one policy, 5000 stored transfers, 3 script rounds, holds
- *   200 / 3 / 1000 (a smoke run: its figures mean nothing)
+ *   200 / 3 / 1000, 100 accounts per ledger of the cluster section (a smoke run: its figures
+ *   mean nothing)
+ *   BENCH_ONLY=cluster: that section alone; its JSON (<time>-cluster.json, not comparable) and
+ *   markdown are written and printed, latest.md is left as it is
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
@@ -63,6 +69,9 @@ import { holdsGoals } from './lib/holds-report.js';
 import { measureReplication, REPLICATION_VARIANT_ENV, type ReplicationResult,
   type ReplicationVariant } from './lib/replication.js';
 import { replicationGoals } from './lib/replication-report.js';
+import { CLUSTER_VARIANT_ENV, type ClusterVariant, measureCluster,
+  type RedisEnv } from './lib/cluster.js';
+import { clusterMarkdown, type ClusterResult } from './lib/cluster-report.js';
 import { formatTopSelfTime, topSelfTime } from './lib/profile.js';
 import { markdown } from './lib/report.js';
 import { formatScriptDurations, scriptDurations } from './lib/script-durations.js';
@@ -102,8 +111,13 @@ function parameters() {
     }
   }
   if (policies.length === 0) throw new Error('BENCH_FSYNC names no policy');
+  // Two at least: a transfer needs two different accounts.
+  const accounts = Math.max(2, numberEnv('BENCH_ACCOUNTS', 1000, true));
+  const only = process.env.BENCH_ONLY ?? '';
+  if (only !== '' && only !== 'cluster') throw new Error(`BENCH_ONLY: "${only}" is not cluster`);
   return {
     quick,
+    only,
     profile: process.env.BENCH_PROFILE === '1',
     durationS: numberEnv('BENCH_DURATION_S', quick ? 1 : 8, false),
     rounds: numberEnv('BENCH_ROUNDS', quick ? 1 : 3, true),
@@ -114,8 +128,7 @@ function parameters() {
     // An atomic batch is one script, capped so that it fits the script budget.
     atomicBatchSize: Math.min(numberEnv('BENCH_BATCH_SIZE', 1000, true),
       limits.BATCH_ATOMIC_TRANSFERS_MAX),
-    // Two at least: a transfer needs two different accounts.
-    accounts: Math.max(2, numberEnv('BENCH_ACCOUNTS', 1000, true)),
+    accounts,
     storageTransfers: numberEnv('BENCH_STORAGE_TRANSFERS', quick ? 5000 : 200_000, true),
     // Per kind, before the large run: small enough that Redis cannot rewrite its AOF meanwhile
     // (its first automatic rewrite waits for 64 MB; a product transfer is ~650 B of AOF).
@@ -131,6 +144,8 @@ function parameters() {
     holdsSweeps: numberEnv('BENCH_HOLDS_SWEEPS', quick ? 3 : 30, true),
     // Equal counts of each kind; 20,000 keeps the four runs to 15-20 s on this machine.
     holdsStored: numberEnv('BENCH_HOLDS_STORED', quick ? 1000 : 20_000, true),
+    // The cluster section fills 14 ledgers: 1000 accounts in each take ~8 s to create here.
+    clusterAccounts: quick ? Math.min(100, accounts) : accounts,
     policies: [...new Set(policies)] as Policy[],
     resultsDir: resolve(process.env.BENCH_RESULTS_DIR ?? join(ROOT, 'bench/results')),
   };
@@ -142,8 +157,9 @@ type Params = ReturnType<typeof parameters>;
 // Servers
 
 const SECRET = `bench-${randomBytes(24).toString('base64url')}`;
-// `metrics`: the replica acks section reads the product's /metrics (the scope costs nothing).
-const API_KEYS = `bench:write+metrics:${createHash('sha256').update(SECRET).digest('hex')}`;
+// `metrics`: the replica acks section reads the product's /metrics; `admin`: the cluster
+// section creates its ledgers (POST /ledgers). Scopes cost nothing per request.
+const API_KEYS = `bench:write+metrics+admin:${createHash('sha256').update(SECRET).digest('hex')}`;
 const JSON_AUTH = { 'content-type': 'application/json', authorization: `Bearer ${SECRET}` };
 
 /** The caller's environment minus anything that would configure the product differently. */
@@ -159,23 +175,26 @@ function cleanEnv(): NodeJS.ProcessEnv {
 
 /**
  * The product's variants: (c) as configured by default, (c2) two workers, (c1) no grouping;
- * and with replica acks off and on (bench/lib/replication.ts).
+ * with replica acks off and on (bench/lib/replication.ts); on Redis Cluster (bench/lib/cluster.ts).
  */
-type Variant = 'default' | 'twoWorkers' | 'noGroup' | ReplicationVariant;
+type Variant = 'default' | 'twoWorkers' | 'noGroup' | ReplicationVariant | ClusterVariant;
 const VARIANT_ENV: Record<Variant, Record<string, string>> = {
   default: {},
   twoWorkers: { LEDGER_WORKERS: '2' },
   noGroup: { LEDGER_GROUP_COMMIT: 'off' },
   ...REPLICATION_VARIANT_ENV,
+  ...CLUSTER_VARIANT_ENV,
 };
 
-async function startProduct(policy: Policy, redisUrl: string, dir: string,
+/** `redis`: REDIS_URL, or the environment that names a Redis Cluster's nodes instead. */
+async function startProduct(policy: Policy, redis: string | RedisEnv, dir: string,
   profileDir?: string, variant: Variant = 'default'): Promise<Server> {
   return startServer({
     name: `product ${variant} (${policy})`,
     script: join(ROOT, 'src/server.ts'),
     port: await freePort(),
-    env: { ...cleanEnv(), REDIS_URL: redisUrl, LEDGER_API_KEYS: API_KEYS,
+    env: { ...cleanEnv(), ...(typeof redis === 'string' ? { REDIS_URL: redis } : redis),
+      LEDGER_API_KEYS: API_KEYS,
       LOG_LEVEL: PRODUCT_DEFAULTS.logLevel, LEDGER_APPENDFSYNC: policy,
       LEDGER_RATE_LIMIT_PER_SECOND: String(RATE_LIMIT_PER_SECOND), ...VARIANT_ENV[variant] },
     readyPath: '/readyz',
@@ -634,6 +653,35 @@ async function replication(params: Params, tmp: string): Promise<ReplicationResu
 }
 
 // ---------------------------------------------------------------------------------------------
+// Ledgers on Redis Cluster
+
+async function cluster(params: Params, tmp: string): Promise<ClusterResult> {
+  const policy = params.policies[0] as Policy;
+  const dir = join(tmp, 'cluster');
+  mkdirSync(dir);
+  try {
+    return await measureCluster({ appendfsync: policy, durationS: params.durationS,
+      rounds: params.rounds, warmupS: params.warmupS, connections: params.connections,
+      batchSize: params.batchSize, pool: accountPool(params.clusterAccounts), headers: JSON_AUTH,
+      dir, createAccounts, startRedis: (d) => startRedis(policy, d),
+      startProduct: (variant, redis, d) => startProduct(policy, redis, d, undefined, variant) });
+  } finally {
+    removeDir(dir);
+  }
+}
+
+/** BENCH_ONLY=cluster: the section alone, into a JSON of its own (compare reads none such). */
+async function clusterOnly(params: Params, tmp: string, startedAt: string, stamp: string) {
+  const result = await cluster(params, tmp);
+  mkdirSync(params.resultsDir, { recursive: true });
+  const jsonFile = join(params.resultsDir, `${stamp}-cluster.json`);
+  writeFileSync(jsonFile, `${JSON.stringify({ startedAt, finishedAt: new Date().toISOString(),
+    git: gitState(), parameters: { ...params, only: 'cluster' }, cluster: result }, null, 2)}\n`);
+  process.stdout.write(`${clusterMarkdown(result, cpus().length).join('\n')}\n`);
+  console.error(`\nbench: wrote ${jsonFile}`);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Run
 
 function packageVersion(name: string): string {
@@ -706,12 +754,14 @@ async function main(): Promise<void> {
   const tmp = makeWorkDir();
   console.error(`bench: ${params.durationS} s × ${params.rounds} rounds, fsync ` +
     `${params.policies.join(', ')}; working in ${tmp}`);
+  if (params.only === 'cluster') return clusterOnly(params, tmp, startedAt, stamp);
 
   const { policies, profileFiles, postgres } = await runPolicies(params, tmp, stamp);
   const storageResult = await storage(params, tmp);
   const scriptResult = await scripts(params, tmp);
   const holdsResult = await holds(params, tmp, scriptResult);
   const replicationResult = await replication(params, tmp);
+  const clusterResult = await cluster(params, tmp);
   const cpu = cpus();
   const results: Results = {
     schema: 1,
@@ -744,6 +794,7 @@ async function main(): Promise<void> {
     scripts: scriptResult,
     holds: holdsResult,
     replication: replicationResult,
+    cluster: clusterResult,
     goals: [...evaluateGoals(policies, storageResult, scriptResult), ...holdsGoals(holdsResult),
       ...replicationGoals(replicationResult)],
     profiles: profileFiles.filter(existsSync).map((file) => ({

@@ -121,6 +121,7 @@ test('BENCH_QUICK writes every figure, finite, and the markdown report', async (
 
   expectHolds(r);
   expectReplication(r);
+  expectCluster(r);
 
   expect(r.goals.length).toBeGreaterThanOrEqual(8);
   for (const goal of r.goals) {
@@ -132,6 +133,7 @@ test('BENCH_QUICK writes every figure, finite, and the markdown report', async (
   expect(md).toContain('## appendfsync always');
   expect(md).toContain('## Holds');
   expect(md).toContain('## Replica acknowledgements');
+  expect(md).toContain('## Ledgers on Redis Cluster');
   expect(md).toContain('## Goals');
   expect(output).toContain('## Goals'); // the table is printed too
 
@@ -176,6 +178,22 @@ function expectHolds(r: Results): void {
 }
 
 /** The replica-acks section: both variants measured on one primary + replica, WAITs counted. */
+/** Ledgers on Redis Cluster: both figures measured, the ledgers spread 2 per primary. */
+function expectCluster(r: Results): void {
+  const c = r.cluster;
+  if (c === undefined) throw new Error('no cluster figures');
+  expect(c.ledgers.map((l) => l.primary)).toEqual([0, 0, 1, 1, 2, 2]);
+  for (const v of ['redis', 'cluster3'] as const) {
+    expect(c.cpu[v].rounds[0]?.transfers, v).toBeGreaterThan(0);
+    expect(c.cpu[v].rounds[0]?.non2xx, v).toBe(0);
+  }
+  expect(isFinite(c.cpu.clusterOverSingleCpu)).toBe(true);
+  for (const v of ['cluster3', 'cluster1'] as const) {
+    expect(c.spread[v].rounds[0]?.nonCommitted, v).toBe(0);
+  }
+  expect(c.spread.cluster3.nodes.map((n) => n.ledgers)).toEqual([2, 2, 2]);
+}
+
 function expectReplication(r: Results): void {
   const x = r.replication;
   if (x === undefined) throw new Error('no replication figures');

@@ -4,8 +4,8 @@
  * `--against <later JSON>` it compares two committed runs without running anything.
  * The rule it checks (reported, never enforced): a later feature may cost at most 5% of
  * single-transfer throughput. Earlier runs lack figures added since (the PostgreSQL baseline,
- * script durations, holds, replica acks): those read as "—", never as an error, so every JSON
- * since the first reads.
+ * script durations, holds, replica acks, Redis Cluster): those read as "—", never as an error,
+ * so every JSON since the first reads.
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -181,6 +181,31 @@ function replicationRows(b: unknown, a: unknown): Row[] {
   ];
 }
 
+/** Ledgers on Redis Cluster (bench/lib/cluster.ts): in one policy, the first of the run. */
+function clusterRows(b: unknown, a: unknown): Row[] {
+  const policy = String(at(a, 'cluster', 'appendfsync') ?? at(b, 'cluster', 'appendfsync') ?? '');
+  const row = (figure: string, path: string[], unit: string, digits: number,
+    better: Row['better']): Row => ({ figure: `cluster: ${figure}`, policy,
+    before: num(at(b, 'cluster', ...path)), after: num(at(a, 'cluster', ...path)), unit, digits,
+    better });
+  const cpu = (v: string) => ['cpu', v, 'median', 'redisCpuUsPerTransfer'];
+  const spread = (v: string) => ['spread', v, 'median', 'transfersPerS'];
+  return [
+    row('Redis CPU per single transfer, one redis-server', cpu('redis'), 'µs', 1, 'lower'),
+    row('Redis CPU per single transfer, 3 primaries', cpu('cluster3'), 'µs', 1, 'lower'),
+    row('ratio 3 primaries ÷ one redis-server (Redis CPU per transfer)',
+      ['cpu', 'clusterOverSingleCpu'], '×', 2, 'lower'),
+    row('batches over 6 ledgers on 3 primaries, transfers/s', spread('cluster3'), '/s', 0,
+      'higher'),
+    row('batches over 6 ledgers on 1 primary, transfers/s', spread('cluster1'), '/s', 0,
+      'higher'),
+    row('ratio 3 primaries ÷ 1 (batch transfers/s)', ['spread', 'threeOverOne'], '×', 2,
+      'higher'),
+    row('expected with a core per primary, transfers/s', ['spread', 'expectedTransfersPerS'],
+      '/s', 0, 'higher'),
+  ];
+}
+
 const fmt = (v: number | null, digits: number) => (v === null ? '—'
   : v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }));
 
@@ -226,7 +251,7 @@ export function compareMarkdown(before: object, beforeFile: string, after: objec
   // A figure neither run has (a new baseline in a policy that did not run it) says nothing.
   const rows = [...policies.flatMap((p) => policyRows(before, after, p)),
     ...storageRows(before, after), ...holdsRows(before, after),
-    ...replicationRows(before, after)]
+    ...replicationRows(before, after), ...clusterRows(before, after)]
     .filter((r) => r.before !== null || r.after !== null);
   const changes = rows.map(change);
   const flagged = rows.filter((_, i) => changes[i]?.flagged);

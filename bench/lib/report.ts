@@ -1,4 +1,5 @@
 /** bench/results/latest.md: the same figures as the JSON, as tables a reviewer can read. */
+import { clusterSection } from './cluster-report.js';
 import { holdsSection } from './holds-report.js';
 import { replicationSection } from './replication-report.js';
 import { type Figures, KIND_LABELS, KINDS, type PolicyResult, type PostgresFigures,
@@ -174,6 +175,7 @@ export function markdown(r: Results): string {
         : fmt(x.p95Ms, 3)} | ${fmt(x.maxMs, 3)} | ${x.budgetMs} |`));
   out.push(...holdsSection(r));
   out.push(...replicationSection(r));
+  out.push(...clusterSection(r));
   out.push('', '## Goals (reported, never enforced)', '',
     '| goal | fsync | measured | status |', '|---|---|--:|---|');
   for (const g of r.goals) {

@@ -6,6 +6,7 @@
  * can read every earlier run.
  */
 import { limits } from '../../src/config/limits.js';
+import type { ClusterResult } from './cluster-report.js';
 import type { HoldsResult } from './holds.js';
 import type { LoadResult } from './load.js';
 import type { PostgresCheck } from './postgres.js';
@@ -210,6 +211,8 @@ export interface Results {
   holds?: HoldsResult;
   /** LEDGER_REPLICA_ACKS=1 against =0 (first policy); absent before it was measured. */
   replication?: ReplicationResult;
+  /** Ledgers on Redis Cluster (bench/lib/cluster.ts); absent in runs before issue 15. */
+  cluster?: ClusterResult;
   goals: Goal[];
   profiles: Array<{ file: string; top: Array<{ name: string; where: string; selfMs: number;
     percent: number }> }>;
