@@ -22,6 +22,6 @@ end
 local stored = redis.call('HMGET', KEYS[1], 'ln', 'lm', 'lc')
 if stored[1] then return { {{S_EXISTS}}, name, stored[2], stored[3] } end
 
--- Nothing below can fail: the hash's type was read above.
+-- After this point nothing can fail: the hash's type was read above.
 redis.call('HSET', KEYS[1], 'ln', name, 'lm', metadata, 'lc', now)
 return { {{S_OK}}, name, metadata, now }

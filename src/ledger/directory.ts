@@ -101,7 +101,10 @@ export class LedgerDirectory {
     if (name === this.defaultName) {
       const record = await this.main.record({ from: 'primary' });
       if (record !== undefined) return record;
-      await this.recordDefault(); // the default ledger always exists: record it now
+      // The default ledger always exists: record it now, again if its record was lost since
+      // this instance wrote it (a restore, a failover without acks).
+      this.defaultRecorded = undefined;
+      await this.recordDefault();
       return this.main.record({ from: 'primary' });
     }
     const ledger = await this.find(name);
@@ -114,22 +117,26 @@ export class LedgerDirectory {
    */
   async list(after: string | undefined, limit: number,
     only?: ReadonlySet<string>): Promise<LedgerPage> {
-    let names: string[];
-    if (only === undefined) {
-      names = await this.redis.zrangebylex(this.indexKey, after === undefined ? '-' : `(${after}`,
-        '+', 'LIMIT', 0, limit + 1);
-      if (!names.includes(this.defaultName)) names.push(this.defaultName);
-    } else {
-      names = [...only];
-    }
     // Name order as the index has it (bytes: these are ASCII names).
-    names = names.filter((n) => after === undefined || n > after)
-      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).slice(0, limit + 1);
-    const more = names.length > limit;
-    const page = names.slice(0, limit);
-    const records = await Promise.all(page.map((name) => this.describe(name)));
-    const ledgers = records.filter((r): r is LedgerRecord => r !== undefined);
-    return { ledgers, next: more ? (page[page.length - 1] as string) : null };
+    const order = (names: string[]) => names.filter((n) => after === undefined || n > after)
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    let records: LedgerRecord[];
+    if (only === undefined) {
+      const names = await this.redis.zrangebylex(this.indexKey,
+        after === undefined ? '-' : `(${after}`, '+', 'LIMIT', 0, limit + 1);
+      if (!names.includes(this.defaultName)) names.push(this.defaultName);
+      const page = order(names).slice(0, limit + 1);
+      // Every indexed name has its record (written before the index entry).
+      records = (await Promise.all(page.map((name) => this.describe(name))))
+        .filter((r): r is LedgerRecord => r !== undefined);
+    } else {
+      // A key's own few names: those that exist, so that a page is never short of them.
+      records = (await Promise.all(order([...only]).map((name) => this.describe(name))))
+        .filter((r): r is LedgerRecord => r !== undefined).slice(0, limit + 1);
+    }
+    const more = records.length > limit;
+    const ledgers = records.slice(0, limit);
+    return { ledgers, next: more ? (ledgers[ledgers.length - 1] as LedgerRecord).name : null };
   }
 
   /**

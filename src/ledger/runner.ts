@@ -47,11 +47,12 @@ export class ScriptRunner {
     let reply: unknown;
     const cluster = asCluster(on);
     let node = on;
+    let asked = false;
     try {
       if (cluster === undefined) {
         reply = await runScript(on, this.script(name), keys, args, this.observer);
       } else {
-        ({ reply, node } = await runOnSlot(cluster, this.script(name), keys, args,
+        ({ reply, node, asked } = await runOnSlot(cluster, this.script(name), keys, args,
           this.observer, this.onClusterRetry));
       }
     } catch (error) {
@@ -69,7 +70,11 @@ export class ScriptRunner {
     if (cluster !== undefined && this.nodeAcks !== undefined && on === this.writer
       && !this.readOnly.has(name)) {
       const meta = keys[0] as string;
-      await this.nodeAcks.covered(node, (n) => n.hset(meta, 'w', String(Date.now())));
+      await this.nodeAcks.covered(node, (n) => {
+        // Adjacent to the HSET (same turn, same connection), as for the script itself.
+        if (asked) void n.asking().catch(() => {});
+        return n.hset(meta, 'w', String(Date.now()));
+      });
     }
     return reply;
   }

@@ -122,6 +122,11 @@ export interface SlotRun {
   reply: unknown;
   /** The primary's connection that ran it: a WAIT for this write must go there. */
   node: Redis;
+  /**
+   * It ran after ASKING: `node` is importing the slot, and a later command there on its keys
+   * (the replica acks' mark) needs ASKING too, or it is answered MOVED.
+   */
+  asked: boolean;
 }
 
 /**
@@ -146,7 +151,8 @@ export async function runOnSlot(cluster: Cluster, script: Script, keys: readonly
         await ensureScriptsLoaded(node, [script]);
         void node.asking().catch(() => {});
       }
-      return { reply: await runScript(node, script, keys, args, observer), node };
+      return { reply: await runScript(node, script, keys, args, observer), node,
+        asked: asking !== undefined };
     } catch (error) {
       const refused = error instanceof Unrouted ? { reason: 'unrouted' as const }
         : refusal(error);

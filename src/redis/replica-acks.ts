@@ -95,6 +95,28 @@ export class ReplicaAcks {
     });
   }
 
+  /**
+   * Writes one mark: the waiters' own, in turn, until one is written (in a cluster each names
+   * a key of its own ledger's slot, and a slot being moved refuses it: MOVED or ASK), else the
+   * ledger's. Any one lifts the connection's offset past every earlier write.
+   */
+  private async writeMark(group: readonly Waiter[]): Promise<void> {
+    const marks = [...new Set(group.map((w) => w.markWith)
+      .filter((m): m is (redis: Redis) => Promise<unknown> => m !== undefined))];
+    if (this.options.mark !== undefined) marks.push(this.options.mark);
+    if (marks.length === 0) throw new Error('replica acks: a mark without a way to write it');
+    let failure: unknown;
+    for (const mark of marks) {
+      try {
+        await mark(this.options.redis);
+        return;
+      } catch (error) {
+        failure = error;
+      }
+    }
+    throw failure;
+  }
+
   private async send(): Promise<void> {
     if (this.sending || this.waiting.length === 0) return;
     this.sending = true;
@@ -105,12 +127,7 @@ export class ReplicaAcks {
     try {
       const { redis, required, timeoutMs } = this.options;
       const epoch = this.epoch;
-      const marker = group.find((w) => w.mark);
-      const mark = marker?.markWith ?? this.options.mark;
-      if (marker !== undefined) {
-        if (mark === undefined) throw new Error('replica acks: a mark without a way to write it');
-        await mark(redis);
-      }
+      if (group.some((w) => w.mark)) await this.writeMark(group);
       const replicas = await redis.wait(required, timeoutMs);
       const current = this.epoch;
       const acknowledged = replicas >= required;

@@ -19,7 +19,7 @@ import {
 } from '../http/responses.js';
 import {
   CreateLedgerBody, LedgerJson, LedgerParams, LedgerRecord, LedgersPage, LedgersPageJson,
-  LedgersQuery,
+  LedgersQuery, NoQuery,
 } from '../http/schemas.js';
 import { ledgerView } from '../ledger/records.js';
 import { ledgerNotFound } from '../plugins/ledger.js';
@@ -95,6 +95,7 @@ const ledgers: FastifyPluginAsyncTypebox = async (app) => {
         'the API key does not reach answer the same 404.',
       tags: ['ledgers'],
       params: LedgerParams,
+      querystring: NoQuery,
       response: { [SUCCESS.ok]: json(LedgerJson, 'The ledger',
         { documented: LedgerRecord, examples: LEDGER_READ }),
         ...problems('VALIDATION_ERROR', ...IN_LEDGER, 'UNAVAILABLE') },

@@ -33,6 +33,8 @@ export const SLOTS = 16_384;
 export const NODE_TIMEOUT_MS = 2000;
 /** Liveness bounds for a shared, busy 2-core machine; a healthy run needs a fraction. */
 export const HEALTHY_TIMEOUT_MS = 60_000;
+/** Tries at starting the six nodes on free ports (see Cluster.start). */
+const START_ATTEMPTS = 3;
 const CREATE_TIMEOUT_MS = 60_000;
 /** MIGRATE's own timeout: the longest pause in talking to the target, not the whole copy. */
 const MIGRATE_TIMEOUT_MS = 5000;
@@ -164,8 +166,24 @@ export class Cluster {
   private constructor(readonly root: string, readonly nodes: ClusterNode[],
     readonly primaries: number) {}
 
-  /** Starts the nodes, joins them, and waits until every node says the cluster is healthy. */
+  /**
+   * Starts the nodes, joins them, and waits until every node says the cluster is healthy. A
+   * node that cannot start (a port freePort() offered was taken before redis-server bound it:
+   * test files start processes and connections in parallel) starts the whole cluster again on
+   * other ports, up to START_ATTEMPTS times.
+   */
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await Cluster.startOnce(options);
+      } catch (error) {
+        const busy = error instanceof Error && /redis-server exited/.test(error.message);
+        if (!busy || attempt >= START_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  private static async startOnce(options: ClusterOptions): Promise<Cluster> {
     const primaries = options.primaries ?? 3;
     const replicas = options.replicasPerPrimary ?? 1;
     const cluster = new Cluster(mkdtempSync(join(tmpdir(), 'ledger-cluster-')), [], primaries);

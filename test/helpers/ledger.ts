@@ -35,6 +35,11 @@ export interface FixtureOptions {
   now?: () => number;
   /** Reuse a ledger (e.g. after a Redis restart); default: a fresh name. */
   ledgerName?: string;
+  /**
+   * The first part of every key; default `test`. All ledgers of one prefix share its index
+   * (`<prefix>:ledgers`): a test that lists ledgers, or creates many, takes a prefix of its own.
+   */
+  keyPrefix?: string;
   persistence?: PersistencePolicy;
   /** Default: the test keys, authentication on (rate limit out of the way). */
   auth?: AuthOptions;
@@ -75,7 +80,7 @@ export async function fixture(options: FixtureOptions = {}): Promise<Fixture> {
   const redis = createRedis(options.url ?? inject('redisUrl'));
   redis.on('error', () => {});
   await redis.connect();
-  const keys = ledgerKeys('test', options.ledgerName ?? uniqueLedgerName());
+  const keys = ledgerKeys(options.keyPrefix ?? 'test', options.ledgerName ?? uniqueLedgerName());
   const { ledger, app } = await ledgerApp({ redis, keys, now: options.now,
     scripts: options.scripts, persistence: options.persistence, auth: options.auth,
     metrics: options.metrics, groupCommit: options.groupCommit,

@@ -21,14 +21,10 @@ import { authenticate, parseApiKeys, sha256 } from '../../src/auth/keys.js';
 import { bearer, SECRETS, TEST_KEYS } from '../helpers/auth.js';
 import { dumpLedger, type Fixture, fixture, json } from '../helpers/ledger.js';
 
-type Need = 'public' | 'read' | 'write' | 'metrics';
+type Need = 'public' | 'read' | 'write' | 'metrics' | 'admin';
 
-/**
- * The expected scope of every registered route: `[methods, url as registered, need]`. The API
- * description and health checks are public (README, Authentication); reads need `read`, writes
- * `write`, `/metrics` needs `metrics`.
- */
-const ROUTES: Array<[string, string, Need]> = [
+/** The routes of a ledger: registered unprefixed (the default ledger) and under PREFIX. */
+const LEDGER_ROUTES: Array<[string, string, Need]> = [
   ['POST', '/accounts', 'write'],
   ['POST', '/accounts/:id/close', 'write'],
   ['GET HEAD', '/accounts/:id', 'read'],
@@ -39,6 +35,21 @@ const ROUTES: Array<[string, string, Need]> = [
   ['POST', '/transfers/:id/void', 'write'],
   ['POST', '/transfers/:id/reversals', 'write'],
   ['GET HEAD', '/transfers/:id', 'read'],
+];
+const PREFIX = '/ledgers/:ledger';
+
+/**
+ * The expected scope of every registered route: `[methods, url as registered, need]`. The API
+ * description and health checks are public (README, Authentication); reads need `read`, writes
+ * `write`, `/metrics` needs `metrics`, creating a ledger `admin`.
+ */
+const ROUTES: Array<[string, string, Need]> = [
+  ...LEDGER_ROUTES,
+  ...LEDGER_ROUTES.map(([methods, url, need]): [string, string, Need] =>
+    [methods, `${PREFIX}${url}`, need]),
+  ['POST', '/ledgers', 'admin'],
+  ['GET HEAD', '/ledgers', 'read'],
+  ['GET HEAD', '/ledgers/:ledger', 'read'],
   ['GET HEAD', '/metrics', 'metrics'],
   ['GET HEAD', '/healthz', 'public'],
   ['GET HEAD', '/readyz', 'public'],
@@ -72,7 +83,8 @@ beforeAll(async () => {
   };
   diagnostics.subscribe('fastify.initialization', onInit);
   try {
-    f = await fixture();
+    // Its own key prefix: the ledgers it creates are in no other file's index of ledgers.
+    f = await fixture({ keyPrefix: 'auth' });
   } finally {
     diagnostics.unsubscribe('fastify.initialization', onInit);
   }
@@ -132,9 +144,19 @@ const TARGETS: Record<string, () => Promise<string>> = {
     { from: 'cash', to: 'alice', amount: '2' })}/reversals`,
 };
 
-async function concreteUrl(method: Method, url: string): Promise<string> {
+/**
+ * A route of a ledger under PREFIX: the same route unprefixed, and the base that names the
+ * fixture's ledger (the default one, so that the dump sees what a refused call might write).
+ */
+function unprefixed(url: string): { url: string; base: string } {
+  if (url !== PREFIX && !url.startsWith(`${PREFIX}/`)) return { url, base: '' };
+  return { url: url.slice(PREFIX.length), base: `/ledgers/${f.keys.ledger}` };
+}
+
+async function concreteUrl(method: Method, registered: string): Promise<string> {
+  const { url, base } = unprefixed(registered);
   const target = TARGETS[routeName(method, url)];
-  const concrete = target === undefined ? CONCRETE[url] ?? url : await target();
+  const concrete = base + (target === undefined ? CONCRETE[url] ?? url : await target());
   if (/[:*]/.test(concrete)) throw new Error(`no concrete URL for ${url}: add one to CONCRETE`);
   return concrete;
 }
@@ -150,12 +172,14 @@ const BODIES: Record<string, () => object> = {
   'POST /transfers/:id/post': () => ({ id: `p-${n++}`, amount: '1' }),
   'POST /transfers/:id/void': () => ({ id: `v-${n++}` }),
   'POST /transfers/:id/reversals': () => ({ id: `r-${n++}`, amount: '1' }),
+  // A new name each time, after the fixture's own (unique to this run of this file).
+  'POST /ledgers': () => ({ name: `${f.keys.ledger}-l${n++}` }),
 };
 
 async function request(row: Row): Promise<{ method: Method; url: string; payload?: object }> {
   const url = await concreteUrl(row.method, row.url);
   if (row.method !== 'POST') return { method: row.method, url };
-  const body = BODIES[routeName(row.method, row.url)];
+  const body = BODIES[routeName(row.method, unprefixed(row.url).url)];
   if (body === undefined) throw new Error(`no body for ${row.method} ${row.url}: add one`);
   return { method: row.method, url, payload: body() };
 }
@@ -165,12 +189,12 @@ const CALLERS: Caller[] = ['none', 'wrong', 'reader', 'writer', 'metrics', 'admi
 const header = (c: Caller) =>
   (c === 'none' ? '' : bearer(c === 'wrong' ? 'not-a-key' : SECRETS[c]));
 /**
- * The needs each test key meets (test/helpers/auth.ts): `write` implies `read`; `admin` is
- * needed by no route yet, so the admin key meets none.
+ * The needs each test key meets (test/helpers/auth.ts): `write` implies `read`; `admin`
+ * implies neither.
  */
 const SCOPES: Record<keyof typeof SECRETS, Need[]> = { reader: ['read'],
-  writer: ['read', 'write'], metrics: ['metrics'], admin: [],
-  test: ['read', 'write', 'metrics'] };
+  writer: ['read', 'write'], metrics: ['metrics'], admin: ['admin'],
+  test: ['read', 'write', 'metrics', 'admin'] };
 
 function expected(need: Need, caller: Caller): 'ok' | 401 | 403 {
   if (need === 'public') return 'ok';
@@ -203,8 +227,14 @@ describe.each(MATRIX)('%s', (_name, row) => {
       expect(res.json().code).toBe(want === 401 ? 'UNAUTHORIZED' : 'FORBIDDEN');
     }
     if (want === 401) expect(res.headers['www-authenticate']).toMatch(/^Bearer/);
-    // A refused call wrote nothing at all.
+    // A refused call wrote nothing at all; a refused ledger was not created either (its keys
+    // are not the fixture's, so the dump would not show it).
     expect(await dumpLedger(f.redis, f.keys)).toBe(before);
+    const name = (r.payload as { name?: unknown } | undefined)?.name;
+    if (row.url === '/ledgers' && typeof name === 'string') {
+      const read = await f.app.inject({ method: 'GET', url: `/ledgers/${name}` });
+      expect(read.statusCode, read.body).toBe(404);
+    }
   });
 });
 
@@ -298,6 +328,15 @@ test('LEDGER_API_KEYS parsing and lookup', () => {
   expect(authenticate(keys, 's3cre')).toBeUndefined();
   for (const bad of [`a:read`, `a:root:${hex}`, `a:read:${hex.toUpperCase()}`, `a b:read:${hex}`,
     `a:read:${hex},a:write:${sha256('x').toString('hex')}`, `a:read:${hex},b:write:${hex}`]) {
+    expect(() => parseApiKeys(bad), bad).toThrow(/LEDGER_API_KEYS/);
+  }
+  // `:ledgers=a|b` restricts a key to those ledgers; without it, a key reaches every ledger.
+  const [restricted, free] = parseApiKeys(`r:write:${hex}:ledgers=eu|main,f:read:${other}`);
+  expect([...(restricted?.ledgers ?? [])]).toEqual(['eu', 'main']);
+  expect(free?.ledgers).toBeUndefined();
+  for (const bad of [`a:read:${hex}:ledgers=`, `a:read:${hex}:ledgers=a||b`,
+    `a:read:${hex}:ledgers=a b`, `a:read:${hex}:only=a`, `a:read:${hex}:ledgers=a:x`,
+    `a:read:${hex}:ledgers=${'l'.repeat(65)}`]) {
     expect(() => parseApiKeys(bad), bad).toThrow(/LEDGER_API_KEYS/);
   }
 });

@@ -13,6 +13,12 @@
  *   a post or void that finds its hold expired releases it too). 409 writes nothing, nor does a
  *   200 but closing an account that was open (its own key only).
  *
+ * The routes of a ledger are fuzzed twice: unprefixed (the default ledger) and under
+ * `/ledgers/{ledger}`, where the ledger is mostly the fixture's (the same model applies) and
+ * otherwise one that does not exist (404 LEDGER_NOT_FOUND before anything else, and nothing
+ * written there). `POST /ledgers` is fuzzed on an app of its own, so that the ledgers it creates
+ * are not met by the routes of a ledger.
+ *
  * FUZZ_SEED=<n> replays a run, FUZZ_SCALE=<k> sends k times as many requests; the counts per
  * endpoint and status are printed at the end.
  */
@@ -20,7 +26,8 @@ import Ajv, { type ValidateFunction } from 'ajv';
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { AMOUNT_MAX, limits } from '../../src/config/limits.js';
-import { dumpLedger, type Fixture, fixture } from '../helpers/ledger.js';
+import { ledgerKeys } from '../../src/ledger/keys.js';
+import { dumpLedger, type Fixture, fixture, uniqueLedgerName } from '../helpers/ledger.js';
 import {
   bodyArbitrary, type Hints, type Json, loadOpenApi, type Operation, operations, pathSegment,
   queryString, Raw, toJsonText,
@@ -32,6 +39,11 @@ const SCALE = Math.max(1, Number(process.env.FUZZ_SCALE ?? 1));
 const RUNS_PER_WRITE_ENDPOINT = 2000 * SCALE;
 const RUNS_PER_READ_ENDPOINT = 300 * SCALE;
 /**
+ * A write under `/ledgers/{ledger}` runs the handler its unprefixed twin runs (fuzzed 2000
+ * times above); what is new is the ledger's resolution, which this many requests cover.
+ */
+const RUNS_PER_PREFIXED_WRITE = 500 * SCALE;
+/**
  * A dump costs two Redis calls per key (~0.3 ms here): a fresh ledger this often keeps it near
  * the 8 seeded keys.
  */
@@ -40,9 +52,14 @@ const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31)
 
 const ops = operations(loadOpenApi());
 const opKey = (op: Operation) => `${op.method} ${op.path}`;
+const PREFIX = '/ledgers/{ledger}';
+const prefixed = (op: Operation) => op.path.startsWith(`${PREFIX}/`);
+/** The operation the model knows: a route of a ledger without its prefix. */
+const modelPath = (op: Operation) => (prefixed(op) ? op.path.slice(PREFIX.length) : op.path);
+const modelKey = (op: Operation) => `${op.method} ${modelPath(op)}`;
 // The batch endpoint is not modelled here (its results are per transfer): test/http/batch.test.ts
 // covers it case by case.
-const UNMODELLED = ['POST /transfers/batch'];
+const UNMODELLED = ['POST /transfers/batch', `POST ${PREFIX}/transfers/batch`];
 const writes = ops.filter((op) => op.body !== undefined && !UNMODELLED.includes(opKey(op)));
 const reads = ops.filter((op) => op.body === undefined && op.parameters.length > 0);
 
@@ -84,10 +101,18 @@ const transferIds = ['t-1', 't-2', 't-3', ...SEED_TRANSFERS.map((t) => t.id),
   ...SEED_SETTLEMENTS.map(([, b]) => b.id)];
 const holdIds = SEED_TRANSFERS.filter((t) => t.pending === true).map((t) => t.id);
 
+/** Every key of this file under a prefix of its own: its ledgers are listed, and created. */
+const KEY_PREFIX = `fz${uniqueLedgerName().slice(2)}`;
+/** A ledger that never exists (nothing creates it in KEY_PREFIX): its routes are 404. */
+const MISSING = 'no-such-ledger';
+
 let f: Fixture | undefined;
+/** The app that `POST /ledgers` is fuzzed on (its ledgers are not f's). */
+let creator: Fixture | undefined;
 /** How far the ledger's clock runs ahead of the machine's: past every expired hold's expiry. */
 let ahead = 0;
-let baseline = '';
+/** The last dump of each fixture's ledger. */
+const baselines = new Map<Fixture, string>();
 let requestsOnLedger = 0;
 let realCursor = 'none';
 
@@ -96,8 +121,11 @@ let realCursor = 'none';
  * good as a fresh fixture, at a fraction of the cost of building an app.
  */
 async function freshLedger(g: Fixture): Promise<void> {
+  const baseline = baselines.get(g);
   const keys = baseline ? (JSON.parse(baseline) as Array<[string]>).map(([k]) => k) : [];
   if (keys.length > 0) await g.redis.del(...keys);
+  // The ledger's own record went with its meta hash: written again, as a new app writes it.
+  expect((await g.ledger.createRecord({})).kind).not.toBe('conflict');
   const post = (url: string, payload: object) => g.app.inject({ method: 'POST', url,
     headers: { 'content-type': 'application/json' }, payload: JSON.stringify(payload) });
   for (const a of ACCOUNTS) expect((await post('/accounts', a)).statusCode).toBe(201);
@@ -108,16 +136,25 @@ async function freshLedger(g: Fixture): Promise<void> {
   const page = await g.app.inject({ method: 'GET', url: '/accounts/alice/entries?limit=1' });
   realCursor = page.json<{ nextCursor: string }>().nextCursor;
   expect(realCursor).toEqual(expect.any(String));
-  baseline = await dumpLedger(g.redis, g.keys);
+  baselines.set(g, await dumpLedger(g.redis, g.keys));
   requestsOnLedger = 0;
   history = [];
 }
 
 beforeAll(async () => {
-  f = await fixture({ now: () => Date.now() + ahead });
+  f = await fixture({ now: () => Date.now() + ahead, keyPrefix: KEY_PREFIX });
+  creator = await fixture({ keyPrefix: `${KEY_PREFIX}-c` });
+  baselines.set(creator, await dumpLedger(creator.redis, creator.keys));
   await freshLedger(f);
 });
-afterAll(async () => { await f?.close(); });
+afterAll(async () => {
+  await f?.close();
+  await creator?.close();
+});
+
+/** The fixture's ledger's name, once it exists (for the generators). */
+const fixtureLedger = () => (f as Fixture).keys.ledger;
+const fixtureLedgerHint = fc.constant(null).map(() => fixtureLedger());
 
 // ---------------------------------------------------------------------------------------------
 // Hints: a share of the generated values names what exists, so that some requests succeed
@@ -160,6 +197,9 @@ const HINTS: Record<string, Hints> = {
     cursor: fc.constant(null).map(() => realCursor),
   },
   'GET /transfers/{id}': { id: fc.constantFrom(...transferIds) },
+  // A few names again and again (replays and 409s), and the default ledger's own name.
+  'POST /ledgers': { name: fc.oneof(fc.constantFrom('fz-a', 'fz-b', 'fz-c'),
+    fc.constant(null).map(() => (creator as Fixture).keys.ledger)) },
 };
 
 /** Path parameters of writes: what a post, void, reversal or close names (mostly existing). */
@@ -225,12 +265,28 @@ function fillPath(path: string, segments: Record<string, string>): string {
   return path.replace(/\{([^}]+)\}/g, (_, name: string) => segments[name] ?? '');
 }
 
+/** A dot segment: URL parsers remove it, and the path with it (a ledger's name never is one). */
+const DOT_SEGMENT = /^(\.|%2e){1,2}$/i;
+
+/**
+ * A path parameter's segment; the ledger's is mostly the fixture's ledger, sometimes one that
+ * does not exist, sometimes anything the document allows or not (but a dot segment, which
+ * would leave `/ledgers/{ledger}` for another route: `/ledgers/../accounts` is `/accounts`).
+ */
+function segment(op: Operation, p: Operation['parameters'][number],
+  hint: fc.Arbitrary<Json> | undefined): fc.Arbitrary<string> {
+  if (p.name !== 'ledger') return pathSegment(p.schema, hint);
+  return fc.oneof({ weight: 6, arbitrary: fixtureLedgerHint },
+    { weight: 2, arbitrary: fc.constant(MISSING) },
+    { weight: 2, arbitrary: pathSegment(p.schema).filter((t) => !DOT_SEGMENT.test(t)) });
+}
+
 function writeRequests(op: Operation): fc.Arbitrary<FuzzRequest> {
-  const hints = PATH_HINTS[opKey(op)] ?? {};
+  const hints = PATH_HINTS[modelKey(op)] ?? {};
   const inPath = op.parameters.filter((p) => p.in === 'path');
   return fc.record({
-    values: fc.tuple(...inPath.map((p) => pathSegment(p.schema, hints[p.name]))),
-    body: bodyArbitrary(op.body ?? {}, HINTS[opKey(op)]),
+    values: fc.tuple(...inPath.map((p) => segment(op, p, hints[p.name]))),
+    body: bodyArbitrary(op.body ?? {}, HINTS[modelKey(op)]),
     contentType: fc.oneof({ weight: 20, arbitrary: fc.constant('application/json') },
       { weight: 1, arbitrary: fc.constantFrom(...CONTENT_TYPES) }),
     how: fc.oneof({ weight: 30, arbitrary: fc.constant('utf8' as const) },
@@ -248,9 +304,9 @@ function writeRequests(op: Operation): fc.Arbitrary<FuzzRequest> {
 }
 
 function readRequests(op: Operation): fc.Arbitrary<FuzzRequest> {
-  const hints = HINTS[opKey(op)] ?? {};
+  const hints = HINTS[modelKey(op)] ?? {};
   const inPath = op.parameters.filter((p) => p.in === 'path');
-  return fc.tuple(fc.tuple(...inPath.map((p) => pathSegment(p.schema, hints[p.name]))),
+  return fc.tuple(fc.tuple(...inPath.map((p) => segment(op, p, hints[p.name]))),
     queryString(op.parameters, hints)).map(([values, query]): FuzzRequest => {
     const segments = Object.fromEntries(inPath.map((p, i) => [p.name, values[i] as string]));
     return withShow({ method: op.method, url: fillPath(op.path, segments) + query, segments,
@@ -275,8 +331,9 @@ interface Expectation {
 /** the contract's error table; 404 NOT_FOUND is a path that no route matches. */
 const CODES_BY_STATUS: Record<number, string[]> = {
   400: ['VALIDATION_ERROR', 'SAME_ACCOUNT'],
-  404: ['ACCOUNT_NOT_FOUND', 'TRANSFER_NOT_FOUND', 'NOT_FOUND'],
-  409: ['ACCOUNT_EXISTS_WITH_DIFFERENT_FIELDS', 'TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS'],
+  404: ['ACCOUNT_NOT_FOUND', 'TRANSFER_NOT_FOUND', 'LEDGER_NOT_FOUND', 'NOT_FOUND'],
+  409: ['ACCOUNT_EXISTS_WITH_DIFFERENT_FIELDS', 'TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS',
+    'LEDGER_EXISTS_WITH_DIFFERENT_FIELDS'],
   413: ['PAYLOAD_TOO_LARGE'],
   415: ['UNSUPPORTED_MEDIA_TYPE'],
   422: ['ACCOUNT_NOT_FOUND', 'ACCOUNT_CLOSED', 'CURRENCY_MISMATCH', 'INSUFFICIENT_FUNDS',
@@ -319,6 +376,7 @@ for (const op of ops) {
 }
 
 const invalid = (...codes: string[]): Expectation => ({ statuses: [400], codes });
+const NO_LEDGER: Expectation = { statuses: [404], codes: ['LEDGER_NOT_FOUND'] };
 
 /** How Fastify's parser reads the bytes: UTF-8 (bad sequences replaced), a BOM skipped. */
 function parseBody(payload: Buffer): { ok: true; value: unknown } | { ok: false } {
@@ -370,6 +428,10 @@ const SEMANTICS: Record<string, (body: Record<string, unknown>) => Expectation> 
   'POST /transfers/{id}/reversals': targeted('POST /transfers/{id}/reversals'),
   'POST /accounts/{id}/close': (body) =>
     ({ statuses: [200, 404], codes: ['ACCOUNT_NOT_FOUND'], body }),
+  // A new name, the same again (200), or the same with other metadata (409).
+  'POST /ledgers': (body) => (metadataOk(body)
+    ? { statuses: [200, 201, 409], codes: ['LEDGER_EXISTS_WITH_DIFFERENT_FIELDS'], body }
+    : invalid('VALIDATION_ERROR')),
 };
 
 function isJson(contentType: string | undefined): boolean {
@@ -407,6 +469,8 @@ function expectWrite(op: Operation, req: FuzzRequest): Expectation {
   const path = writeParams(req);
   if ('refused' in path) return path.refused;
   const { params } = path;
+  // The ledger is resolved first: a missing one is 404 whatever the body.
+  if (prefixed(op) && params.ledger !== fixtureLedger()) return NO_LEDGER;
   if (!isJson(req.contentType)) return { statuses: [415], codes: ['UNSUPPORTED_MEDIA_TYPE'] };
   if (payload.length > limits.BODY_BYTES_MAX) {
     return { statuses: [413], codes: ['PAYLOAD_TOO_LARGE'] };
@@ -416,7 +480,7 @@ function expectWrite(op: Operation, req: FuzzRequest): Expectation {
   if (!v?.params(params) || !parsed.ok || !v.body?.(parsed.value)) {
     return invalid('VALIDATION_ERROR');
   }
-  const semantics = SEMANTICS[opKey(op)];
+  const semantics = SEMANTICS[modelKey(op)];
   if (!semantics) throw new Error(`${opKey(op)}: a write endpoint the fuzz model does not know`);
   return { ...semantics(parsed.value as Record<string, unknown>), params };
 }
@@ -427,7 +491,9 @@ function expectWrite(op: Operation, req: FuzzRequest): Expectation {
  */
 function expectReplay(op: Operation, prior: Sent): Expectation {
   const exp = { ...prior.exp, replayOf: prior };
-  const newAccount = op.path === '/accounts' && prior.status === 201;
+  // A ledger created, or found with the same fields: found with the same fields again.
+  if (op.path === '/ledgers' && prior.status === 201) return { ...exp, statuses: [200] };
+  const newAccount = modelPath(op) === '/accounts' && prior.status === 201;
   if (!newAccount) return { ...exp, statuses: [prior.status] };
   return { ...exp, statuses: [prior.exp.body?.id === undefined ? 201 : 200] };
 }
@@ -444,6 +510,12 @@ function expectRead(op: Operation, req: FuzzRequest): Expectation {
       return { statuses: [400, 404] };
     }
   }
+  // The router refuses an over-long parameter (in UTF-16 units, as writeParams says); then,
+  // under the prefix, the ledger is resolved before anything else.
+  if (Object.values(params).some((p) => p.length > limits.ID_LENGTH_MAX)) {
+    return invalid('VALIDATION_ERROR');
+  }
+  if (prefixed(op) && params.ledger !== fixtureLedger()) return NO_LEDGER;
   // No prototype: `__proto__=1` is a parameter like any other, as the service's parser keeps it.
   const texts = Object.create(null) as Record<string, string | string[]>;
   for (const [k, value] of new URLSearchParams(req.query)) {
@@ -460,6 +532,10 @@ function expectRead(op: Operation, req: FuzzRequest): Expectation {
   // Every GET refuses unknown query parameters (an operation without any accepts none).
   const queryOk = v?.query(query) === true;
   if (!v?.params(params) || !queryOk) return { statuses: [400, 404] };
+  // GET /ledgers/{ledger} looks its ledger up once the request is valid.
+  if (op.path === '/ledgers/{ledger}') {
+    return params.ledger === fixtureLedger() ? { statuses: [200] } : NO_LEDGER;
+  }
   // A cursor of the right shape may still be one this service never issued.
   return { statuses: 'cursor' in query ? [200, 400, 404] : [200, 404] };
 }
@@ -467,10 +543,10 @@ function expectRead(op: Operation, req: FuzzRequest): Expectation {
 // ---------------------------------------------------------------------------------------------
 // One request and its checks
 
-/** The 409 and 422 codes each endpoint answered, so that the run can show it reached them. */
+/** The 404, 409 and 422 codes each endpoint answered, so the run can show it reached them. */
 const decidedCodes = new Map<string, Map<string, number>>();
 function countCode(op: Operation, res: Answer): void {
-  if (res.statusCode !== 409 && res.statusCode !== 422) return;
+  if (![404, 409, 422].includes(res.statusCode)) return;
   const code = String((JSON.parse(res.body) as { code?: unknown }).code);
   const byCode = decidedCodes.get(opKey(op)) ?? new Map<string, number>();
   byCode.set(code, (byCode.get(code) ?? 0) + 1);
@@ -504,14 +580,21 @@ async function checkState(g: Fixture, op: Operation, res: Answer, exp: Expectati
   context: string): Promise<void> {
   const status = res.statusCode;
   const after = await dumpLedger(g.redis, g.keys);
-  const before = baseline;
-  baseline = after;
+  const before = baselines.get(g) ?? '';
+  baselines.set(g, after);
+  if (modelKey(op) === 'POST /ledgers') {
+    // A ledger's record is in that ledger's own keys: the default ledger's never move (its
+    // own name again is a replay or a conflict).
+    expect(changedKeys(before, after), `${context}\nkeys of the default ledger changed`)
+      .toEqual([]);
+    return;
+  }
   // A write: the new state is the baseline. Resending a request that names its id writes
   // nothing; resending an account without an id creates another one.
   const first = exp.replayOf === undefined || exp.body?.id === undefined;
   if (op.method === 'POST' && status === 201 && first) return;
   const changed = changedKeys(before, after);
-  if (status === 422 && TRANSFER_LIKE.includes(opKey(op)) && first) {
+  if (status === 422 && TRANSFER_LIKE.includes(modelKey(op)) && first) {
     // A rejection is decided and recorded under its id, and nothing else moves.
     const own = [g.keys.transferBucket(String(exp.body?.id)), g.keys.rejections(),
       ...releaseKeys(g, String(JSON.parse(res.body).code))];
@@ -519,7 +602,7 @@ async function checkState(g: Fixture, op: Operation, res: Answer, exp: Expectati
       .toEqual([]);
     return;
   }
-  if (status === 200 && op.path === '/accounts/{id}/close'
+  if (status === 200 && modelPath(op) === '/accounts/{id}/close'
     && res.headers['idempotent-replayed'] === undefined) {
     // Closed now: the account's own key, and nothing else.
     expect(changed, `${context}\nkeys changed by closing`)
@@ -560,18 +643,28 @@ function checkSuccess(op: Operation, status: number, headers: Record<string, unk
   if (exp.body?.amount !== undefined && status === 201) {
     expect(value, context).toMatchObject({ status: 'committed', amount: String(exp.body.amount) });
   }
-  const target = TARGET_FIELD[opKey(op)];
+  const target = TARGET_FIELD[modelKey(op)];
   if (target !== undefined) {
     const [kind, field] = target;
     expect(value, context).toMatchObject({ status: 'committed', kind,
       [field]: exp.params?.id });
   }
-  if (opKey(op) === 'POST /transfers') {
+  if (modelKey(op) === 'POST /transfers') {
     expect(value.kind, context).toBe(exp.body?.pending === true ? 'hold' : 'transfer');
   }
-  if (opKey(op) === 'POST /accounts/{id}/close') {
+  if (modelKey(op) === 'POST /accounts/{id}/close') {
     expect(value, context).toMatchObject({ id: exp.params?.id, closedAt: expect.any(String) });
   }
+  if (modelKey(op) === 'POST /ledgers') {
+    expect(value, context).toMatchObject({ name: exp.body?.name });
+    if (status === 201) expect(value.metadata, context).toEqual(exp.body?.metadata ?? {});
+    expect(replayMarked(status, headers), context).toBe(true);
+  }
+}
+
+/** A 200 of `POST /ledgers` is a replay and says so; a 201 does not. */
+function replayMarked(status: number, headers: Record<string, unknown>): boolean {
+  return (headers['idempotent-replayed'] === 'true') === (status === 200);
 }
 
 /**
@@ -579,16 +672,18 @@ function checkSuccess(op: Operation, status: number, headers: Record<string, unk
  * a replay; so is closing an account again (nothing else moved it in between).
  */
 function checkReplay(res: Answer, op: Operation, prior: Sent, context: string): void {
-  const decided = TRANSFER_LIKE.includes(opKey(op)) && [201, 422].includes(prior.status);
-  const closed = opKey(op) === 'POST /accounts/{id}/close' && prior.status === 200;
-  if (!decided && !closed) return;
+  const decided = TRANSFER_LIKE.includes(modelKey(op)) && [201, 422].includes(prior.status);
+  const closed = modelKey(op) === 'POST /accounts/{id}/close' && prior.status === 200;
+  // A ledger found again: the record as first written, whether that answer was 201 or 200.
+  const ledger = modelKey(op) === 'POST /ledgers' && [200, 201].includes(prior.status);
+  if (!decided && !closed && !ledger) return;
   expect(res.body, `${context}\na replay differs from the original`).toBe(prior.body);
   expect(res.headers['idempotent-replayed'], context).toBe('true');
 }
 
 async function send(op: Operation, req: FuzzRequest): Promise<void> {
-  const g = f as Fixture;
-  if (++requestsOnLedger > REQUESTS_PER_LEDGER) await freshLedger(g);
+  const g = (modelKey(op) === 'POST /ledgers' ? creator : f) as Fixture;
+  if (g === f && ++requestsOnLedger > REQUESTS_PER_LEDGER) await freshLedger(g);
   const exp = op.body ? expectWrite(op, req) : expectRead(op, req);
   const res = await exchange(g, op, req, exp);
   if (op.body) history.push({ req, status: res.statusCode, body: res.body, exp });
@@ -632,6 +727,9 @@ const MUST_SEE: Record<string, number[]> = {
   'GET /accounts/{id}': [200, 400, 404],
   'GET /accounts/{id}/entries': [200, 400, 404],
   'GET /transfers/{id}': [200, 400, 404],
+  'POST /ledgers': [200, 201, 400, 409, 413, 415],
+  'GET /ledgers': [200, 400],
+  'GET /ledgers/{ledger}': [200, 400, 404],
 };
 
 /**
@@ -646,18 +744,36 @@ const MUST_SEE_CODES: Record<string, string[]> = {
     'EXCEEDS_REVERSIBLE_AMOUNT'],
 };
 
+/**
+ * What an operation must show. Under a prefix: its unprefixed twin's statuses, and 404
+ * LEDGER_NOT_FOUND; the twin's rarer 409 and 422 codes need the twin's 2000 requests.
+ */
+function mustSee(op: Operation): { statuses: number[]; codes: string[] } {
+  const statuses = MUST_SEE[modelKey(op)] ?? [];
+  if (op.path !== '/ledgers/{ledger}' && !prefixed(op)) {
+    return { statuses, codes: MUST_SEE_CODES[opKey(op)] ?? [] };
+  }
+  return { statuses: [...new Set([...statuses, 404])], codes: ['LEDGER_NOT_FOUND'] };
+}
+
 test('the document has the operations this test fuzzes', () => {
-  const modelled = ['POST /accounts', 'POST /accounts/{id}/close', 'POST /transfers',
+  const ledgerWrites = ['POST /accounts', 'POST /accounts/{id}/close', 'POST /transfers',
     'POST /transfers/{id}/post', 'POST /transfers/{id}/reversals', 'POST /transfers/{id}/void'];
+  const modelled = [...ledgerWrites, ...ledgerWrites.map((w) => w.replace(' ', ` ${PREFIX}`)),
+    'POST /ledgers'].sort();
   expect(writes.map(opKey).sort()).toEqual(modelled);
   expect(ops.filter((op) => op.body !== undefined).map(opKey).sort())
     .toEqual([...modelled, ...UNMODELLED].sort());
-  expect(reads.map(opKey).sort())
-    .toEqual(['GET /accounts/{id}', 'GET /accounts/{id}/entries', 'GET /transfers/{id}']);
+  const ledgerReads = ['GET /accounts/{id}', 'GET /accounts/{id}/entries', 'GET /transfers/{id}'];
+  expect(reads.map(opKey).sort()).toEqual([...ledgerReads,
+    ...ledgerReads.map((r) => r.replace(' ', ` ${PREFIX}`)), 'GET /ledgers',
+    'GET /ledgers/{ledger}'].sort());
+  expect(writes.every((op) => SEMANTICS[modelKey(op)] !== undefined)).toBe(true);
 });
 
 const runs = [
-  ...writes.map((op) => [op, writeRequests(op), RUNS_PER_WRITE_ENDPOINT] as const),
+  ...writes.map((op) => [op, writeRequests(op),
+    prefixed(op) ? RUNS_PER_PREFIXED_WRITE : RUNS_PER_WRITE_ENDPOINT] as const),
   ...reads.map((op) => [op, readRequests(op), RUNS_PER_READ_ENDPOINT] as const),
 ];
 for (const [op, requests, numRuns] of runs) {
@@ -666,10 +782,13 @@ for (const [op, requests, numRuns] of runs) {
       await freshLedger(f as Fixture);
       await fc.assert(fc.asyncProperty(requests, (req) => send(op, req)),
         { numRuns, seed: SEED, endOnFailure: true });
+      const must = mustSee(op);
       const seen = [...(counts.get(opKey(op))?.keys() ?? [])];
-      expect(seen, 'statuses seen').toEqual(expect.arrayContaining(MUST_SEE[opKey(op)] ?? []));
-      expect([...(decidedCodes.get(opKey(op))?.keys() ?? [])], '409 and 422 codes seen')
-        .toEqual(expect.arrayContaining(MUST_SEE_CODES[opKey(op)] ?? []));
+      expect(seen, 'statuses seen').toEqual(expect.arrayContaining(must.statuses));
+      expect([...(decidedCodes.get(opKey(op))?.keys() ?? [])], '404, 409 and 422 codes seen')
+        .toEqual(expect.arrayContaining(must.codes));
+      // Nothing was written under the ledger that does not exist (the dumps see f's only).
+      expect(await dumpLedger((f as Fixture).redis, ledgerKeys(KEY_PREFIX, MISSING))).toBe('[]');
     }, 120_000 * SCALE);
 }
 
@@ -682,5 +801,5 @@ afterAll(() => {
   const codes = [...decidedCodes].map(([key, byCode]) => `  ${key.padEnd(28)} ` +
     [...byCode].sort(([a], [b]) => (a < b ? -1 : 1)).map(([c, n]) => `${c}: ${n}`).join(', '));
   console.info(`fuzz (FUZZ_SEED=${SEED}): requests by endpoint and status\n${lines.join('\n')}` +
-    `\n409 and 422 codes by endpoint\n${codes.join('\n')}`);
+    `\n404, 409 and 422 codes by endpoint\n${codes.join('\n')}`);
 });

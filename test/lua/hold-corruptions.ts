@@ -17,7 +17,7 @@ export interface Case {
   name: string;
   /** Corrupts the ledger (deterministic: it is applied again after a reference run). */
   corrupt: (k: LedgerKeys) => Promise<unknown>;
-  url?: '/accounts' | '/transfers' | '/transfers/batch';
+  url?: '/accounts' | '/transfers' | '/transfers/batch' | '/ledgers';
   body?: object;
   /** Instead of a request: a call of the ledger or of the script, which must fail. */
   call?: () => Promise<unknown>;

@@ -1,14 +1,16 @@
 /**
  * The scripts as contracts, called directly through ioredis: one case per status, in the
  * order the script checks them, each built so that every later check would fail too (so the
- * case proves precedence, not just reachability). Here create-account and transfer, holds
- * included; the other writing scripts and the data format have files of their own beside it.
+ * case proves precedence, not just reachability). Here create-account, create-ledger and
+ * transfer, holds included; the other writing scripts and the data format have files of their
+ * own beside it.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { AMOUNT_MAX, limits } from '../../src/config/limits.js';
+import { runScript } from '../../src/ledger/scripts.js';
 import { type ScriptStatus, statusCode as S } from '../../src/ledger/status.js';
 import { dumpLedger, type Fixture, fixture, withoutRejection } from '../helpers/ledger.js';
-import { calls, MAX, NOW as NOW_MS } from './calls.js';
+import { calls, MAX, NOW as NOW_MS, script } from './calls.js';
 
 let f: Fixture;
 let c: ReturnType<typeof calls>;
@@ -38,7 +40,10 @@ describe('create-account-3', () => {
     expect(await f.redis.hgetall(f.keys.account('c1'))).toEqual({ cur: 'USD', dr: '0', cr: '0',
       od: '0', m: '{}', at: NOW, by: 'svc', lseq: '0', n: '1', dp: '0', cp: '0' });
     expect(await f.redis.hgetall(f.keys.accountIds())).toEqual({ 1: 'c1' });
-    expect(await f.redis.hgetall(f.keys.meta())).toEqual({ fmt: '3', an: '1' });
+    // The ledger's own record (ln, lm, lc) was written when the app became ready: the script
+    // added the data format and the account number beside it, and nothing else.
+    expect(await f.redis.hgetall(f.keys.meta())).toEqual({ fmt: '3', an: '1',
+      ln: f.keys.ledger, lm: '{}', lc: expect.stringMatching(/^[1-9]\d{12}$/) });
   });
 
   test('FORMAT_UNSUPPORTED beats a bad argument; nothing written', async () => {
@@ -64,6 +69,55 @@ describe('create-account-3', () => {
     const reply = await createAccount(f.keys.meta(), { id: 'c1', currency: 'EUR' });
     expect(reply).toEqual([S.EXISTS, 'c1', expect.arrayContaining(['cur', 'USD'])]);
     expect(await dumpLedger(f.redis, f.keys)).toBe(before);
+  });
+});
+
+/** create-ledger-1.lua on the meta key `meta`: name, metadata JSON and createdAt (ms). */
+function createLedger(meta: string, name: string, metadata = '{}', now = NOW) {
+  return runScript(f.redis, script('create-ledger'), [meta], [name, metadata, now]);
+}
+
+describe('create-ledger-1', () => {
+  /** A meta key of its own (the fixture's ledger was recorded when its app became ready). */
+  const meta = () => `${f.keys.meta()}-ledger`;
+
+  test('OK records name, metadata and createdAt in the meta hash, and echoes them', async () => {
+    expect(await createLedger(meta(), 'eu-1', '{"region":"eu"}'))
+      .toEqual([S.OK, 'eu-1', '{"region":"eu"}', NOW]);
+    expect(await f.redis.hgetall(meta())).toEqual({ ln: 'eu-1', lm: '{"region":"eu"}', lc: NOW });
+  });
+
+  test('INVALID_ARGUMENT beats EXISTS; nothing written', async () => {
+    const before = await f.redis.hgetall(meta());
+    expect(before.ln).toBe('eu-1');
+    for (const [name, metadata, now] of [['', '{}', NOW], ['eu 1', '{}', NOW],
+      ['l'.repeat(limits.LEDGER_NAME_LENGTH_MAX + 1), '{}', NOW],
+      ['eu-1', 'x'.repeat(limits.METADATA_JSON_BYTES_MAX + 1), NOW], ['eu-1', '{}', 'soon'],
+      ['eu-1', '{}', '-1']] as const) {
+      expect(await createLedger(meta(), name, metadata, now), `${name} ${now}`)
+        .toEqual([S.INVALID_ARGUMENT, name]);
+    }
+    expect(await f.redis.hgetall(meta())).toEqual(before);
+  });
+
+  test('EXISTS returns the record as first written, whatever is sent now; writes nothing',
+    async () => {
+      const before = await dumpLedger(f.redis, f.keys);
+      const stored = await f.redis.hgetall(meta());
+      for (const metadata of ['{"region":"eu"}', '{}']) {
+        expect(await createLedger(meta(), 'eu-1', metadata, String(NOW_MS + 5)))
+          .toEqual([S.EXISTS, 'eu-1', '{"region":"eu"}', NOW]);
+      }
+      expect(await f.redis.hgetall(meta())).toEqual(stored);
+      expect(await dumpLedger(f.redis, f.keys)).toBe(before);
+    });
+
+  test('a meta hash that the data already uses gains the record beside its fields', async () => {
+    const key = `${f.keys.meta()}-used`;
+    await f.redis.hset(key, 'fmt', '3', 'an', '7');
+    expect(await createLedger(key, 'used')).toEqual([S.OK, 'used', '{}', NOW]);
+    expect(await f.redis.hgetall(key)).toEqual({ fmt: '3', an: '7', ln: 'used', lm: '{}',
+      lc: NOW });
   });
 });
 

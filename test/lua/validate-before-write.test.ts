@@ -19,11 +19,15 @@ import { limits } from '../../src/config/limits.js';
 import type { LedgerKeys } from '../../src/ledger/keys.js';
 import { loadScripts } from '../../src/ledger/scripts.js';
 import { AUTH_HEADER, TEST_KEYS } from '../helpers/auth.js';
-import { dumpLedger, type Fixture, fixture, json } from '../helpers/ledger.js';
+import {
+  dumpLedger, type Fixture, fixture, json, uniqueLedgerName,
+} from '../helpers/ledger.js';
 import { calls } from './calls.js';
 import { type Case, holdCases } from './hold-corruptions.js';
 
 const NOW_MS = 1_767_225_600_000;
+/** The fixture's ledger, named here so that the cases' bodies can name it. */
+const LEDGER = uniqueLedgerName();
 
 let f: Fixture;
 let app: App;
@@ -37,7 +41,7 @@ const post = (url: string, payload: object) =>
   app.inject({ method: 'POST', url, headers: { ...json, ...AUTH_HEADER }, payload });
 
 beforeAll(async () => {
-  f = await fixture({ now: () => NOW_MS });
+  f = await fixture({ now: () => NOW_MS, ledgerName: LEDGER });
   // An app of our own around the fixture's ledger, to read the service log of each 500. Its
   // metrics are off: the script calls are counted by the fixture's app, whose metrics observe
   // the ledger.
@@ -92,6 +96,18 @@ const createAccountCases: Case[] = [
     /WRONGTYPE/],
 ].map(([name, corrupt, message]) => ({ name, corrupt, message, url: '/accounts',
   body: { id: 'newbie', currency: 'USD' } }) as Case);
+
+/**
+ * create-ledger-1.lua: reads the ledger's meta hash, its one key. `POST /ledgers` naming the
+ * fixture's ledger (the default one, recorded when the app became ready) runs it on that key.
+ */
+const createLedgerCases: Case[] = [
+  ['the ledger meta is a string', (k: LedgerKeys) => replace(k.meta(), () =>
+    f.redis.set(k.meta(), 'x'))],
+  ['the ledger meta is a sorted set', (k: LedgerKeys) => replace(k.meta(), () =>
+    f.redis.zadd(k.meta(), 0, 'ln'))],
+].map(([name, corrupt]) => ({ name, corrupt, message: /WRONGTYPE/, url: '/ledgers',
+  body: { name: LEDGER } }) as Case);
 
 type Target = { from: string; to: string };
 const usual: Target = { from: 'cash', to: 'alice' };
@@ -196,6 +212,7 @@ function batchCases(atomic: boolean): Case[] {
 
 const CASES: Record<string, Case[]> = {
   'create-account': createAccountCases,
+  'create-ledger': createLedgerCases,
   transfer: transferCases,
   'transfer-batch': [...batchCases(true), ...batchCases(false)],
 };
