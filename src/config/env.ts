@@ -123,10 +123,13 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     problems.push('REDIS_SENTINEL_NAME must be 1-64 of A-Z a-z 0-9 _ - .');
   }
   for (const name of ['REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD']) {
-    const forNodes = name !== 'REDIS_SENTINEL_PASSWORD' && clusterMode;
-    if (env[name] && !sentinelMode && !forNodes) {
-      problems.push(`${name} is for REDIS_SENTINELS or REDIS_CLUSTER_NODES only (put ` +
-        'credentials in REDIS_URL)');
+    // The Sentinels' own password is for Sentinels only; the data nodes' credentials also for
+    // a cluster's nodes (no URL carries them there either).
+    const modes = name === 'REDIS_SENTINEL_PASSWORD' ? 'REDIS_SENTINELS'
+      : 'REDIS_SENTINELS or REDIS_CLUSTER_NODES';
+    const allowed = sentinelMode || (clusterMode && name !== 'REDIS_SENTINEL_PASSWORD');
+    if (env[name] && !allowed) {
+      problems.push(`${name} is for ${modes} only (put credentials in REDIS_URL)`);
     }
   }
   const acksText = env.LEDGER_REPLICA_ACKS || (sentinelMode ? '1' : '0');
