@@ -9,7 +9,7 @@ import type { LoadResult } from './load.js';
 import { machineBusySeconds, treeCpuSeconds } from './processes.js';
 import type { RedisSnapshot } from './redis-stats.js';
 import { medianOf, type Results } from './results.js';
-import { median, ratio } from './stats.js';
+import { fmt, median, ratio, times } from './stats.js';
 
 /**
  * Proposed (not adopted, so not in the goals table): the cluster's Redis CPU per transfer,
@@ -253,12 +253,6 @@ export function summarise(setup: ClusterSetup,
 // ---------------------------------------------------------------------------------------------
 // latest.md
 
-const fmt = (value: number | null | undefined, digits = 0): string =>
-  value === null || value === undefined || !Number.isFinite(value) ? '—'
-    : value.toLocaleString('en-US', { minimumFractionDigits: digits,
-      maximumFractionDigits: digits });
-const times = (value: number | null | undefined) =>
-  value === null || value === undefined ? '—' : `${fmt(value, 2)}×`;
 const coresText = (f: Cores, redis: number) => `${fmt(f.serverCores, 2)} / ${fmt(redis, 2)} / ` +
   `${fmt(f.loaderCores, 2)} | ${fmt(Math.max(0, f.machineCores - f.serverCores - f.redisCores
     - f.loaderCores), 2)}`;

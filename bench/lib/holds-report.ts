@@ -7,19 +7,13 @@
 import { HOLD_STORAGE_KINDS, HOLD_STORAGE_LABELS } from './holds-storage.js';
 import { type HoldsResult, OPERATION_KINDS, type OperationKind, SWEEP_HOLDS } from './holds.js';
 import { type Goal, goal, type Results } from './results.js';
-import { ratio } from './stats.js';
+import { fmt, ratio, times } from './stats.js';
 
 /** Each goal's bound: the issue's. */
 export const HOLD_POST_OVER_TRANSFER_MAX = 2;
 export const SWEEP_CALL_MS_MAX = 2;
 export const OPEN_HOLD_RAM_OVER_TRANSFER_MAX = 2;
 
-const fmt = (value: number | null | undefined, digits = 0): string =>
-  value === null || value === undefined || !Number.isFinite(value) ? '—'
-    : value.toLocaleString('en-US', { minimumFractionDigits: digits,
-      maximumFractionDigits: digits });
-const times = (value: number | null | undefined) =>
-  value === null || value === undefined ? '—' : `${fmt(value, 2)}×`;
 const bold = (text: string, miss: boolean) => (miss ? `**${text}**` : text);
 
 /** Runs written before holds were measured have no `holds`: no goals then. */

@@ -6,16 +6,11 @@
 import { type AckFigures, REPLICATION_VARIANTS, type ReplicationResult,
   type ReplicationVariant } from './replication.js';
 import { type Goal, goal, type Results } from './results.js';
+import { fmt, times } from './stats.js';
 
 /** The issue's bound: what waiting for one replica may cost a single transfer, at most. */
 export const ACKS_OVER_NO_ACKS_MIN = 0.7;
 
-const fmt = (value: number | null | undefined, digits = 0): string =>
-  value === null || value === undefined || !Number.isFinite(value) ? '—'
-    : value.toLocaleString('en-US', { minimumFractionDigits: digits,
-      maximumFractionDigits: digits });
-const times = (value: number | null | undefined) =>
-  value === null || value === undefined ? '—' : `${fmt(value, 2)}×`;
 
 const LABELS: Record<ReplicationVariant, string> = {
   acks0: 'product POST /transfers, LEDGER_REPLICA_ACKS=0',

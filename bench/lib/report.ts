@@ -4,14 +4,10 @@ import { holdsSection } from './holds-report.js';
 import { replicationSection } from './replication-report.js';
 import { type Figures, KIND_LABELS, KINDS, type PolicyResult, type PostgresFigures,
   type Results, type Storage, type StorageFigures } from './results.js';
+import { fmt, times } from './stats.js';
 
-const fmt = (value: number | null | undefined, digits = 0): string =>
-  value === null || value === undefined || !Number.isFinite(value) ? '—'
-    : value.toLocaleString('en-US', { minimumFractionDigits: digits,
-      maximumFractionDigits: digits });
 
-const fmtRatio = (value: number | null | undefined) =>
-  value === null || value === undefined ? '—' : `${fmt(value, 2)}×`;
+const fmtRatio = times;
 
 const GiB = 1024 ** 3;
 

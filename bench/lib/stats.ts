@@ -46,3 +46,13 @@ export function ratio(a: number | null | undefined, b: number | null | undefined
   if (a === null || a === undefined || b === null || b === undefined || b === 0) return null;
   return a / b;
 }
+
+/** A figure for the markdown reports: grouped digits, `—` when there is none. */
+export const fmt = (value: number | null | undefined, digits = 0): string =>
+  value === null || value === undefined || !Number.isFinite(value) ? '—'
+    : value.toLocaleString('en-US', { minimumFractionDigits: digits,
+      maximumFractionDigits: digits });
+
+/** A ratio for the markdown reports: `1.23×`, `—` when there is none. */
+export const times = (value: number | null | undefined): string =>
+  value === null || value === undefined ? '—' : `${fmt(value, 2)}×`;

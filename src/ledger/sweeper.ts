@@ -23,23 +23,57 @@ export interface SweeperOptions {
   onError?: (error: unknown) => void;
 }
 
-export class HoldSweeper {
+/** Runs `run` every `intervalMs`, one run at a time, from start() until stop(). */
+class Repeat {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
 
-  constructor(private readonly options: SweeperOptions) {}
+  constructor(private readonly intervalMs: number, private readonly run: () => Promise<unknown>,
+    private readonly onError: (error: unknown) => void) {}
 
   start(): void {
     this.stopped = false;
     this.schedule();
   }
 
-  /** Stops sweeping, waits for a sweep in progress and releases the lock if held. */
+  /** Stops, and waits for a run in progress. */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running;
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.running = this.run().then(() => undefined, this.onError).finally(() => {
+        this.running = undefined;
+        this.schedule();
+      });
+    }, this.intervalMs);
+    this.timer.unref();
+  }
+}
+
+export class HoldSweeper {
+  private readonly repeat: Repeat;
+  private stopped = false;
+
+  constructor(private readonly options: SweeperOptions) {
+    this.repeat = new Repeat(options.intervalMs ?? limits.HOLDS_SWEEP_INTERVAL_MS,
+      () => this.sweepOnce(), (error) => this.options.onError?.(error));
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.repeat.start();
+  }
+
+  /** Stops sweeping, waits for a sweep in progress and releases the lock if held. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.repeat.stop();
     await this.options.lock.release().catch(() => false);
   }
 
@@ -59,19 +93,6 @@ export class HoldSweeper {
     }
     return released;
   }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.running = this.sweepOnce().then(() => undefined, (error: unknown) => {
-        this.options.onError?.(error);
-      }).finally(() => {
-        this.running = undefined;
-        this.schedule();
-      });
-    }, this.options.intervalMs ?? limits.HOLDS_SWEEP_INTERVAL_MS);
-    this.timer.unref();
-  }
 }
 
 /**
@@ -83,23 +104,20 @@ export class HoldSweeper {
 export class LedgersSweeper {
   /** By ledger name: handles come and go (the directory's LRU), locks stay. */
   private readonly sweepers = new Map<string, HoldSweeper>();
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private stopped = false;
+  private readonly repeat: Repeat;
 
   constructor(private readonly directory: LedgerDirectory,
     private readonly onError: (error: unknown) => void,
-    private readonly intervalMs: number = limits.HOLDS_SWEEP_INTERVAL_MS) {}
+    intervalMs: number = limits.HOLDS_SWEEP_INTERVAL_MS) {
+    this.repeat = new Repeat(intervalMs, () => this.sweepOnce(), onError);
+  }
 
   start(): void {
-    this.stopped = false;
-    this.schedule();
+    this.repeat.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+    await this.repeat.stop();
     await Promise.all([...this.sweepers.values()].map((s) => s.stop()));
   }
 
@@ -128,16 +146,5 @@ export class LedgersSweeper {
       this.sweepers.set(ledger.keys.ledger, sweeper);
     }
     return sweeper;
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.running = this.sweepOnce().then(() => undefined, this.onError).finally(() => {
-        this.running = undefined;
-        this.schedule();
-      });
-    }, this.intervalMs);
-    this.timer.unref();
   }
 }
