@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 /**
  * Every script of ours driven through the ledger at its worst: the longest ids, currency and
  * key names, amounts of 2^128-1, the largest metadata, replays and conflicts that return whole
@@ -351,6 +352,8 @@ export async function worstRound(ledger: Ledger, n: number,
   const one = { atomic: false, calls: 1, items: 0 };
   const [count, bytes, atomic] = [countChunk(`c${n}`), bytesChunk(`b${n}`), atomicBatch(`a${n}`)];
   const pageCalls = Math.ceil(limits.ENTRIES_PAGE_LIMIT_MAX / limits.ENTRIES_READ_CHUNK_MAX);
+  const newLedger = ledger.sibling(`l${n}-${randomUUID()}`.padEnd(limits.LEDGER_NAME_LENGTH_MAX,
+    'x').slice(0, limits.LEDGER_NAME_LENGTH_MAX));
   return [
     { ...one, script: 'create-account', label: 'new, largest metadata', run: async () =>
       must((await ledger.createAccount(account)).kind === 'created', 'account created') },
@@ -358,6 +361,13 @@ export async function worstRound(ledger: Ledger, n: number,
       run: async () =>
         must((await ledger.createAccount(account)).kind === 'replayed', 'account replayed') },
     ...transferCases(ledger, n, from, to),
+    // A ledger of the longest name, largest metadata: created, then the create replayed.
+    { ...one, script: 'create-ledger', label: 'new, longest name, largest metadata',
+      run: async () => must((await newLedger.createRecord(maxMetadata('l'))).kind === 'created',
+        'ledger created') },
+    { ...one, script: 'create-ledger', label: 'exists: the stored record back',
+      run: async () => must((await newLedger.createRecord(maxMetadata('l'))).kind
+        === 'replayed', 'ledger replayed') },
     { ...one, script: 'read-hash', label: 'an account, largest metadata', run: async () =>
       must((await ledger.getAccount(from)) !== undefined, 'account read') },
     { ...one, script: 'read-transfer', label: 'a committed transfer, largest metadata',

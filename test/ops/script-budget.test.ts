@@ -155,6 +155,14 @@ const BOUNDS: Record<string, Bounds> = {
     commands: { perCall: 14 },
     ...targeted(9),
   },
+  'create-ledger': {
+    // The record read (one HMGET); a new ledger's record written (one HSET).
+    commands: { perCall: 2 },
+    keys: { perCall: 1 },
+    requestBytes: { perCall: evalsha(1, limits.LEDGER_NAME_LENGTH_MAX, METADATA, INT) },
+    replyBytes: { perCall: FRAME_BYTES + values(INT, limits.LEDGER_NAME_LENGTH_MAX, METADATA,
+      INT) },
+  },
   'close-account': {
     // The format, the account, closed before? Then the account, the format mark.
     commands: { perCall: 5 },
