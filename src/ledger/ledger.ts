@@ -7,7 +7,7 @@
 import type { Redis } from 'ioredis';
 import { limits } from '../config/limits.js';
 import { asCluster } from '../redis/cluster.js';
-import { NodeAcks, ReplicaAcks } from '../redis/replica-acks.js';
+import { type Mark, NodeAcks, ReplicaAcks } from '../redis/replica-acks.js';
 import type { ReadOptions } from '../redis/replicas.js';
 import {
   atomicRefusal, atomicReplayConflict, batchCall, batchItem, chunks, holdArgs,
@@ -121,6 +121,8 @@ export class Ledger {
   readonly acks: { readonly required: number } | undefined;
   /** Single-node modes: the writer connection's group commit, waited on in `write`. */
   private readonly replicaAcks: ReplicaAcks | undefined;
+  /** A replay's mark: one field of the ledger's meta hash, the time of the last one. */
+  private readonly mark: Mark = (on) => on.hset(this.keys.meta(), 'w', String(this.now()));
 
   constructor(options: LedgerOptions) {
     this.options = options;
@@ -231,9 +233,7 @@ export class Ledger {
     try {
       const outcome = await body();
       if (this.replicaAcks !== undefined && operation !== 'expire') {
-        // A replay's mark: one field of the ledger's meta hash, the time of the last one.
-        await this.replicaAcks.covered(!wroteNow(outcome),
-          (on) => on.hset(this.keys.meta(), 'w', String(this.now())));
+        await this.replicaAcks.covered(!wroteNow(outcome), this.mark);
       }
       return outcome;
     } catch (error) {

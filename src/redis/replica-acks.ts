@@ -46,18 +46,19 @@ export interface ReplicaAcksOptions {
   required: number;
   /** LEDGER_REPLICA_ACK_TIMEOUT_MS. */
   timeoutMs: number;
-  /**
-   * Writes the mark (a propagated write of this ledger's own, on `redis`); a waiter may bring
-   * its own (in a cluster, a key of its ledger's slot, which this node owns).
-   */
-  mark?: (redis: Redis) => Promise<unknown>;
   observer?: ReplicaAckObserver;
 }
+
+/**
+ * Writes a mark on `redis`: a propagated write of the waiter's own ledger (in a cluster, a key
+ * of its ledger's slot, which that node owns).
+ */
+export type Mark = (redis: Redis) => Promise<unknown>;
 
 interface Waiter {
   epoch: number;
   mark: boolean;
-  markWith: ((redis: Redis) => Promise<unknown>) | undefined;
+  markWith: Mark;
   resolve(): void;
   reject(error: unknown): void;
 }
@@ -82,7 +83,7 @@ export class ReplicaAcks {
    * (a replay, a conflict), so lift the connection's offset first. Rejects with
    * ReplicaAckError (too few in time) or the connection's error: both unknown outcomes.
    */
-  covered(mark: boolean, markWith?: (redis: Redis) => Promise<unknown>): Promise<void> {
+  covered(mark: boolean, markWith: Mark): Promise<void> {
     return new Promise((resolve, reject) => {
       this.waiting.push({ epoch: this.epoch, mark, markWith, resolve, reject });
       if (this.sending || this.scheduled) return;
@@ -96,15 +97,12 @@ export class ReplicaAcks {
   }
 
   /**
-   * Writes one mark: the waiters' own, in turn, until one is written (in a cluster each names
-   * a key of its own ledger's slot, and a slot being moved refuses it: MOVED or ASK), else the
-   * ledger's. Any one lifts the connection's offset past every earlier write.
+   * Writes one mark: the waiters' own, one ledger's after another, until one is written (in a
+   * cluster a slot being moved refuses a key of its own: MOVED or ASK). Any one lifts the
+   * connection's offset past every earlier write.
    */
   private async writeMark(group: readonly Waiter[]): Promise<void> {
-    const marks = [...new Set(group.map((w) => w.markWith)
-      .filter((m): m is (redis: Redis) => Promise<unknown> => m !== undefined))];
-    if (this.options.mark !== undefined) marks.push(this.options.mark);
-    if (marks.length === 0) throw new Error('replica acks: a mark without a way to write it');
+    const marks = new Set(group.map((w) => w.markWith));
     let failure: unknown;
     for (const mark of marks) {
       try {
@@ -166,7 +164,7 @@ export class ReplicaAcks {
 export class NodeAcks {
   private readonly byNode = new WeakMap<Redis, ReplicaAcks>();
 
-  constructor(private readonly options: Omit<ReplicaAcksOptions, 'redis' | 'mark'>) {}
+  constructor(private readonly options: Omit<ReplicaAcksOptions, 'redis'>) {}
 
   get required(): number {
     return this.options.required;
@@ -176,7 +174,7 @@ export class NodeAcks {
    * Resolves once `required` replicas of `node` have the write `node` just ran; `mark` writes a
    * key of that write's slot first (always: a cluster's answers are not sorted into replays).
    */
-  covered(node: Redis, mark: (redis: Redis) => Promise<unknown>): Promise<void> {
+  covered(node: Redis, mark: Mark): Promise<void> {
     let acks = this.byNode.get(node);
     if (acks === undefined) {
       acks = new ReplicaAcks({ ...this.options, redis: node });

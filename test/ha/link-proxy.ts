@@ -12,8 +12,8 @@
  *   bytes or a close is reset: TCP would have retransmitted what we dropped, so resuming it
  *   with a hole in the stream would corrupt the replication stream, which no network does.
  */
-import { createServer, type Server, Socket } from 'node:net';
-import { OrderedSender } from '../faults/bank/proxy.js';
+import { type Server, Socket } from 'node:net';
+import { listenOnLoopback, OrderedSender } from '../faults/bank/proxy.js';
 
 export type LinkKind = 'replication' | 'client';
 export type LinkMode = { kind: 'pass' } | { kind: 'delay'; ms: number } | { kind: 'cut' };
@@ -45,14 +45,8 @@ export class LinkProxy {
     readonly upstreamPort: number) {}
 
   static async start(upstreamPort: number): Promise<LinkProxy> {
-    const server = createServer();
-    await new Promise<void>((ok, fail) => {
-      server.once('error', fail);
-      server.listen(0, '127.0.0.1', () => ok());
-    });
-    const address = server.address();
-    if (typeof address !== 'object' || address === null) throw new Error('proxy has no port');
-    const proxy = new LinkProxy(server, address.port, upstreamPort);
+    const { server, port } = await listenOnLoopback();
+    const proxy = new LinkProxy(server, port, upstreamPort);
     server.on('connection', (client) => proxy.accept(client));
     return proxy;
   }

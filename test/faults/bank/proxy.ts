@@ -25,6 +25,18 @@ interface Pair {
   upstream: Socket;
 }
 
+/** A TCP server listening on a free loopback port (a proxy's front door). */
+export async function listenOnLoopback(): Promise<{ server: Server; port: number }> {
+  const server = createServer();
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => ok());
+  });
+  const address = server.address();
+  if (typeof address !== 'object' || address === null) throw new Error('proxy has no port');
+  return { server, port: address.port };
+}
+
 /** Releases chunks in arrival order, each no earlier than its own due time. */
 export class OrderedSender {
   private readonly queue: Array<{ chunk: Buffer; due: number }> = [];
@@ -71,14 +83,8 @@ export class FaultProxy {
     private readonly upstreamPort: number) {}
 
   static async start(upstreamPort: number): Promise<FaultProxy> {
-    const server = createServer();
-    await new Promise<void>((ok, fail) => {
-      server.once('error', fail);
-      server.listen(0, '127.0.0.1', () => ok());
-    });
-    const address = server.address();
-    if (typeof address !== 'object' || address === null) throw new Error('proxy has no port');
-    const proxy = new FaultProxy(server, address.port, upstreamPort);
+    const { server, port } = await listenOnLoopback();
+    const proxy = new FaultProxy(server, port, upstreamPort);
     server.on('connection', (client) => proxy.accept(client));
     return proxy;
   }
