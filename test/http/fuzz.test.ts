@@ -746,14 +746,16 @@ const MUST_SEE_CODES: Record<string, string[]> = {
 
 /**
  * What an operation must show. Under a prefix: its unprefixed twin's statuses, and 404
- * LEDGER_NOT_FOUND; the twin's rarer 409 and 422 codes need the twin's 2000 requests.
+ * LEDGER_NOT_FOUND; the twin's rarer 409 and 422 codes need the twin's 2000 requests, and so
+ * does 413 (an oversized body is rare among the generated ones: 500 missed it once in CI).
  */
 function mustSee(op: Operation): { statuses: number[]; codes: string[] } {
   const statuses = MUST_SEE[modelKey(op)] ?? [];
   if (op.path !== '/ledgers/{ledger}' && !prefixed(op)) {
     return { statuses, codes: MUST_SEE_CODES[opKey(op)] ?? [] };
   }
-  return { statuses: [...new Set([...statuses, 404])], codes: ['LEDGER_NOT_FOUND'] };
+  return { statuses: [...new Set([...statuses.filter((s) => s !== 413), 404])],
+    codes: ['LEDGER_NOT_FOUND'] };
 }
 
 test('the document has the operations this test fuzzes', () => {
