@@ -29,6 +29,7 @@ import metricsRoute from './routes/metrics.js';
 import holds from './routes/holds.js';
 import ledgers from './routes/ledgers.js';
 import transfers from './routes/transfers.js';
+import journal from './routes/journal.js';
 
 export interface AppOptions {
   ledger: Ledger;
@@ -48,6 +49,8 @@ export interface AppOptions {
    * clock themselves leave it off). Default: off.
    */
   sweepHolds?: boolean;
+  /** Publish change data to this AMQP broker and exchange (LEDGER_CDC_AMQP_URL); default: off. */
+  cdc?: { url: string; exchange: string };
 }
 
 /**
@@ -119,7 +122,9 @@ export async function buildApp(options: AppOptions) {
   await app.register(auth, options.auth);
   await app.register(ledgerPlugin, { ledger: options.ledger, redis: options.redis,
     persistence: options.persistence ?? DEFAULT_PERSISTENCE_POLICY,
-    sweepHolds: options.sweepHolds ?? false });
+    sweepHolds: options.sweepHolds ?? false,
+    cdc: options.cdc === undefined ? undefined : { ...options.cdc,
+      ...(options.metrics === false ? {} : { observer: options.metrics.cdc }) } });
   await app.register(metricsPlugin, { metrics: options.metrics });
   await app.register(swagger);
   await app.register(health);
@@ -143,6 +148,7 @@ async function ledgerRoutes(scope: FastifyInstance, options: { prefixed: boolean
   await scope.register(accounts);
   await scope.register(transfers);
   await scope.register(holds);
+  await scope.register(journal);
 }
 
 function inLedger(route: RouteOptions): void {

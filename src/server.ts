@@ -135,6 +135,8 @@ async function serve(config: Config, url: string, auth: AuthOptions, notice: str
   await ledger.ensureScripts();
   const persistence = { appendfsync: config.appendfsync, check: config.persistenceCheck };
   const app = await buildApp({ ledger, redis, persistence, auth, metrics, sweepHolds: true,
+    ...(config.cdcAmqpUrl === undefined ? {}
+      : { cdc: { url: config.cdcAmqpUrl, exchange: config.cdcExchange } }),
     logger: { level: config.logLevel, stream: logDestination() } });
   // A stuck script is named by its SHA-1 in Redis's log ("Slow script detected"): ours, listed.
   app.log.info({ scripts: Object.fromEntries([...ledger.scripts.values()]

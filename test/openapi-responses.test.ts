@@ -392,6 +392,10 @@ async function walkReversals(base: string): Promise<void> {
     await expectStatus(200, send('GET', `${transfers}/${id}`));
   }
   await expectStatus(200, send('GET', `${base}/accounts/alice/entries`));
+  // The journal: every kind of record walked above, an empty page after the head, a 400.
+  await expectStatus(200, send('GET', `${base}/journal?limit=1000`));
+  await expectStatus(200, send('GET', `${base}/journal?after=999999&wait=1`));
+  await expectStatus(400, send('GET', `${base}/journal?limit=0`));
 }
 
 /** A closed account: 200 twice, 404, and ACCOUNT_CLOSED for what names it. */

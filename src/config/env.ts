@@ -46,6 +46,10 @@ export interface Config {
   workers: number;
   /** Single transfers arriving together share one script call (src/ledger/group-commit.ts). */
   groupCommit: boolean;
+  /** Change data out to this AMQP broker (src/cdc/); undefined: not published. */
+  cdcAmqpUrl: string | undefined;
+  /** The topic exchange change data goes to. */
+  cdcExchange: string;
 }
 
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -186,6 +190,16 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   if (groupCommit !== 'on' && groupCommit !== 'off') {
     problems.push('LEDGER_GROUP_COMMIT must be on or off');
   }
+  const cdcAmqpUrl = env.LEDGER_CDC_AMQP_URL || undefined;
+  if (cdcAmqpUrl !== undefined && !/^amqps?:\/\/[^\s]+$/.test(cdcAmqpUrl)) {
+    problems.push('LEDGER_CDC_AMQP_URL must be an amqp:// or amqps:// URL');
+  }
+  const cdcExchange = env.LEDGER_CDC_EXCHANGE || 'ledger.cdc';
+  // AMQP's exchange names, less the `amq.` ones the broker reserves.
+  if (!/^[A-Za-z0-9_.:-]{1,200}$/.test(cdcExchange) || cdcExchange.startsWith('amq.')) {
+    problems.push('LEDGER_CDC_EXCHANGE must be 1-200 of A-Z a-z 0-9 _ - . : and not start ' +
+      'with amq.');
+  }
   if (problems.length > 0) throw new Error(`invalid configuration: ${problems.join('; ')}`);
   return {
     port,
@@ -212,6 +226,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     ratePerSecond,
     workers,
     groupCommit: groupCommit === 'on',
+    cdcAmqpUrl,
+    cdcExchange,
   };
 }
 
@@ -267,4 +283,9 @@ export const CONFIG_DOC: ReadonlyArray<[string, string, string]> = [
   ['LEDGER_GROUP_COMMIT', '`on`: single transfers that arrive together share one Redis ' +
     'script call, each keeping its own id and answer (see Performance); `off`: one call each',
     '`on`'],
+  ['LEDGER_CDC_AMQP_URL', 'publish every committed record of every ledger to this AMQP ' +
+    'broker (`amqp://` or `amqps://`), at least once, in seq order per ledger (see Change ' +
+    'data out)', 'unset: nothing published'],
+  ['LEDGER_CDC_EXCHANGE', 'the topic exchange records are published to (declared by the ' +
+    'service, with `<exchange>.unrouted` for messages no binding routes)', '`ledger.cdc`'],
 ];

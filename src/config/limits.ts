@@ -83,6 +83,41 @@ export const limits = {
    * newest entry.
    */
   ENTRIES_READ_CHUNK_MAX: 100,
+  /** Records per `GET /journal` page (`limit`), and its default. */
+  JOURNAL_PAGE_LIMIT_MAX: 1000,
+  JOURNAL_PAGE_LIMIT_DEFAULT: 100,
+  /**
+   * Journal records read per script call (lua/read-journal-2.lua, lua/follow-5.lua): an XRANGE
+   * step and two account-number lookups each, a few µs, so a call of 250 stays near 1 ms even
+   * with large metadata (test/ops/script-budget.test.ts). A page takes several calls; the
+   * journal only grows at its end, so together they are one consistent page.
+   */
+  JOURNAL_READ_CHUNK_MAX: 250,
+  /** The longest long poll of `GET /journal` (`wait`, ms): the contract's 30 s. */
+  JOURNAL_WAIT_MS_MAX: 30_000,
+  /**
+   * How often a long poll looks for a new record (one read of the journal's newest id per
+   * ledger with waiters, shared by all of them): the contract answers within 100 ms.
+   */
+  JOURNAL_POLL_INTERVAL_MS: 20,
+  /**
+   * How often the change-data publisher looks for new records of each ledger (LEDGER_CDC_AMQP_URL):
+   * with nothing new, a lock renewal and one read per ledger; a record reaches the broker
+   * within this plus one publish.
+   */
+  CDC_INTERVAL_MS: 100,
+  /**
+   * The publisher's lock (one publisher per ledger, src/redis/lock.ts) lives this long unless
+   * renewed: a dead publisher's ledger is taken over after at most this.
+   */
+  CDC_LOCK_TTL_MS: 10_000,
+  /**
+   * Longest wait for the broker's confirms of one page of messages: past it the page counts as
+   * not published (the connection is dropped and the page sent again: duplicates, never gaps).
+   */
+  CDC_CONFIRM_TIMEOUT_MS: 10_000,
+  /** Pause after a failed connection to the broker before the next attempt (doubles to 5 s). */
+  CDC_RECONNECT_DELAY_MS: 250,
   /** A hold's `timeoutSeconds`: 1 s … one year (365 days). */
   HOLD_TIMEOUT_SECONDS_MAX: 31_536_000,
   /**

@@ -262,3 +262,10 @@ export function exampleBatchProblem(outcome: Outcome): Problem {
   const fields = outcome === 'TRANSFER_EXISTS' ? [] : ['amount'];
   return atomicProblem(inputs, { kind: 'atomicExists', index: 2, fields });
 }
+
+export const JOURNAL_PAGE: Examples = {
+  page: { summary: 'Records after seq 20: a hold, its capture; `next` goes on from the last',
+    value: { records: [HOLD, POSTED], next: POSTED.seq } },
+  empty: { summary: 'Nothing after `after` (yet): `next` is `after` again',
+    value: { records: [], next: POSTED.seq } },
+};

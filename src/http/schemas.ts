@@ -234,6 +234,32 @@ export const EntriesQuery = Type.Object({
     description: 'The `nextCursor` of the previous page (opaque)' })),
 }, { additionalProperties: false });
 
+export const JournalPage = component('JournalPage', Type.Object({
+  records: Type.Array(Type.Unsafe<Static<typeof TransferJson>>(Type.Ref(CommittedTransfer.$id)),
+    { description: 'Committed records in seq order, each as its POST answered it when it was ' +
+      'committed (a hold `pending`); at most `limit`' }),
+  next: Type.String({ pattern: '^(0|[1-9][0-9]*)$',
+    description: 'Pass as `after` for the next page: the last record\'s seq, or `after` ' +
+      'again when there was none' }),
+}), 'A page of the journal, oldest first');
+
+const JOURNAL_LIMIT = `1 … ${L.JOURNAL_PAGE_LIMIT_MAX}, default ${L.JOURNAL_PAGE_LIMIT_DEFAULT}`;
+export const JournalQuery = Type.Object({
+  after: Type.Optional(Type.String({ pattern: '^(0|[1-9][0-9]{0,14})$',
+    description: 'Records after this seq (a previous page\'s `next`); omitted: from the first' })),
+  limit: Type.Optional(documentedAs(
+    Type.String({ pattern: '^[1-9][0-9]{0,3}$', description: JOURNAL_LIMIT }),
+    Type.Integer({ minimum: 1, maximum: L.JOURNAL_PAGE_LIMIT_MAX,
+      default: L.JOURNAL_PAGE_LIMIT_DEFAULT,
+      description: `Records per page, ${JOURNAL_LIMIT}; written in decimal digits` }))),
+  wait: Type.Optional(documentedAs(
+    Type.String({ pattern: '^(0|[1-9][0-9]{0,4})$',
+      description: `0 … ${L.JOURNAL_WAIT_MS_MAX} ms` }),
+    Type.Integer({ minimum: 0, maximum: L.JOURNAL_WAIT_MS_MAX, default: 0,
+      description: `Long poll: with no record after \`after\`, wait up to this many ms ` +
+        `(0 … ${L.JOURNAL_WAIT_MS_MAX}) for one before answering` }))),
+}, { additionalProperties: false });
+
 export const TransferBatchBody = namedComponent(Type.Object({
   transfers: Type.Array(TransferBody, { minItems: 1, maxItems: L.BATCH_TRANSFERS_MAX,
     description: `1 … ${L.BATCH_TRANSFERS_MAX} transfers (${L.BATCH_ATOMIC_TRANSFERS_MAX} when ` +

@@ -20,6 +20,8 @@
  *   <prefix>:{<ledger>}:hs              hash   open holds per currency: n:<cur> count,
  *                                              a:<cur> amount
  *   <prefix>:{<ledger>}:lock:<name>     string the token of a lock's holder (lua/lock-1.lua)
+ *   <prefix>:{<ledger>}:p               hash   follower name (`cdc`) -> the seq it has handed
+ *                                              on up to (lua/follow-5.lua)
  *
  *   <prefix>:ledgers                    zset   every ledger's name (score 0, so in name order):
  *                                              only listing reads it, never a transfer
@@ -70,6 +72,8 @@ export interface LedgerKeys {
   state(): string;
   expiries(): string;
   holdStats(): string;
+  /** How far each journal follower (src/ledger/follower.ts) has got: name -> seq. */
+  positions(): string;
   /** A lease held by one instance at a time (src/redis/lock.ts), e.g. `sweeper`. */
   lock(name: string): string;
   /** Pattern matching every key of this ledger (tests and operators; never on the hot path). */
@@ -106,6 +110,7 @@ export function ledgerKeys(prefix: string, ledger: string): LedgerKeys {
     state: () => `${base}s`,
     expiries: () => `${base}h`,
     holdStats: () => `${base}hs`,
+    positions: () => `${base}p`,
     lock: (name) => `${base}lock:${name}`,
     all: () => `${base}*`,
   };

@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import { limits } from '../config/limits.js';
 import { asCluster } from '../redis/cluster.js';
 import { type Mark, NodeAcks, ReplicaAcks } from '../redis/replica-acks.js';
+import type { RedisLock } from '../redis/lock.js';
 import type { ReadOptions } from '../redis/replicas.js';
 import {
   atomicRefusal, atomicReplayConflict, batchCall, batchItem, chunks, holdArgs,
@@ -18,6 +19,7 @@ import { uuidv7 } from './ids.js';
 import { type LedgerKeys, ledgerKeys } from './keys.js';
 import { missingAccounts } from './missing-accounts.js';
 import {
+  journalRecords,
   ACCOUNT_FIELDS, accountView, canonicalMetadata, compareSettled, compareWithRecord, decidedNow,
   entriesOf, fieldsOf, newAccountFields, settledNow, type StoredTransfer, storedTransfer,
   transferView,
@@ -26,6 +28,7 @@ import { replyStatus, ScriptRunner } from './runner.js';
 import { loadScripts, type Script } from './scripts.js';
 import { isRejection } from './status.js';
 import type {
+  FollowPage, JournalPage,
   Account, AccountInput, BatchInput, BatchOutcome, CloseAccountOutcome, CreateAccountOutcome,
   EntriesPage, Metadata, ExpiryOutcome, LedgerObserver, ReversalInput, SettleInput, Transfer,
   TransferInput, TransferOutcome, WriteOperation,
@@ -584,6 +587,75 @@ export class Ledger {
     const oldest = await this.redis.zrangebyscore(this.keys.expiries(), '-inf',
       String(this.now()), 'WITHSCORES', 'LIMIT', 0, 1);
     return oldest[1] === undefined ? null : Number(oldest[1]);
+  }
+
+  /**
+   * Committed records after seq `after`, oldest first, at most `limit` (GET /journal), read in
+   * calls of JOURNAL_READ_CHUNK_MAX on one connection (the journal only grows at its end, so
+   * the calls together are one consistent page).
+   */
+  async readJournal(after: string, limit: number, options?: ReadOptions): Promise<JournalPage> {
+    if (!Number.isInteger(limit) || limit < 1 || limit > limits.JOURNAL_PAGE_LIMIT_MAX) {
+      throw new Error(`readJournal: limit ${limit} out of range`);
+    }
+    const k = this.keys;
+    return this.runner.readOn(options, async (on) => {
+      const page: JournalPage = { records: [], head: '0' };
+      let from = after;
+      for (;;) {
+        const count = Math.min(limit - page.records.length, limits.JOURNAL_READ_CHUNK_MAX);
+        const tag = `journal:${from}`;
+        const [, entries, ids, head] = await this.runner.run('read-journal',
+          [k.journal(), k.accountIds()], [tag, from, String(count)], 0, tag, on);
+        const records = journalRecords(entries, ids);
+        page.records.push(...records);
+        page.head = String(head);
+        if (records.length < count || page.records.length >= limit) return page;
+        from = records.at(-1)?.seq as string;
+      }
+    });
+  }
+
+  /**
+   * The journal's newest seq on the primary ('0': empty): what a long poll watches, ~50 times
+   * a second, so it is not counted as a read (ledger_reads_total counts clients' reads).
+   */
+  async journalHead(): Promise<string> {
+    const top = await this.redis.xrevrange(this.keys.journal(), '+', '-', 'COUNT', 1);
+    return top[0]?.[0].slice(2) ?? '0';
+  }
+
+  /**
+   * A journal follower's next page (lua/follow-5.lua), if `lock` is still its holder's:
+   * undefined when it is not (someone else follows now). With replica acks, the page is
+   * returned only once enough replicas have everything in it: a follower hands records to the
+   * world outside Redis, and a record handed on and then lost in a failover would leave its
+   * seq to a different record.
+   */
+  async follow(lock: RedisLock, name: string, count: number): Promise<FollowPage | undefined> {
+    const k = this.keys;
+    const reply = await this.runner.run('follow',
+      [k.meta(), lock.key, k.positions(), k.journal(), k.accountIds()],
+      [lock.token, name, 'read', String(count)], 0, lock.token);
+    if (reply[1] !== 1) return undefined;
+    // (In a cluster the runner has already waited: every writing script is acknowledged.)
+    if (this.replicaAcks !== undefined) await this.replicaAcks.covered(true, this.mark);
+    return { position: String(reply[2]), records: journalRecords(reply[3], reply[4]),
+      head: String(reply[5]) };
+  }
+
+  /** Saves a follower's position (it handed on every record up to `seq`); false: lock lost. */
+  async saveFollowPosition(lock: RedisLock, name: string, seq: string): Promise<boolean> {
+    const k = this.keys;
+    const reply = await this.runner.run('follow',
+      [k.meta(), lock.key, k.positions(), k.journal(), k.accountIds()],
+      [lock.token, name, 'save', seq], 0, lock.token);
+    return reply[1] === 1;
+  }
+
+  /** A follower's saved position ('0': none yet). */
+  async followPosition(name: string): Promise<string> {
+    return (await this.redis.hget(this.keys.positions(), name)) ?? '0';
   }
 
   /** Open holds per currency: count and amount (hold-stats hash). */

@@ -396,6 +396,27 @@ export function transferView(id: string, r: StoredTransfer, nowMs = Number(r.cre
 }
 
 /**
+ * Journal records (read-journal-2.lua, follow-5.lua: XRANGE's entries and two account ids per
+ * entry) as the API shows them, each with its seq: the record as it was committed, i.e. the
+ * body its POST answered (a hold `pending`, a transfer's `reversedAmount` "0"). Later changes
+ * of state are records of their own further on (a post, a void, a reversal), so a record read
+ * twice, or published twice, is the same bytes.
+ */
+export function journalRecords(entries: unknown, ids: unknown): Transfer[] {
+  if (!Array.isArray(entries) || !Array.isArray(ids) || ids.length !== entries.length * 2) {
+    throw new LedgerInvariantError('journal page: reply of an unexpected shape');
+  }
+  return entries.map((entry: unknown, i) => {
+    if (!Array.isArray(entry) || typeof entry[0] !== 'string' || !entry[0].startsWith('0-')) {
+      throw new LedgerInvariantError('journal page: an entry of an unexpected shape');
+    }
+    const seq = entry[0].slice(2);
+    const stored = storedTransfer(seq, entry[1], ids[2 * i], ids[2 * i + 1]);
+    return transferView(fieldsOf(entry[1])[JOURNAL_FIELDS.ID] ?? '', stored);
+  });
+}
+
+/**
  * A decided id is final: the same fields replay the original outcome, any other field is a
  * conflict naming the fields. An omitted currency means the accounts' currency.
  */

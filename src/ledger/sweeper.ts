@@ -13,6 +13,7 @@
 import { limits } from '../config/limits.js';
 import { RedisLock } from '../redis/lock.js';
 import type { LedgerDirectory } from './directory.js';
+import { EveryLedger, Repeat } from './every-ledger.js';
 import type { Ledger } from './ledger.js';
 
 export interface SweeperOptions {
@@ -21,39 +22,6 @@ export interface SweeperOptions {
   intervalMs?: number;
   /** A sweep that failed (Redis down): logged; the next interval tries again. */
   onError?: (error: unknown) => void;
-}
-
-/** Runs `run` every `intervalMs`, one run at a time, from start() until stop(). */
-class Repeat {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private stopped = false;
-
-  constructor(private readonly intervalMs: number, private readonly run: () => Promise<unknown>,
-    private readonly onError: (error: unknown) => void) {}
-
-  start(): void {
-    this.stopped = false;
-    this.schedule();
-  }
-
-  /** Stops, and waits for a run in progress. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.running = this.run().then(() => undefined, this.onError).finally(() => {
-        this.running = undefined;
-        this.schedule();
-      });
-    }, this.intervalMs);
-    this.timer.unref();
-  }
 }
 
 export class HoldSweeper {
@@ -102,49 +70,29 @@ export class HoldSweeper {
  * so the instances share the work ledger by ledger and no key is shared by all ledgers.
  */
 export class LedgersSweeper {
-  /** By ledger name: handles come and go (the directory's LRU), locks stay. */
-  private readonly sweepers = new Map<string, HoldSweeper>();
-  private readonly repeat: Repeat;
+  private readonly every: EveryLedger<HoldSweeper, number>;
 
-  constructor(private readonly directory: LedgerDirectory,
-    private readonly onError: (error: unknown) => void,
+  constructor(directory: LedgerDirectory, onError: (error: unknown) => void,
     intervalMs: number = limits.HOLDS_SWEEP_INTERVAL_MS) {
-    this.repeat = new Repeat(intervalMs, () => this.sweepOnce(), onError);
+    this.every = new EveryLedger({ directory, intervalMs, onError,
+      make: (ledger) => new HoldSweeper({ ledger, lock: new RedisLock(ledger.connection,
+        ledger.script('lock'), ledger.keys.lock('sweeper'), limits.HOLDS_SWEEP_LOCK_TTL_MS) }),
+      work: async (sweeper, ledger) => {
+        if (await ledger.oldestExpiredHold() === null) return 0;
+        return sweeper.sweepOnce();
+      } });
   }
 
   start(): void {
-    this.repeat.start();
+    this.every.start();
   }
 
-  async stop(): Promise<void> {
-    await this.repeat.stop();
-    await Promise.all([...this.sweepers.values()].map((s) => s.stop()));
+  stop(): Promise<void> {
+    return this.every.stop();
   }
 
   /** One pass over every ledger: the holds it released. */
   async sweepOnce(): Promise<number> {
-    let released = 0;
-    const ledgers = await this.directory.all();
-    // A ledger's failure (its node down) must not stop the others' sweep.
-    await Promise.all(ledgers.map(async (ledger) => {
-      try {
-        if (await ledger.oldestExpiredHold() === null) return;
-        released += await this.sweeperOf(ledger).sweepOnce();
-      } catch (error) {
-        this.onError(error);
-      }
-    }));
-    return released;
-  }
-
-  private sweeperOf(ledger: Ledger): HoldSweeper {
-    let sweeper = this.sweepers.get(ledger.keys.ledger);
-    if (sweeper === undefined) {
-      const lock = new RedisLock(ledger.connection, ledger.script('lock'),
-        ledger.keys.lock('sweeper'), limits.HOLDS_SWEEP_LOCK_TTL_MS);
-      sweeper = new HoldSweeper({ ledger, lock });
-      this.sweepers.set(ledger.keys.ledger, sweeper);
-    }
-    return sweeper;
+    return (await this.every.runOnce()).reduce((sum, n) => sum + n, 0);
   }
 }

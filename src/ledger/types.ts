@@ -162,6 +162,18 @@ export interface EntriesPage {
 export type WriteOperation = 'account' | 'transfer' | 'batch' | 'settle' | 'reversal' | 'close'
   | 'expire' | 'ledger';
 
+/** Committed records in seq order (`GET /journal`), each with its `seq`. */
+export interface JournalPage {
+  records: Transfer[];
+  /** The journal's newest seq when it was read ('0': empty). */
+  head: string;
+}
+
+/** A journal follower's page (src/ledger/follower.ts): its saved position, the records after. */
+export interface FollowPage extends JournalPage {
+  position: string;
+}
+
 export type CloseAccountOutcome =
   | { kind: 'closed'; account: Account; replayed: boolean }
   | { kind: 'notFound' };

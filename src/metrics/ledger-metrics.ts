@@ -5,6 +5,7 @@
  * attached or swapped later.
  */
 import type { Registry } from 'prom-client';
+import { CDC_ERROR_REASONS, type CdcObserver } from '../cdc/amqp.js';
 import type { LedgerObserver } from '../ledger/types.js';
 import { CLUSTER_RETRY_REASONS } from '../redis/cluster.js';
 import { METRICS_POLL_INTERVAL_MS } from './constants.js';
@@ -30,6 +31,8 @@ export interface LedgerMetrics {
   readonly series: Metrics;
   /** Give this to the Ledger at construction. */
   readonly observer: LedgerObserver;
+  /** Give this to the change-data publisher (src/cdc/). */
+  readonly cdc: CdcObserver;
   readonly pollIntervalMs: number;
   /** What `GET /metrics` serves: this registry, or in a cluster the whole service's. */
   readonly exposition: () => Promise<string>;
@@ -63,9 +66,26 @@ export function createLedgerMetrics(options: LedgerMetricsOptions = {}): LedgerM
       }
     },
   };
+  const guarded = <A extends unknown[]>(record: (...args: A) => void) => (...args: A) => {
+    try {
+      record(...args);
+    } catch (error) {
+      onError(error);
+    }
+  };
+  const cdc: CdcObserver = {
+    published: guarded((messages: number) => series.cdcPublished.inc(messages)),
+    failed: guarded((reason) => series.cdcErrors.labels({ reason }).inc()),
+    connected: guarded((up: boolean) => series.cdcBrokerUp.set(up ? 1 : 0)),
+    lag: guarded((records: number, seconds: number) => {
+      series.cdcLagRecords.set(records);
+      series.cdcLagSeconds.set(seconds);
+    }),
+  };
   // Present at 0 from the start, so rate() and the dashboard see them.
   for (const reason of CLUSTER_RETRY_REASONS) series.clusterRetries.labels({ reason }).inc(0);
-  return { registry: series.registry, series, observer,
+  for (const reason of CDC_ERROR_REASONS) series.cdcErrors.labels({ reason }).inc(0);
+  return { registry: series.registry, series, observer, cdc,
     pollIntervalMs: options.pollIntervalMs ?? METRICS_POLL_INTERVAL_MS,
     exposition: cluster?.gather ?? (() => series.registry.metrics()) };
 }

@@ -155,6 +155,22 @@ export function createRegistry(options: RegistryOptions) {
         'they did not run (moved, ask, tryagain while a slot migrates, clusterdown during a ' +
         'failover, unrouted while the slot map loads); past CLUSTER_RETRY_BUDGET_MS the ' +
         'answer is 503', labelNames: ['reason'] as const, registers }),
+    cdcPublished: new Counter({ name: 'ledger_cdc_published_total',
+      help: 'Change-data messages the broker confirmed (LEDGER_CDC_AMQP_URL); a message sent ' +
+        'again after a failure counts again', registers }),
+    cdcErrors: new Counter({ name: 'ledger_cdc_errors_total',
+      help: 'Pages of change data the broker did not take, by reason: connect (broker ' +
+        'unreachable), publish, confirm (no or negative confirms in time), returned ' +
+        '(unroutable; the alternate exchange is missing); each page is sent again later',
+      labelNames: ['reason'] as const, registers }),
+    cdcBrokerUp: gauge('ledger_cdc_broker_up',
+      '1 while the change-data publisher has a channel open to the broker', 'min'),
+    cdcLagRecords: gauge('ledger_cdc_lag_records',
+      'Committed records not yet published, summed over the ledgers this instance publishes',
+      'sum'),
+    cdcLagSeconds: gauge('ledger_cdc_lag_seconds',
+      'Age of the oldest committed record not yet published (0 when none), over the ledgers ' +
+        'this instance publishes', 'max'),
     oldestExpiredHoldAge: gauge('ledger_oldest_expired_hold_age_seconds',
       'Age past its expiry of the oldest hold not yet released (0 when none): the sweeper ' +
         'should keep it under 2 s', 'max'),

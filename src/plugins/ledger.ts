@@ -5,7 +5,10 @@ import { reaches } from '../auth/keys.js';
 import { problem, sendProblem } from '../http/problem.js';
 import { LedgerDirectory } from '../ledger/directory.js';
 import type { Ledger } from '../ledger/ledger.js';
+import { JournalWatch } from '../ledger/journal-watch.js';
 import { LedgersSweeper } from '../ledger/sweeper.js';
+import type { CdcObserver } from '../cdc/amqp.js';
+import { CdcPublisher } from '../cdc/publisher.js';
 import type { PersistencePolicy } from '../redis/readiness.js';
 
 declare module 'fastify' {
@@ -16,6 +19,10 @@ declare module 'fastify' {
     ledgers: LedgerDirectory;
     redis: Redis;
     persistence: PersistencePolicy;
+    /** Long polls of the journal (GET /journal?wait=). */
+    journalWatch: JournalWatch;
+    /** The change-data publisher, when LEDGER_CDC_AMQP_URL is set. */
+    cdc?: CdcPublisher;
   }
   interface FastifyRequest {
     /**
@@ -32,6 +39,8 @@ export interface LedgerPluginOptions {
   persistence: PersistencePolicy;
   /** Release expired holds while the app runs (src/ledger/sweeper.ts). */
   sweepHolds: boolean;
+  /** Publish change data while the app runs (src/cdc/publisher.ts). */
+  cdc?: { url: string; exchange: string; observer?: CdcObserver } | undefined;
 }
 
 /** The answer for a ledger that does not exist and for one the key does not reach: the same. */
@@ -51,11 +60,25 @@ export default fp<LedgerPluginOptions>(async (app: FastifyInstance, options) => 
   app.decorate('redis', options.redis);
   app.decorate('persistence', options.persistence);
   app.decorateRequest('ledger', null as unknown as Ledger);
+  const watch = new JournalWatch((err) => app.log.debug({ err }, 'journal watch: read failed'));
+  app.decorate('journalWatch', watch);
+  // Long polls answer at once when the service closes, instead of holding the close for 30 s.
+  app.addHook('preClose', async () => watch.close());
   // The default ledger's record, for GET /ledgers; describe() writes it later if Redis is down.
   app.addHook('onReady', async () => {
     await directory.recordDefault().catch((err: unknown) =>
       app.log.warn({ err }, 'could not record the default ledger yet; will try again'));
   });
+  const cdc = options.cdc;
+  if (cdc !== undefined) {
+    const publisher = new CdcPublisher({ directory, url: cdc.url, exchange: cdc.exchange,
+      ...(cdc.observer === undefined ? {} : { observer: cdc.observer }),
+      onError: (err) => app.log.warn({ err },
+        'change data: a page was not published; the next pass sends it again') });
+    app.decorate('cdc', publisher);
+    app.addHook('onReady', async () => publisher.start());
+    app.addHook('onClose', async () => publisher.stop());
+  }
   if (!options.sweepHolds) return;
   const sweeper = new LedgersSweeper(directory,
     (err) => app.log.warn({ err }, 'hold sweep failed; the next one tries again'));

@@ -29,6 +29,9 @@ const TAGS = [
     'its own Redis hash tag (one Redis Cluster slot). Every account, transfer and hold route ' +
     'also exists under `/ledgers/{ledger}`; without the prefix it acts on the default ledger. ' +
     'A key restricted to some ledgers gets 404 `LEDGER_NOT_FOUND` for any other.' },
+  { name: 'journal', description: 'The journal as a feed of change data: every committed ' +
+    'record in seq order, paged by `after`, with a long poll (`wait`). The service can also ' +
+    'publish the same records to an AMQP broker (`LEDGER_CDC_AMQP_URL`).' },
   { name: 'operations', description: 'Liveness, readiness and Prometheus metrics, for ' +
     'orchestrators and operators.' },
 ];

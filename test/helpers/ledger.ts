@@ -50,6 +50,8 @@ export interface FixtureOptions {
   groupCommit?: boolean;
   /** Run the hold sweeper, as the service does (off: the test releases holds itself). */
   sweepHolds?: boolean;
+  /** Publish change data to this broker and exchange (src/cdc/). */
+  cdc?: AppOptions['cdc'];
 }
 
 export interface LedgerAppOptions extends Omit<LedgerOptions, 'observer'>,
@@ -84,7 +86,7 @@ export async function fixture(options: FixtureOptions = {}): Promise<Fixture> {
   const { ledger, app } = await ledgerApp({ redis, keys, now: options.now,
     scripts: options.scripts, persistence: options.persistence, auth: options.auth,
     metrics: options.metrics, groupCommit: options.groupCommit,
-    sweepHolds: options.sweepHolds });
+    sweepHolds: options.sweepHolds, cdc: options.cdc });
   authenticateInjects(app);
   await app.ready();
   return {

@@ -35,6 +35,7 @@ const LEDGER_ROUTES: Array<[string, string, Need]> = [
   ['POST', '/transfers/:id/void', 'write'],
   ['POST', '/transfers/:id/reversals', 'write'],
   ['GET HEAD', '/transfers/:id', 'read'],
+  ['GET HEAD', '/journal', 'read'],
 ];
 const PREFIX = '/ledgers/:ledger';
 

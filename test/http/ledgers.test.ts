@@ -304,6 +304,7 @@ const TARGETS: Record<string, Target> = {
   'POST /transfers/:id/void': { path: '/transfers/h-void/void', body: { id: 'new-v' } },
   'POST /transfers/:id/reversals': { path: '/transfers/seed/reversals',
     body: { id: 'new-r', amount: '1' } },
+  'GET /journal': { path: '/journal' },
   // GET /ledgers/:ledger itself.
   'GET ': { path: '' },
 };
@@ -341,8 +342,8 @@ describe('a key restricted to ledger a', () => {
 
   test('finds every route of a ledger (a floor, so that a hook that saw nothing fails)', () => {
     const routes = ledgerRoutes();
-    // 10 routes of a ledger, 3 of them GETs with their HEAD twins, and GET/HEAD /ledgers/:ledger.
-    expect(routes.length).toBeGreaterThanOrEqual(15);
+    // 11 routes of a ledger, 4 of them GETs with their HEAD twins, and GET/HEAD /ledgers/:ledger.
+    expect(routes.length).toBeGreaterThanOrEqual(17);
     for (const [method, path] of routes) {
       const key = `${method === 'HEAD' ? 'GET' : method} ${path}`;
       expect(TARGETS[key], `${key}: add it to TARGETS`).toBeDefined();

@@ -214,6 +214,35 @@ function lockCases(env: Env): Case[] {
     (k) => env.fixture().redis.hset(k.lock('sweeper'), 'x', '1'), take, /WRONGTYPE/]]);
 }
 
+/**
+ * follow-5.lua saving a position (its only write), by the holder of the lock, which each
+ * corruption sets first: the follower's lock and position, the journal, the format.
+ */
+function followCases(env: Env): Case[] {
+  const c = corruptions(env);
+  const token = '0123456789abcdef0123456789abcdef';
+  const save = (seq = '1') => () => {
+    const f = env.fixture();
+    const k = f.keys;
+    return runScript(f.redis, script('follow'),
+      [k.meta(), k.lock('cdc'), k.positions(), k.journal(), k.accountIds()],
+      [token, 'cdc', 'save', seq], f.ledger.observer);
+  };
+  const held = (corrupt: Case['corrupt']): Case['corrupt'] => async (k) => {
+    await env.fixture().redis.set(k.lock('cdc'), token);
+    return corrupt(k);
+  };
+  return cases([
+    ['the positions hash is a string', held((k) => c.string(k.positions())), save(),
+      /WRONGTYPE/],
+    ['the journal is a string', held((k) => c.string(k.journal())), save(), /WRONGTYPE/],
+    ['a position past the journal\'s newest record', held(async () => undefined),
+      save('999999'), /position past the journal/],
+    ['the ledger is in another data format', held((k) => c.hset(k.meta(), 'fmt', '1')),
+      save(), /data format not supported/],
+  ]);
+}
+
 /** The cases of each script that holds brought. */
 export function holdCases(env: Env): Record<string, Case[]> {
   return {
@@ -224,5 +253,6 @@ export function holdCases(env: Env): Record<string, Case[]> {
     'close-account': closeCases(env),
     'expire-holds': expireCases(env),
     lock: lockCases(env),
+    follow: followCases(env),
   };
 }

@@ -308,6 +308,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/journal": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Committed records in seq order (change data), with a long poll
+         * @description Every committed record of the ledger (transfers, holds, posts, voids, reversals; not rejections, which have no seq), oldest first, each as its POST answered it when it was committed. Pass `next` as `after` for the next page. With `wait`, a request that finds nothing after `after` waits up to that long for a record and answers as soon as one is committed (an empty page when none was). A hold's expiry writes no record: read the hold after its `expiresAt`.
+         */
+        get: operations["readJournal"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/ledgers/{ledger}/accounts": {
         parameters: {
             query?: never;
@@ -508,6 +528,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/ledgers/{ledger}/journal": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Committed records in seq order (change data), with a long poll
+         * @description Every committed record of the ledger (transfers, holds, posts, voids, reversals; not rejections, which have no seq), oldest first, each as its POST answered it when it was committed. Pass `next` as `after` for the next page. With `wait`, a request that finds nothing after `after` waits up to that long for a record and answers as soon as one is committed (an empty page when none was). A hold's expiry writes no record: read the hold after its `expiresAt`.
+         */
+        get: operations["readJournalInLedger"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -684,6 +724,13 @@ export interface components {
             entries: components["schemas"]["Entry"][];
             /** @description Pass as `cursor` for the next (older) page; null on the last page */
             nextCursor: string | null;
+        };
+        /** @description A page of the journal, oldest first */
+        JournalPage: {
+            /** @description Committed records in seq order, each as its POST answered it when it was committed (a hold `pending`); at most `limit` */
+            records: components["schemas"]["CommittedTransfer"][];
+            /** @description Pass as `after` for the next page: the last record's seq, or `after` again when there was none */
+            next: string;
         };
         /** @description The process runs */
         Health: {
@@ -3579,6 +3626,159 @@ export interface operations {
             };
         };
     };
+    readJournal: {
+        parameters: {
+            query?: {
+                /** @description Records after this seq (a previous page's `next`); omitted: from the first */
+                after?: string;
+                /** @description Records per page, 1 … 1000, default 100; written in decimal digits */
+                limit?: number;
+                /** @description Long poll: with no record after `after`, wait up to this many ms (0 … 30000) for one before answering */
+                wait?: number;
+            };
+            header?: {
+                /** @description `any` (default): a read replica may answer when REDIS_REPLICA_URLS is set; it lags the primary, so it may not show the latest writes yet. `primary`: read from the primary, which shows every acknowledged write (read-your-writes). */
+                "ledger-read-from"?: "primary" | "any";
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of records, oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JournalPage"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: Malformed request; nothing recorded: fix it and send it again. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 400;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "VALIDATION_ERROR";
+                    };
+                };
+            };
+            /** @description `UNAUTHORIZED`: No valid API key (send `Authorization: Bearer <key>`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 401;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAUTHORIZED";
+                    };
+                };
+            };
+            /** @description `FORBIDDEN`: The API key lacks the scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 403;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "FORBIDDEN";
+                    };
+                };
+            };
+            /** @description `LEDGER_NOT_FOUND`: No ledger of this name that this API key reaches. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 404;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "LEDGER_NOT_FOUND";
+                    };
+                };
+            };
+            /** @description `RATE_LIMITED`: Rate limit of the API key exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 429;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description `UNAVAILABLE`: Redis unreachable or busy: the outcome of a write is unknown; retry with the same id. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 503;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
     createAccountInLedger: {
         parameters: {
             query?: never;
@@ -5619,6 +5819,162 @@ export interface operations {
                          * @enum {string}
                          */
                         code: "UNAVAILABLE" | "PERSISTENCE_FAILED";
+                    };
+                };
+            };
+        };
+    };
+    readJournalInLedger: {
+        parameters: {
+            query?: {
+                /** @description Records after this seq (a previous page's `next`); omitted: from the first */
+                after?: string;
+                /** @description Records per page, 1 … 1000, default 100; written in decimal digits */
+                limit?: number;
+                /** @description Long poll: with no record after `after`, wait up to this many ms (0 … 30000) for one before answering */
+                wait?: number;
+            };
+            header?: {
+                /** @description `any` (default): a read replica may answer when REDIS_REPLICA_URLS is set; it lags the primary, so it may not show the latest writes yet. `primary`: read from the primary, which shows every acknowledged write (read-your-writes). */
+                "ledger-read-from"?: "primary" | "any";
+            };
+            path: {
+                /** @description The ledger (`GET /ledgers`); an unknown one, or one the API key does not reach, is 404 `LEDGER_NOT_FOUND` */
+                ledger: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of records, oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JournalPage"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: Malformed request; nothing recorded: fix it and send it again. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 400;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "VALIDATION_ERROR";
+                    };
+                };
+            };
+            /** @description `UNAUTHORIZED`: No valid API key (send `Authorization: Bearer <key>`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 401;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAUTHORIZED";
+                    };
+                };
+            };
+            /** @description `FORBIDDEN`: The API key lacks the scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 403;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "FORBIDDEN";
+                    };
+                };
+            };
+            /** @description `LEDGER_NOT_FOUND`: No ledger of this name that this API key reaches. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 404;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "LEDGER_NOT_FOUND";
+                    };
+                };
+            };
+            /** @description `RATE_LIMITED`: Rate limit of the API key exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 429;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description `UNAVAILABLE`: Redis unreachable or busy: the outcome of a write is unknown; retry with the same id. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 503;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAVAILABLE";
                     };
                 };
             };
