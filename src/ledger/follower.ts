@@ -54,21 +54,45 @@ export class JournalFollower {
       lockTtlMs);
   }
 
+  /** When this follower last took or renewed its lease, and last tried to take it (ms). */
+  private renewedAt = 0;
+  private triedAt = Number.NEGATIVE_INFINITY;
+  /** The position this follower saved last while it held the lock ('': not known). */
+  private saved = '';
+
   /**
    * One pass: if this instance holds (or takes) the lock, hands on every record committed
    * since the saved position, page by page. Returns the records handed on. A sink's failure
    * is thrown after the lag was reported; the next pass starts again from the saved position.
+   *
+   * Idle passes are cheap, since a pass runs every CDC_INTERVAL_MS for every ledger: the holder
+   * renews its lease only every third of it and, when the journal's newest seq is the position
+   * it saved, stops there (one XREVRANGE); an instance without the lock tries to take it four
+   * times per lease, so a dead holder's ledger is taken over within about 1.25 leases.
    */
   async runOnce(): Promise<number> {
     const { ledger, name, sink, pageSize } = this.options;
-    this.holding = await this.lock.take();
-    if (!this.holding) return 0;
+    const now = Date.now();
+    if (!this.holding || now - this.renewedAt > this.lock.ttlMs / 3) {
+      if (!this.holding && now - this.triedAt < this.lock.ttlMs / 4) return 0;
+      this.triedAt = now;
+      const held = this.holding;
+      this.holding = await this.lock.take();
+      // Someone else may have moved the position while this instance did not hold the lock.
+      if (!this.holding || !held) this.saved = '';
+      if (!this.holding) return 0;
+      this.renewedAt = now;
+    }
+    if (this.saved !== '' && await ledger.journalHead() === this.saved) {
+      this.options.onProgress?.({ ledger: ledger.keys.ledger, lagRecords: 0, lagSeconds: 0 });
+      return 0;
+    }
     let handed = 0;
-    let renewed = Date.now();
     while (!this.stopped) {
       const page = await ledger.follow(this.lock, name, pageSize);
       if (page === undefined) { // another instance holds the lock now
         this.holding = false;
+        this.saved = '';
         break;
       }
       const first = page.records[0];
@@ -77,19 +101,27 @@ export class JournalFollower {
         lagSeconds: first === undefined ? 0
           : Math.max(0, (ledger.clock() - Date.parse(first.createdAt)) / 1000) });
       const last = page.records.at(-1);
-      if (last?.seq === undefined) break;
+      if (last?.seq === undefined) {
+        this.saved = page.position;
+        break;
+      }
+      this.saved = '';
       await sink.deliver(ledger.keys.ledger, page.records);
       if (!(await ledger.saveFollowPosition(this.lock, name, last.seq))) {
         this.holding = false;
         break;
       }
+      this.saved = last.seq;
       handed += page.records.length;
       this.options.onDelivered?.(ledger.keys.ledger, page.records.length);
       // A long backlog: renew the lease as we go, and stop if another instance took it.
-      if (Date.now() - renewed > this.lock.ttlMs / 3) {
+      if (Date.now() - this.renewedAt > this.lock.ttlMs / 3) {
+        this.renewedAt = Date.now();
         this.holding = await this.lock.take();
-        if (!this.holding) break;
-        renewed = Date.now();
+        if (!this.holding) {
+          this.saved = '';
+          break;
+        }
       }
     }
     return handed;
@@ -98,6 +130,7 @@ export class JournalFollower {
   /** Stops after the page in hand and releases the lock if held. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.holding = false;
     await this.lock.release().catch(() => false);
   }
 }
