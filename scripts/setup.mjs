@@ -6,13 +6,16 @@
 //      for `npm start` with REDIS_URL set. Nothing is started here.
 //   3. For the tests only (not `npm start` nor `npm run bench`): prometheus and promtool
 //      (Debian package `prometheus`), which test/metrics/ runs against the service; installed
-//      the same way; and openssl, with which the TLS tests make their certificates.
+//      the same way; openssl, with which the TLS tests make their certificates; and
+//      rabbitmq-server (Debian package `rabbitmq-server`), of which the change-data tests start
+//      their own brokers (test/helpers/rabbitmq.ts): installed without starting or enabling the
+//      package's own broker.
 //   4. For `npm run bench` only: PostgreSQL's binaries (Debian package `postgresql`, without the
 //      cluster it would start on 5432), for the bench's PostgreSQL baseline.
 // Quiet when everything is present.
 import { spawnSync } from 'node:child_process';
 import {
-  accessSync, constants, existsSync, mkdirSync, readdirSync, statSync, writeFileSync,
+  accessSync, constants, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync,
 } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -116,6 +119,69 @@ function ensureOpenssl() {
   process.exit(1);
 }
 
+/** Where test/helpers/rabbitmq.ts looks: PATH, then Debian's places (/usr/sbin is not on every
+ * PATH). */
+function rabbitmqServer() {
+  if (onPath('rabbitmq-server')) return true;
+  return ['/usr/sbin/rabbitmq-server', '/usr/lib/rabbitmq/bin/rabbitmq-server'].some((path) => {
+    try {
+      accessSync(path, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+function ensureRabbitmq() {
+  // The change-data tests start their own brokers (temp dir, free loopback ports), tests only.
+  if (!prometheusNeeded() || rabbitmqServer()) return false;
+  const root_ = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (root_ && onPath('apt-get')) {
+    // The package's postinst starts its broker (5672, epmd on 4369) through invoke-rc.d, which
+    // asks policy-rc.d first: exit 101 is "not allowed", and nothing starts. Ours only while
+    // apt-get runs, and only if there was none (Docker images ship one that stays).
+    const policy = '/usr/sbin/policy-rc.d';
+    const removePolicy = () => rmSync(policy, { force: true });
+    const ours = !existsSync(policy);
+    if (ours) {
+      writeFileSync(policy, '#!/bin/sh\n# scripts/setup.mjs: no service starts during its ' +
+        'apt-get install\nexit 101\n', { mode: 0o755 });
+      process.once('exit', removePolicy); // run() exits the process when apt-get fails
+    }
+    let installed;
+    try {
+      // No recommends: nothing else that would run as a service.
+      installed = aptInstall(['--no-install-recommends', 'rabbitmq-server'], []);
+    } finally {
+      if (ours) {
+        process.off('exit', removePolicy);
+        removePolicy();
+      }
+    }
+    if (installed) {
+      // The postinst also enables the service for the next boot (systemd unit, init.d links):
+      // undone, best effort (either tool may be missing where the other is used).
+      const disable = [
+        ['deb-systemd-helper', ['disable', 'rabbitmq-server.service']],
+        ['update-rc.d', ['rabbitmq-server', 'disable']],
+      ];
+      for (const [command, args] of disable) {
+        if (onPath(command)) spawnSync(command, args, { stdio: 'ignore' });
+      }
+      if (rabbitmqServer()) return true;
+      console.error('setup: apt-get installed rabbitmq-server but rabbitmq-server was not found');
+      process.exit(1);
+    }
+  }
+  const hint = process.platform === 'darwin'
+    ? 'brew install rabbitmq'
+    : 'sudo apt-get install -y --no-install-recommends rabbitmq-server';
+  console.error('setup: rabbitmq-server (for the change-data tests) is not installed. ' +
+    `Install: ${hint}`);
+  process.exit(1);
+}
+
 function postgresBinaries() {
   if (onPath('initdb') && onPath('postgres')) return true;
   const base = '/usr/lib/postgresql';
@@ -141,5 +207,5 @@ function ensurePostgres() {
 }
 
 const changed = [ensureDependencies(), ensureRedisServer(), ensurePrometheus(), ensureOpenssl(),
-  ensurePostgres()];
+  ensureRabbitmq(), ensurePostgres()];
 if (changed.some(Boolean)) console.log('setup: done');
