@@ -17,7 +17,7 @@ import { JournalFollower } from '../../src/ledger/follower.js';
 import type { Transfer } from '../../src/ledger/types.js';
 import { AUTH_HEADER } from '../helpers/auth.js';
 import { type Fixture, fixture, uniqueLedgerName } from '../helpers/ledger.js';
-import { startBroker, type TestBroker } from '../helpers/rabbitmq.js';
+import { startBroker, type TestBroker, TOPOLOGY_DURABLE_AFTER_MS } from '../helpers/rabbitmq.js';
 import { consume, type TestConsumer } from './consumer.js';
 
 let broker: TestBroker;
@@ -146,6 +146,8 @@ describe('change data to AMQP', () => {
         to: 'alice', amount: '1' });
       for (let i = 0; i < 20; i++) await transfer();
       await consumer.waitFor(20);
+      // RabbitMQ writes a queue just declared to disk within ~2 s; a kill before could lose it.
+      await sleep(TOPOLOGY_DURABLE_AFTER_MS);
       await broker.kill9();
       const killedAt = Date.now();
       for (let i = 0; i < 30; i++) await transfer(); // nobody waits for the broker
