@@ -103,8 +103,11 @@ export class AmqpSink implements FollowerSink {
         const { routingKey, body, options } = cdcMessage(ledger, record);
         ids.push(options.messageId as string);
         if (!channel.publish(this.options.exchange, routingKey, body, options)) {
-          // The socket's buffer is full: wait for it to drain (or the channel to fail).
-          await Promise.race([once(channel, 'drain'), once(channel, 'close')]);
+          // The socket's buffer is full: wait for it to drain (or the channel to fail); the
+          // signal removes the loser's listener.
+          const done = new AbortController();
+          await Promise.race([once(channel, 'drain', { signal: done.signal }),
+            once(channel, 'close', { signal: done.signal })]).finally(() => done.abort());
         }
       }
     } catch (error) {

@@ -114,8 +114,10 @@ export const limits = {
   /**
    * Longest wait for the broker's confirms of one page of messages: past it the page counts as
    * not published (the connection is dropped and the page sent again: duplicates, never gaps).
+   * Half the lock's lease, which is renewed between pages every third of it: a slow page does
+   * not let the lease run out under it.
    */
-  CDC_CONFIRM_TIMEOUT_MS: 10_000,
+  CDC_CONFIRM_TIMEOUT_MS: 5_000,
   /** Pause after a failed connection to the broker before the next attempt (doubles to 5 s). */
   CDC_RECONNECT_DELAY_MS: 250,
   /** A hold's `timeoutSeconds`: 1 s … one year (365 days). */

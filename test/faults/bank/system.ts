@@ -48,6 +48,8 @@ export interface SystemOptions {
    * dir (no proxy then, and Redis is only restarted with the service).
    */
   embedded?: boolean;
+  /** More environment for the service process (e.g. LEDGER_CDC_AMQP_URL); it wins over ours. */
+  env?: Record<string, string>;
 }
 
 export class ServiceProcess {
@@ -208,6 +210,7 @@ export class BankSystem {
       // Authentication on, as in production; also keeps the embedded case from making a dev key.
       LEDGER_API_KEYS: API_KEYS_ENV,
       LEDGER_APPENDFSYNC: this.options.appendfsync,
+      ...this.options.env,
     });
     await this.service.waitReady();
   }
