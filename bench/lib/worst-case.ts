@@ -330,9 +330,50 @@ function directCases(ledger: Ledger, n: number, redis: Redis, direct: Direct,
       run: reverse(id('rev2'), '', S.EXCEEDS_REVERSIBLE_AMOUNT) },
     { ...one, script: 'expire-holds', label: 'HOLDS_EXPIRE_BATCH_MAX released, no account shared',
       items: sweepSeqs.length, run: sweep },
+    ...followCases(ledger, n, redis),
     { ...one, script: 'lock', label: 'taken while free', run: locked(() => lock.take()) },
     { ...one, script: 'lock', label: 'renewed by its holder', run: locked(() => lock.take()) },
     { ...one, script: 'lock', label: 'released by its holder', run: locked(() => lock.release()) },
+  ];
+}
+
+/** Round `n` as letters (a follower's name is a-z): 0 → a, 25 → z, 26 → ba. */
+function letters(n: number): string {
+  let out = '';
+  let rest = n;
+  do {
+    out = String.fromCharCode(97 + (rest % 26)) + out;
+    rest = Math.floor(rest / 26);
+  } while (rest > 0);
+  return out;
+}
+
+/**
+ * The journal's readers: the feed's read and a follower's page, each a full chunk of
+ * JOURNAL_READ_CHUNK_MAX records (the seeded ledger holds more), and a follower's save. Each
+ * round's follower has a name of its own, so its page starts at the first record.
+ */
+function followCases(ledger: Ledger, n: number, redis: Redis): WorstCase[] {
+  const k = ledgerKeys(LONGEST_KEY_PREFIX, LONGEST_LEDGER_NAME);
+  const name = `worst${letters(n)}`;
+  const lock = new RedisLock(redis, ledger.scripts.get('lock') as Script, k.lock(name),
+    limits.CDC_LOCK_TTL_MS);
+  const full = limits.JOURNAL_READ_CHUNK_MAX;
+  let last = '';
+  const one = { atomic: false, calls: 1, items: full };
+  return [
+    { ...one, script: 'read-journal', label: 'a full chunk (JOURNAL_READ_CHUNK_MAX)',
+      run: async () => must((await ledger.readJournal('0', full)).records.length === full,
+        'a full chunk read') },
+    { ...one, items: 0, script: 'lock', label: "a follower's, taken while free",
+      run: async () => must(await lock.take(), 'follower lock') },
+    { ...one, script: 'follow', label: 'a full page (JOURNAL_READ_CHUNK_MAX)', run: async () => {
+      const page = await ledger.follow(lock, name, full);
+      must(page?.records.length === full, 'a full page');
+      last = page?.records.at(-1)?.seq ?? '';
+    } },
+    { ...one, items: 0, script: 'follow', label: 'its position saved', run: async () =>
+      must(await ledger.saveFollowPosition(lock, name, last), 'position saved') },
   ];
 }
 

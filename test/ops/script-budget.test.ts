@@ -182,6 +182,25 @@ const BOUNDS: Record<string, Bounds> = {
     replyBytes: { perCall: 2 * FRAME_BYTES + values(INT, INT, INT),
       perItem: FRAME_BYTES + values(INT, INT, AMOUNT, CURRENCY) },
   },
+  'read-journal': {
+    // The page (XRANGE), its accounts' ids (HMGET), the newest seq (XREVRANGE).
+    commands: { perCall: 3 },
+    keys: { perCall: 2 },
+    // The tag is `journal:<seq>`.
+    requestBytes: { perCall: evalsha(2, 8 + INT, INT, INT) },
+    // Per record: its stream id, its fields, its accounts' ids.
+    replyBytes: { perCall: 3 * FRAME_BYTES + values(8 + INT, INT),
+      perItem: 2 * FRAME_BYTES + values(INT, ID, ID) + RECORD_BYTES_MAX },
+  },
+  follow: {
+    // The format, the lock's holder, the position; then a page (as read-journal) or, to
+    // save, the newest seq and the position written.
+    commands: { perCall: 6 },
+    keys: { perCall: 5 },
+    requestBytes: { perCall: evalsha(5, TOKEN, 16, 'read'.length, INT) },
+    replyBytes: { perCall: 3 * FRAME_BYTES + values(TOKEN, INT, INT, INT),
+      perItem: 2 * FRAME_BYTES + values(INT, ID, ID) + RECORD_BYTES_MAX },
+  },
   lock: {
     // The holder, then the lock set, renewed or deleted.
     commands: { perCall: 2 },
