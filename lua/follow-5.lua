@@ -16,6 +16,8 @@ ARGV[1] token  the caller's lock token (echoed)
 ARGV[2] name   the follower's name, 1-16 of a-z
 ARGV[3] mode   'read': the records after the saved position; 'save': move the position
 ARGV[4] count (read: 1 .. JOURNAL_READ_CHUNK_MAX) or seq (save: handed on up to here)
+ARGV[5] after  (read) '' for the records after the saved position, or a seq past it: the next
+               chunk of a page that takes several calls
 
 Returns { token, 0 } when the caller does not hold the lock (nothing read or written), else
 read: { token, 1, position, entries, ids, head } (entries, ids, head: read-journal-2.lua);
@@ -42,7 +44,13 @@ if mode == 'read' then
   if not count or count < 1 or count > {{L_JOURNAL_READ_CHUNK_MAX}} or count % 1 ~= 0 then
     return redis.error_reply('ERR follow: bad arguments')
   end
-  local page = jp_read(KEYS[4], KEYS[5], position, count)
+  local after = ARGV[5] or ''
+  if after == '' then
+    after = position
+  elseif not jp_seq_ok(after) or tonumber(after) < tonumber(position) then
+    return redis.error_reply('ERR follow: bad arguments')
+  end
+  local page = jp_read(KEYS[4], KEYS[5], after, count)
   if page.err then return page end
   return { token, 1, position, page[1], page[2], page[3] }
 end

@@ -44,6 +44,7 @@ export const LIMIT_DOCS: Record<LimitName, string> = {
   JOURNAL_WAIT_MS_MAX: 'longest long poll (`wait`) of `GET /journal`',
   JOURNAL_POLL_INTERVAL_MS: 'how often a long poll looks for a new record',
   CDC_INTERVAL_MS: 'how often the change-data publisher looks for new records of each ledger',
+  CDC_PAGE_RECORDS_MAX: 'records the change-data publisher sends before it waits for confirms',
   CDC_LOCK_TTL_MS: "a ledger's publisher lock expires after this unless renewed",
   CDC_CONFIRM_TIMEOUT_MS: "longest wait for the broker's confirms of one page; then sent again",
   CDC_RECONNECT_DELAY_MS: 'first pause before reconnecting to the broker (doubles up to 5 s)',

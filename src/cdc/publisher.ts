@@ -39,8 +39,12 @@ export class CdcPublisher {
       // Waiting out the reconnect pause is not a failure of its own.
       onError: (error) => { if (!(error instanceof CdcBackoffError)) options.onError(error); },
       make: (ledger) => new JournalFollower({ ledger, name: CDC_FOLLOWER, sink: this.sink,
-        lockTtlMs: limits.CDC_LOCK_TTL_MS, pageSize: limits.JOURNAL_READ_CHUNK_MAX,
-        onProgress: (p) => this.progress.set(p.ledger, p) }),
+        lockTtlMs: limits.CDC_LOCK_TTL_MS, pageSize: limits.CDC_PAGE_RECORDS_MAX,
+        onProgress: (p) => {
+          this.progress.set(p.ledger, p);
+          // Now, not after the pass: a pass that cannot keep up goes on for a long time.
+          options.observer?.lag?.(this.lagRecords(), this.lagSeconds());
+        } }),
       afterPass: () => {
         options.observer?.lag?.(this.lagRecords(), this.lagSeconds());
         // Idle too, the broker connection is kept (or retried): see AmqpSink.ready.

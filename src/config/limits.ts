@@ -107,6 +107,12 @@ export const limits = {
    */
   CDC_INTERVAL_MS: 100,
   /**
+   * Records the change-data publisher sends per page, then waits for the broker's confirms
+   * and saves its position: one confirm wait and one save per page, so catching up on a
+   * backlog goes as fast as pages are large (read in JOURNAL_READ_CHUNK_MAX chunks).
+   */
+  CDC_PAGE_RECORDS_MAX: 1000,
+  /**
    * The publisher's lock (one publisher per ledger, src/redis/lock.ts) lives this long unless
    * renewed: a dead publisher's ledger is taken over after at most this.
    */

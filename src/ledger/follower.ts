@@ -10,9 +10,10 @@
  * keeps the order. lua/follow-5.lua fences both the page and the position by the lock's token,
  * so a holder paused past its lease can neither read as the holder nor move the position.
  */
+import { limits } from '../config/limits.js';
 import { RedisLock } from '../redis/lock.js';
 import type { Ledger } from './ledger.js';
-import type { Transfer } from './types.js';
+import type { FollowPage, Transfer } from './types.js';
 
 export interface FollowerSink {
   /** Hands the records on; resolves once the other side has them (throws: not handed on). */
@@ -34,7 +35,10 @@ export interface FollowerOptions {
   name: string;
   sink: FollowerSink;
   lockTtlMs: number;
-  /** Records per page (at most JOURNAL_READ_CHUNK_MAX). */
+  /**
+   * Records per page: what the sink takes at once, read in chunks of at most
+   * JOURNAL_READ_CHUNK_MAX (one script call each). A page is one wait for the other side.
+   */
   pageSize: number;
   /** After each page read: how far behind this ledger's follower is. Must not throw. */
   onProgress?: (progress: FollowerProgress) => void;
@@ -89,7 +93,7 @@ export class JournalFollower {
     }
     let handed = 0;
     while (!this.stopped) {
-      const page = await ledger.follow(this.lock, name, pageSize);
+      const page = await this.page(pageSize);
       if (page === undefined) { // another instance holds the lock now
         this.holding = false;
         this.saved = '';
@@ -125,6 +129,26 @@ export class JournalFollower {
       }
     }
     return handed;
+  }
+
+  /** Up to `size` records after the saved position, in chunks (undefined: lock lost). */
+  private async page(size: number): Promise<FollowPage | undefined> {
+    const { ledger, name } = this.options;
+    const chunk = Math.min(size, limits.JOURNAL_READ_CHUNK_MAX);
+    const page = await ledger.follow(this.lock, name, chunk);
+    let asked = chunk;
+    let got = page?.records.length ?? 0;
+    // A chunk short of what was asked is the journal's end.
+    while (page !== undefined && got === asked && page.records.length < size) {
+      const last = page.records.at(-1)?.seq as string;
+      asked = Math.min(chunk, size - page.records.length);
+      const next = await ledger.follow(this.lock, name, asked, last);
+      if (next === undefined) return undefined;
+      got = next.records.length;
+      page.records.push(...next.records);
+      page.head = next.head;
+    }
+    return page;
   }
 
   /** Stops after the page in hand and releases the lock if held. */

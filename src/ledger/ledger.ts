@@ -626,17 +626,18 @@ export class Ledger {
   }
 
   /**
-   * A journal follower's next page (lua/follow-5.lua), if `lock` is still its holder's:
-   * undefined when it is not (someone else follows now). With replica acks, the page is
-   * returned only once enough replicas have everything in it: a follower hands records to the
-   * world outside Redis, and a record handed on and then lost in a failover would leave its
-   * seq to a different record.
+   * A journal follower's next chunk (lua/follow-5.lua), after its saved position or after
+   * `after`, if `lock` is still its holder's: undefined when it is not (someone else follows
+   * now). With replica acks, the chunk is returned only once enough replicas have everything
+   * in it: a follower hands records to the world outside Redis, and a record handed on and
+   * then lost in a failover would leave its seq to a different record.
    */
-  async follow(lock: RedisLock, name: string, count: number): Promise<FollowPage | undefined> {
+  async follow(lock: RedisLock, name: string, count: number, after = ''):
+    Promise<FollowPage | undefined> {
     const k = this.keys;
     const reply = await this.runner.run('follow',
       [k.meta(), lock.key, k.positions(), k.journal(), k.accountIds()],
-      [lock.token, name, 'read', String(count)], 0, lock.token);
+      [lock.token, name, 'read', String(count), after], 0, lock.token);
     if (reply[1] !== 1) return undefined;
     // (In a cluster the runner has already waited: every writing script is acknowledged.)
     if (this.replicaAcks !== undefined) await this.replicaAcks.covered(true, this.mark);

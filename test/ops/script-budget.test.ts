@@ -197,7 +197,7 @@ const BOUNDS: Record<string, Bounds> = {
     // save, the newest seq and the position written.
     commands: { perCall: 6 },
     keys: { perCall: 5 },
-    requestBytes: { perCall: evalsha(5, TOKEN, 16, 'read'.length, INT) },
+    requestBytes: { perCall: evalsha(5, TOKEN, 16, 'read'.length, INT, INT) },
     replyBytes: { perCall: 3 * FRAME_BYTES + values(TOKEN, INT, INT, INT),
       perItem: 2 * FRAME_BYTES + values(INT, ID, ID) + RECORD_BYTES_MAX },
   },
