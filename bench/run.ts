@@ -16,6 +16,15 @@
  * Then ledgers on Redis Cluster (bench/lib/cluster.ts), under the first fsync policy: Redis CPU
  * per single transfer on a cluster of 3 primaries against one redis-server, and batches on 6
  * ledgers spread over 3 primaries against the same on 1 primary.
+ * Then change data out (bench/lib/cdc.ts), under the first fsync policy, with a RabbitMQ of its
+ * own (test/helpers/rabbitmq.ts; not available, and left out, where none is installed): the
+ * product with LEDGER_CDC_AMQP_URL against without, each on a Redis of its own, (c)'s single
+ * transfers and (d)'s batches in interleaved rounds (which goes first alternates) with (c)'s
+ * durations, rounds, warm-up and connections, a consumer in the bench draining a queue bound
+ * `#`, and how many records were not yet published at the end of each segment (goal: single
+ * transfers with the publisher ≥ 0.9× without); then how fast the publisher works through a
+ * backlog of BENCH_CDC_BACKLOG records, committed to a ledger of their own while the bench held
+ * its publisher lock (goal: at least the batch endpoint's peak, committed transfers/s).
  * Each server is a child process; the load generator (autocannon) runs here. Per fsync policy
  * the bench starts its own redis-server as the product's embedded one is started, interleaves
  * a, b, c, p, d in every round, and reports medians; its own PostgreSQL runs for the whole run
@@ -38,11 +47,14 @@
  *   BENCH_POSTGRES_POOL (32) connections of the PostgreSQL baseline's pool
  *   BENCH_HOLDS_OPERATIONS (5000) transfers, holds and posts per round (BENCH_ROUNDS)
  *   BENCH_HOLDS_SWEEPS (30) sweeper calls   BENCH_HOLDS_STORED (20000) per RAM run of holds
+ *   BENCH_CDC_BACKLOG (100000) records the change-data publisher catches up on
  *   BENCH_QUICK=1: 1 s × 1 round, one policy, 5000 stored transfers, 3 script rounds, holds
- *   200 / 3 / 1000, 100 accounts per ledger of the cluster section (a smoke run: its figures
- *   mean nothing)
- *   BENCH_ONLY=cluster: that section alone; its JSON (<time>-cluster.json, not comparable) and
- *   markdown are written and printed, latest.md is left as it is
+ *   200 / 3 / 1000, 100 accounts per ledger of the cluster and change-data sections, a
+ *   change-data backlog of 5000 (a smoke run: its figures mean nothing)
+ *   BENCH_ONLY=cluster or =cdc: that section alone; its JSON (<time>-cluster.json or
+ *   <time>-cdc.json, not comparable) and markdown are written and printed, latest.md is left
+ *   as it is. With BENCH_PROFILE=1 the change-data section profiles both its products and
+ *   prints their top self time, and that of the publisher's code (src/cdc, amqplib)
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
@@ -72,6 +84,8 @@ import { replicationGoals } from './lib/replication-report.js';
 import { CLUSTER_VARIANT_ENV, type ClusterVariant, measureCluster,
   type RedisEnv } from './lib/cluster.js';
 import { clusterMarkdown, type ClusterResult } from './lib/cluster-report.js';
+import { CDC_VARIANT_ENV, type CdcSection, type CdcVariant, measureCdc } from './lib/cdc.js';
+import { cdcGoals, cdcMarkdown } from './lib/cdc-report.js';
 import { formatTopSelfTime, topSelfTime } from './lib/profile.js';
 import { markdown } from './lib/report.js';
 import { formatScriptDurations, scriptDurations } from './lib/script-durations.js';
@@ -114,7 +128,9 @@ function parameters() {
   // Two at least: a transfer needs two different accounts.
   const accounts = Math.max(2, numberEnv('BENCH_ACCOUNTS', 1000, true));
   const only = process.env.BENCH_ONLY ?? '';
-  if (only !== '' && only !== 'cluster') throw new Error(`BENCH_ONLY: "${only}" is not cluster`);
+  if (only !== '' && only !== 'cluster' && only !== 'cdc') {
+    throw new Error(`BENCH_ONLY: "${only}" is neither cluster nor cdc`);
+  }
   return {
     quick,
     only,
@@ -146,6 +162,10 @@ function parameters() {
     holdsStored: numberEnv('BENCH_HOLDS_STORED', quick ? 1000 : 20_000, true),
     // The cluster section fills 14 ledgers: 1000 accounts in each take ~8 s to create here.
     clusterAccounts: quick ? Math.min(100, accounts) : accounts,
+    // The change-data section fills 3 ledgers (the backlog's too).
+    cdcAccounts: quick ? Math.min(100, accounts) : accounts,
+    // A few seconds of publishing at the rates measured here (the catch-up's rate is the goal's).
+    cdcBacklog: numberEnv('BENCH_CDC_BACKLOG', quick ? 5000 : 100_000, true),
     policies: [...new Set(policies)] as Policy[],
     resultsDir: resolve(process.env.BENCH_RESULTS_DIR ?? join(ROOT, 'bench/results')),
   };
@@ -157,8 +177,8 @@ type Params = ReturnType<typeof parameters>;
 // Servers
 
 const SECRET = `bench-${randomBytes(24).toString('base64url')}`;
-// `metrics`: the replica acks section reads the product's /metrics; `admin`: the cluster
-// section creates its ledgers (POST /ledgers). Scopes cost nothing per request.
+// `metrics`: the replica acks and change-data sections read the product's /metrics; `admin`: the
+// cluster section creates its ledgers (POST /ledgers). Scopes cost nothing per request.
 const API_KEYS = `bench:write+metrics+admin:${createHash('sha256').update(SECRET).digest('hex')}`;
 const JSON_AUTH = { 'content-type': 'application/json', authorization: `Bearer ${SECRET}` };
 
@@ -175,20 +195,27 @@ function cleanEnv(): NodeJS.ProcessEnv {
 
 /**
  * The product's variants: (c) as configured by default, (c2) two workers, (c1) no grouping;
- * with replica acks off and on (bench/lib/replication.ts); on Redis Cluster (bench/lib/cluster.ts).
+ * with replica acks off and on (bench/lib/replication.ts); on Redis Cluster (bench/lib/cluster.ts);
+ * publishing change data or not (bench/lib/cdc.ts).
  */
-type Variant = 'default' | 'twoWorkers' | 'noGroup' | ReplicationVariant | ClusterVariant;
+type Variant = 'default' | 'twoWorkers' | 'noGroup' | ReplicationVariant | ClusterVariant
+  | CdcVariant;
 const VARIANT_ENV: Record<Variant, Record<string, string>> = {
   default: {},
   twoWorkers: { LEDGER_WORKERS: '2' },
   noGroup: { LEDGER_GROUP_COMMIT: 'off' },
   ...REPLICATION_VARIANT_ENV,
   ...CLUSTER_VARIANT_ENV,
+  ...CDC_VARIANT_ENV,
 };
 
-/** `redis`: REDIS_URL, or the environment that names a Redis Cluster's nodes instead. */
+/**
+ * `redis`: REDIS_URL, or the environment that names a Redis Cluster's nodes instead; `env`:
+ * what only the run knows (the change-data section's broker).
+ */
 async function startProduct(policy: Policy, redis: string | RedisEnv, dir: string,
-  profileDir?: string, variant: Variant = 'default'): Promise<Server> {
+  profileDir?: string, variant: Variant = 'default',
+  env: Record<string, string> = {}): Promise<Server> {
   return startServer({
     name: `product ${variant} (${policy})`,
     script: join(ROOT, 'src/server.ts'),
@@ -196,7 +223,8 @@ async function startProduct(policy: Policy, redis: string | RedisEnv, dir: strin
     env: { ...cleanEnv(), ...(typeof redis === 'string' ? { REDIS_URL: redis } : redis),
       LEDGER_API_KEYS: API_KEYS,
       LOG_LEVEL: PRODUCT_DEFAULTS.logLevel, LEDGER_APPENDFSYNC: policy,
-      LEDGER_RATE_LIMIT_PER_SECOND: String(RATE_LIMIT_PER_SECOND), ...VARIANT_ENV[variant] },
+      LEDGER_RATE_LIMIT_PER_SECOND: String(RATE_LIMIT_PER_SECOND), ...VARIANT_ENV[variant],
+      ...env },
     readyPath: '/readyz',
     logFile: join(dir, `product-${variant}-${policy}.log`),
     // No --cpu-prof-name: tsx's module-hooks thread writes a profile too, and one name for
@@ -670,14 +698,85 @@ async function cluster(params: Params, tmp: string): Promise<ClusterResult> {
   }
 }
 
-/** BENCH_ONLY=cluster: the section alone, into a JSON of its own (compare reads none such). */
-async function clusterOnly(params: Params, tmp: string, startedAt: string, stamp: string) {
-  const result = await cluster(params, tmp);
+// ---------------------------------------------------------------------------------------------
+// Change data out: the publisher on against off, and its catch-up
+
+/**
+ * BENCH_PROFILE=1: both products, so that --cpu-prof's overhead is on both sides of the ratio;
+ * each in a directory of its own (its name says which).
+ */
+const CDC_PROFILED: readonly CdcVariant[] = ['cdcOn', 'cdcOff'];
+
+async function cdc(params: Params, tmp: string,
+  stamp: string): Promise<{ result: CdcSection; profileFiles: string[] }> {
+  const policy = params.policies[0] as Policy;
+  const dir = join(tmp, 'cdc');
+  mkdirSync(dir);
+  const profileDir = (variant: CdcVariant) => (params.profile && CDC_PROFILED.includes(variant)
+    ? join(params.resultsDir, 'profiles', `${stamp}-cdc-${variant}`) : undefined);
+  try {
+    const result = await measureCdc({ appendfsync: policy, durationS: params.durationS,
+      rounds: params.rounds, warmupS: params.warmupS, connections: params.connections,
+      batchConnections: params.batchConnections, batchSize: params.batchSize,
+      backlog: params.cdcBacklog, pool: accountPool(params.cdcAccounts), headers: JSON_AUTH,
+      exchange: PRODUCT_DEFAULTS.cdcExchange,
+      keyPrefix: PRODUCT_DEFAULTS.keyPrefix, ledgerName: PRODUCT_DEFAULTS.ledgerName, dir,
+      createAccounts, startRedis: (d) => startRedis(policy, d),
+      startProduct: (variant, redisUrl, d, env) => {
+        const profile = profileDir(variant);
+        if (profile !== undefined) mkdirSync(profile, { recursive: true });
+        return startProduct(policy, redisUrl, d, profile, variant, env);
+      } });
+    return { result, profileFiles: CDC_PROFILED.flatMap((v) => mainThreadProfiles(profileDir(v))) };
+  } finally {
+    removeDir(dir);
+  }
+}
+
+/** The main thread's profile in `dir` (see runPolicies); none without BENCH_PROFILE. */
+function mainThreadProfiles(dir: string | undefined): string[] {
+  if (dir === undefined || !existsSync(dir)) return [];
+  return readdirSync(dir).filter((file) => /\.\d+\.0\.\d+\.cpuprofile$/.test(file))
+    .map((file) => join(dir, file));
+}
+
+/**
+ * The publisher's own code and its AMQP client, to be seen beside the requests' work (not
+ * every-ledger.ts: the hold sweeper runs on it too).
+ */
+const PUBLISHER_CODE = /(^|\/)(src\/cdc\/|src\/ledger\/follower\.ts|amqplib\/)/;
+
+function printProfiles(files: readonly string[], title: string): void {
+  for (const file of files) {
+    process.stdout.write(`\n${formatTopSelfTime(`${title}: ${file}`,
+      topSelfTime(file, ROOT, 25))}\n`);
+    const own = topSelfTime(file, ROOT, Number.MAX_SAFE_INTEGER)
+      .filter((row) => PUBLISHER_CODE.test(row.where)).slice(0, 15);
+    if (own.length === 0) continue; // the product that does not publish
+    process.stdout.write(`\n${formatTopSelfTime('Of which the publisher (src/cdc, follower, ' +
+      'amqplib)', own)}\n`);
+  }
+}
+
+/** BENCH_ONLY: the section alone, into a JSON of its own (compare reads none such). */
+async function sectionOnly(params: Params, tmp: string, startedAt: string, stamp: string) {
+  const only = params.only as 'cluster' | 'cdc';
+  const run = only === 'cluster'
+    ? await cluster(params, tmp).then((result) => ({ fields: { cluster: result },
+      md: clusterMarkdown(result, cpus().length), profileFiles: [] as string[] }))
+    : await cdc(params, tmp, stamp).then(({ result, profileFiles }) => ({
+      fields: { cdc: result, goals: cdcGoals(result) },
+      md: [...cdcMarkdown(result), '', ...cdcGoals(result).map((g) => `- ${g.goal}: ` +
+        `${g.measured === null ? '—' : `${g.measured.toFixed(2)} ${g.unit}`}, ${g.status}`)],
+      profileFiles }));
   mkdirSync(params.resultsDir, { recursive: true });
-  const jsonFile = join(params.resultsDir, `${stamp}-cluster.json`);
+  const jsonFile = join(params.resultsDir, `${stamp}-${only}.json`);
   writeFileSync(jsonFile, `${JSON.stringify({ startedAt, finishedAt: new Date().toISOString(),
-    git: gitState(), parameters: { ...params, only: 'cluster' }, cluster: result }, null, 2)}\n`);
-  process.stdout.write(`${clusterMarkdown(result, cpus().length).join('\n')}\n`);
+    git: gitState(), parameters: { ...params, only }, ...run.fields,
+    ...(run.profileFiles.length > 0 ? { profiles: run.profileFiles.map((file) => ({ file,
+      top: topSelfTime(file, ROOT, 25) })) } : {}) }, null, 2)}\n`);
+  process.stdout.write(`${run.md.join('\n')}\n`);
+  printProfiles(run.profileFiles, 'Top 25 self time of a change-data product (whole run)');
   console.error(`\nbench: wrote ${jsonFile}`);
 }
 
@@ -754,7 +853,7 @@ async function main(): Promise<void> {
   const tmp = makeWorkDir();
   console.error(`bench: ${params.durationS} s × ${params.rounds} rounds, fsync ` +
     `${params.policies.join(', ')}; working in ${tmp}`);
-  if (params.only === 'cluster') return clusterOnly(params, tmp, startedAt, stamp);
+  if (params.only !== '') return sectionOnly(params, tmp, startedAt, stamp);
 
   const { policies, profileFiles, postgres } = await runPolicies(params, tmp, stamp);
   const storageResult = await storage(params, tmp);
@@ -762,6 +861,7 @@ async function main(): Promise<void> {
   const holdsResult = await holds(params, tmp, scriptResult);
   const replicationResult = await replication(params, tmp);
   const clusterResult = await cluster(params, tmp);
+  const cdcRun = await cdc(params, tmp, stamp);
   const cpu = cpus();
   const results: Results = {
     schema: 1,
@@ -786,7 +886,7 @@ async function main(): Promise<void> {
       productRateLimitPerSecond: RATE_LIMIT_PER_SECOND,
       postgresPoolSize: params.postgresPoolSize,
       holdsOperations: params.holdsOperations, holdsSweeps: params.holdsSweeps,
-      holdsStored: params.holdsStored,
+      holdsStored: params.holdsStored, cdcBacklog: params.cdcBacklog,
     },
     policies,
     storage: storageResult,
@@ -795,9 +895,10 @@ async function main(): Promise<void> {
     holds: holdsResult,
     replication: replicationResult,
     cluster: clusterResult,
+    cdc: cdcRun.result,
     goals: [...evaluateGoals(policies, storageResult, scriptResult), ...holdsGoals(holdsResult),
-      ...replicationGoals(replicationResult)],
-    profiles: profileFiles.filter(existsSync).map((file) => ({
+      ...replicationGoals(replicationResult), ...cdcGoals(cdcRun.result)],
+    profiles: [...profileFiles, ...cdcRun.profileFiles].filter(existsSync).map((file) => ({
       file, top: topSelfTime(file, ROOT, 25) })),
   };
   mkdirSync(params.resultsDir, { recursive: true });
@@ -807,11 +908,12 @@ async function main(): Promise<void> {
     : `\n${compareMarkdown(previous, args.previous as string, results, jsonFile)}`);
   writeFileSync(join(params.resultsDir, 'latest.md'), md);
   process.stdout.write(`\n${md}`);
-  for (const profile of results.profiles) {
+  for (const profile of results.profiles.filter((p) => !cdcRun.profileFiles.includes(p.file))) {
     process.stdout.write(`\n${formatTopSelfTime('Top 25 self time of the product (whole ' +
       `run: it is idle while a and b run): ${profile.file}`,
       profile.top)}\n`);
   }
+  printProfiles(cdcRun.profileFiles, 'Top 25 self time of a change-data product (whole run)');
   console.error(`\nbench: wrote ${jsonFile} and ${join(params.resultsDir, 'latest.md')}`);
 }
 

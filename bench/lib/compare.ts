@@ -4,8 +4,8 @@
  * `--against <later JSON>` it compares two committed runs without running anything.
  * The rule it checks (reported, never enforced): a later feature may cost at most 5% of
  * single-transfer throughput. Earlier runs lack figures added since (the PostgreSQL baseline,
- * script durations, holds, replica acks, Redis Cluster): those read as "—", never as an error,
- * so every JSON since the first reads.
+ * script durations, holds, replica acks, Redis Cluster, change data): those read as "—", never
+ * as an error, so every JSON since the first reads.
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -206,6 +206,29 @@ function clusterRows(b: unknown, a: unknown): Row[] {
   ];
 }
 
+/** Change data out (bench/lib/cdc.ts): in one policy, the first of the run. */
+function cdcRows(b: unknown, a: unknown): Row[] {
+  const policy = String(at(a, 'cdc', 'appendfsync') ?? at(b, 'cdc', 'appendfsync') ?? '');
+  const row = (figure: string, path: string[], unit: string, digits: number,
+    better: Row['better']): Row => ({ figure: `change data: ${figure}`, policy,
+    before: num(at(b, 'cdc', ...path)), after: num(at(a, 'cdc', ...path)), unit, digits,
+    better });
+  return [
+    row('ratio publisher on ÷ off (single transfers/s)', ['single', 'onOverOff'], '×', 2,
+      'higher'),
+    row('single transfers/s, publisher on', ['single', 'on', 'median', 'transfersPerS'], '/s', 0,
+      'higher'),
+    row('ratio service CPU per single transfer, on ÷ off', ['single', 'serverCpuOnOverOff'], '×',
+      2, 'lower'),
+    row('batch peak, committed transfers/s', ['batch', 'peakTransfersPerS'], '/s', 0,
+      'higher'),
+    row('published/s while batches ran', ['batch', 'on', 'median', 'publishedPerS'], '/s', 0,
+      'higher'),
+    row('catch-up, records/s', ['catchUp', 'recordsPerS'], '/s', 0, 'higher'),
+    row('ratio catch-up ÷ batch peak', ['catchUpOverPeak'], '×', 2, 'higher'),
+  ];
+}
+
 const fmt = (v: number | null, digits: number) => (v === null ? '—'
   : v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }));
 
@@ -251,7 +274,8 @@ export function compareMarkdown(before: object, beforeFile: string, after: objec
   // A figure neither run has (a new baseline in a policy that did not run it) says nothing.
   const rows = [...policies.flatMap((p) => policyRows(before, after, p)),
     ...storageRows(before, after), ...holdsRows(before, after),
-    ...replicationRows(before, after), ...clusterRows(before, after)]
+    ...replicationRows(before, after), ...clusterRows(before, after),
+    ...cdcRows(before, after)]
     .filter((r) => r.before !== null || r.after !== null);
   const changes = rows.map(change);
   const flagged = rows.filter((_, i) => changes[i]?.flagged);

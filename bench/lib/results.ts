@@ -6,6 +6,7 @@
  * can read every earlier run.
  */
 import { limits } from '../../src/config/limits.js';
+import type { CdcSection } from './cdc.js';
 import type { ClusterResult } from './cluster-report.js';
 import type { HoldsResult } from './holds.js';
 import type { LoadResult } from './load.js';
@@ -201,6 +202,8 @@ export interface Results {
     holdsOperations?: number;
     holdsSweeps?: number;
     holdsStored?: number;
+    /** Absent before change data was measured (bench/lib/cdc.ts). */
+    cdcBacklog?: number;
   };
   policies: Record<string, PolicyResult>;
   storage: Storage;
@@ -213,6 +216,8 @@ export interface Results {
   replication?: ReplicationResult;
   /** Ledgers on Redis Cluster (bench/lib/cluster.ts); absent in runs before issue 15. */
   cluster?: ClusterResult;
+  /** Change data out, publisher on against off (first policy); absent before it was measured. */
+  cdc?: CdcSection;
   goals: Goal[];
   profiles: Array<{ file: string; top: Array<{ name: string; where: string; selfMs: number;
     percent: number }> }>;
