@@ -256,7 +256,7 @@ async function main(): Promise<void> {
   const { auth, notice } = authFor(config);
   if (ownRedis) {
     embedded = await superviseEmbeddedRedis(
-      { dataDir: config.dataDir, appendfsync: config.appendfsync },
+      { dataDir: config.dataDir, appendfsync: config.appendfsync, avoidPorts: [config.port] },
       (message) => console.warn(`embedded redis: ${message}`));
     for (const line of embedded.current().repairs) console.warn(`torn AOF tail repaired: ${line}`);
     console.log(`embedded redis-server on ${embedded.url}, ` +

@@ -17,7 +17,9 @@
  */
 import { once } from 'node:events';
 import { type ChannelModel, type ConfirmChannel, connect, type Options } from 'amqplib';
+import fastJson from 'fast-json-stringify';
 import { limits } from '../config/limits.js';
+import { TransferJson } from '../http/schemas.js';
 import type { FollowerSink } from '../ledger/follower.js';
 import type { Transfer } from '../ledger/types.js';
 
@@ -62,13 +64,19 @@ export interface AmqpSinkOptions {
 
 const RECONNECT_DELAY_MAX_MS = 5_000;
 
+/**
+ * A record's JSON exactly as the HTTP answers write it (the same schema, compiled the same
+ * way): `GET /journal`, `GET /transfers/{id}` and a message carry the same bytes.
+ */
+const recordJson = fastJson(TransferJson);
+
 /** The message of a record: its properties, routing key and body (docs/change-data.md). */
 export function cdcMessage(ledger: string, record: Transfer): {
   routingKey: string; body: Buffer; options: Options.Publish;
 } {
   return {
     routingKey: `${ledger}.${record.kind}`,
-    body: Buffer.from(JSON.stringify(record)),
+    body: Buffer.from(recordJson(record)),
     options: {
       persistent: true,
       mandatory: true,

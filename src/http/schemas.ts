@@ -234,6 +234,12 @@ export const EntriesQuery = Type.Object({
     description: 'The `nextCursor` of the previous page (opaque)' })),
 }, { additionalProperties: false });
 
+/** What GET /journal sends: each record serialized as a transfer is everywhere else. */
+export const JournalPageJson = Type.Object({
+  records: Type.Array(TransferJson),
+  next: Type.String(),
+});
+
 export const JournalPage = component('JournalPage', Type.Object({
   records: Type.Array(Type.Unsafe<Static<typeof TransferJson>>(Type.Ref(CommittedTransfer.$id)),
     { description: 'Committed records in seq order, each as its POST answered it when it was ' +

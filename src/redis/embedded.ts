@@ -20,6 +20,11 @@ export interface EmbeddedRedisOptions {
   dataDir: string;
   /** Default: a free loopback port. */
   port?: number;
+  /**
+   * Ports a free one must not be: the service's own HTTP port, free when Redis starts but
+   * bound just after (the system may hand the same ephemeral port out twice in a row).
+   */
+  avoidPorts?: readonly number[];
   appendfsync?: 'always' | 'everysec';
   /** Default REDIS_BUSY_REPLY_THRESHOLD_MS; tests that provoke BUSY make it shorter. */
   busyReplyThresholdMs?: number;
@@ -109,7 +114,8 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
   mkdirSync(dataDir, { recursive: true });
   const pidFile = join(dataDir, 'redis.pid');
   await stopOrphan(dataDir, pidFile);
-  const port = options.port ?? (await freePort());
+  let port = options.port ?? (await freePort());
+  while (options.port === undefined && options.avoidPorts?.includes(port)) port = await freePort();
   const logFile = join(dataDir, 'redis.log');
   const args = [
     '--port', String(port), '--bind', '127.0.0.1', '--protected-mode', 'yes',

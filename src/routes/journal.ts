@@ -4,8 +4,8 @@ import { JOURNAL_PAGE } from '../http/examples.js';
 import { SUCCESS } from '../http/outcomes.js';
 import { problem, sendProblem } from '../http/problem.js';
 import { ReadFromHeaders, readOptions } from '../http/read-from.js';
-import { IN_LEDGER, json, problems, ref } from '../http/responses.js';
-import { JournalPage, JournalQuery } from '../http/schemas.js';
+import { IN_LEDGER, json, problems } from '../http/responses.js';
+import { JournalPage, JournalPageJson, JournalQuery } from '../http/schemas.js';
 
 /**
  * The journal as a feed (change data out): every committed record in seq order, paged by
@@ -27,8 +27,8 @@ const journal: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['journal'],
       querystring: JournalQuery,
       headers: ReadFromHeaders,
-      response: { [SUCCESS.ok]: json(ref(JournalPage), 'A page of records, oldest first',
-        { examples: JOURNAL_PAGE }),
+      response: { [SUCCESS.ok]: json(JournalPageJson, 'A page of records, oldest first',
+        { documented: JournalPage, examples: JOURNAL_PAGE }),
         ...problems('VALIDATION_ERROR', ...IN_LEDGER, 'UNAVAILABLE') },
     },
   }, async (request, reply) => {

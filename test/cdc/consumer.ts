@@ -9,6 +9,8 @@ export interface Received {
   messageId: string;
   routingKey: string;
   body: Record<string, unknown>;
+  /** The body as sent. */
+  raw: string;
   persistent: boolean;
   contentType: string | undefined;
   type: string | undefined;
@@ -52,6 +54,7 @@ export async function consume(url: string, exchange: string, queue: string,
       if (m === null) return;
       received.push({ messageId: String(m.properties.messageId), routingKey: m.fields.routingKey,
         body: JSON.parse(m.content.toString()) as Record<string, unknown>,
+        raw: m.content.toString(),
         persistent: m.properties.deliveryMode === 2,
         contentType: m.properties.contentType as string | undefined,
         type: m.properties.type as string | undefined,

@@ -26,11 +26,16 @@ afterAll(async () => { await broker?.stop(); });
 
 const unique = (what: string) => `${what}-${randomUUID().slice(0, 8)}`;
 
+/** Each POST's answer as sent, by id: a message's body must be the same bytes. */
+const answered = new Map<string, string>();
+
 async function ok(f: Fixture, status: number, url: string, payload: object) {
   const res = await f.app.inject({ method: 'POST', url, payload,
     headers: { 'content-type': 'application/json' } });
   expect(res.statusCode, `${url}: ${res.body}`).toBe(status);
-  return res.json() as Record<string, unknown>;
+  const body = res.json() as Record<string, unknown>;
+  if (typeof body.id === 'string') answered.set(`${url}#${body.id}`, res.body);
+  return body;
 }
 
 async function journal(f: Fixture, prefix = ''): Promise<Array<Record<string, unknown>>> {
@@ -93,6 +98,10 @@ describe('change data to AMQP', () => {
       expect(mine.map((m) => m.body)).toEqual(records);
       expect(mine.map((m) => m.routingKey)).toEqual(
         ['transfer', 'hold', 'post', 'reversal'].map((k) => `${main}.${k}`));
+      // The same bytes as the POST answered (one serializer for both).
+      const sent = [...answered].filter(([k]) => k.startsWith('/transfers'))
+        .map(([, raw]) => raw).filter((raw) => raw.includes('"status":"committed"'));
+      expect(mine.map((m) => m.raw)).toEqual(sent);
       for (const m of mine) {
         expect(m).toMatchObject({ messageId: `${main}:${m.body.seq}`, persistent: true,
           contentType: 'application/json', type: m.body.kind });

@@ -309,9 +309,20 @@ function readRequests(op: Operation): fc.Arbitrary<FuzzRequest> {
   return fc.tuple(fc.tuple(...inPath.map((p) => segment(op, p, hints[p.name]))),
     queryString(op.parameters, hints)).map(([values, query]): FuzzRequest => {
     const segments = Object.fromEntries(inPath.map((p, i) => [p.name, values[i] as string]));
-    return withShow({ method: op.method, url: fillPath(op.path, segments) + query, segments,
-      query });
+    const tamed = tameWait(query);
+    return withShow({ method: op.method, url: fillPath(op.path, segments) + tamed, segments,
+      query: tamed });
   });
+}
+
+/**
+ * The journal's long poll, cut to at most 20 ms: a valid `wait` past the journal's end waits
+ * that long (up to 30 s), which says nothing more about the answer. test/http/journal.test.ts
+ * covers the wait itself.
+ */
+function tameWait(query: string): string {
+  return query.replace(/([?&]wait=)([1-9][0-9]*)(?=&|$)/g,
+    (_all, name: string, ms: string) => `${name}${Math.min(Number(ms), 20)}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -471,6 +482,10 @@ function expectWrite(op: Operation, req: FuzzRequest): Expectation {
   const { params } = path;
   // The ledger is resolved first: a missing one is 404 whatever the body.
   if (prefixed(op) && params.ledger !== fixtureLedger()) return NO_LEDGER;
+  // No content-type and no body: Fastify parses nothing, so the missing body is a 400.
+  if (req.contentType === undefined && payload.length === 0) {
+    return { statuses: [400], codes: ['VALIDATION_ERROR'] };
+  }
   if (!isJson(req.contentType)) return { statuses: [415], codes: ['UNSUPPORTED_MEDIA_TYPE'] };
   if (payload.length > limits.BODY_BYTES_MAX) {
     return { statuses: [413], codes: ['PAYLOAD_TOO_LARGE'] };
@@ -527,7 +542,7 @@ function expectRead(op: Operation, req: FuzzRequest): Expectation {
   // (no sign, exponent, space or leading zero); the document's range then applies.
   for (const p of op.parameters.filter((q) => q.in === 'query' && q.schema.type === 'integer')) {
     const text = query[p.name];
-    if (typeof text === 'string' && /^[1-9][0-9]*$/.test(text)) query[p.name] = Number(text);
+    if (typeof text === 'string' && /^(0|[1-9][0-9]*)$/.test(text)) query[p.name] = Number(text);
   }
   // Every GET refuses unknown query parameters (an operation without any accepts none).
   const queryOk = v?.query(query) === true;
@@ -727,6 +742,7 @@ const MUST_SEE: Record<string, number[]> = {
   'GET /accounts/{id}': [200, 400, 404],
   'GET /accounts/{id}/entries': [200, 400, 404],
   'GET /transfers/{id}': [200, 400, 404],
+  'GET /journal': [200, 400],
   'POST /ledgers': [200, 201, 400, 409, 413, 415],
   'GET /ledgers': [200, 400],
   'GET /ledgers/{ledger}': [200, 400, 404],
@@ -754,7 +770,10 @@ function mustSee(op: Operation): { statuses: number[]; codes: string[] } {
   if (op.path !== '/ledgers/{ledger}' && !prefixed(op)) {
     return { statuses, codes: MUST_SEE_CODES[opKey(op)] ?? [] };
   }
-  return { statuses: [...new Set([...statuses.filter((s) => s !== 413), 404])],
+  // A prefixed write is the same handler as its unprefixed twin, which must see every status
+  // in its 2000 requests; in 500, of which the ledger resolves for some only, a 413 or a 201
+  // (a post or reversal needs a fitting target too) may not come up (seen in a CI run).
+  return { statuses: [...new Set([...statuses.filter((s) => s !== 413 && s !== 201), 404])],
     codes: ['LEDGER_NOT_FOUND'] };
 }
 
@@ -766,7 +785,8 @@ test('the document has the operations this test fuzzes', () => {
   expect(writes.map(opKey).sort()).toEqual(modelled);
   expect(ops.filter((op) => op.body !== undefined).map(opKey).sort())
     .toEqual([...modelled, ...UNMODELLED].sort());
-  const ledgerReads = ['GET /accounts/{id}', 'GET /accounts/{id}/entries', 'GET /transfers/{id}'];
+  const ledgerReads = ['GET /accounts/{id}', 'GET /accounts/{id}/entries', 'GET /journal',
+    'GET /transfers/{id}'];
   expect(reads.map(opKey).sort()).toEqual([...ledgerReads,
     ...ledgerReads.map((r) => r.replace(' ', ` ${PREFIX}`)), 'GET /ledgers',
     'GET /ledgers/{ledger}'].sort());
