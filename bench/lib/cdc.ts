@@ -582,7 +582,7 @@ export async function measureCdc(s: CdcSettings): Promise<CdcSection> {
     return { available: true, appendfsync: s.appendfsync, connections: s.connections,
       batchConnections: s.batchConnections, batchSize: s.batchSize, accounts: s.pool.length,
       exchange: s.exchange, brokerVersion: consumer.version, brokerStartS,
-      pageSize: limits.JOURNAL_READ_CHUNK_MAX, intervalMs: limits.CDC_INTERVAL_MS,
+      pageSize: limits.CDC_PAGE_RECORDS_MAX, intervalMs: limits.CDC_INTERVAL_MS,
       single: { ...single, onOverOff: perRound(rounds.single.on, rounds.single.off),
         serverCpuOnOverOff: perRound(rounds.single.on, rounds.single.off,
           'serverCpuUsPerTransfer') },
