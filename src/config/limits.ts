@@ -88,9 +88,10 @@ export const limits = {
   JOURNAL_PAGE_LIMIT_DEFAULT: 100,
   /**
    * Journal records read per script call (lua/read-journal-2.lua, lua/follow-5.lua): an XRANGE
-   * step and two account-number lookups each, a few µs, so a call of 250 stays near 1 ms even
-   * with large metadata (test/ops/script-budget.test.ts). A page takes several calls; the
-   * journal only grows at its end, so together they are one consistent page.
+   * step and two account-number lookups each, a few µs: 250 of the largest records took 1.7 ms
+   * at the median and 2.4 ms at worst (`npm run bench`, 2026-12-06), a quarter of
+   * SCRIPT_TIME_BUDGET_MS (test/ops/script-budget.test.ts bounds the work). A page takes several
+   * calls; the journal only grows at its end, so together they are one consistent page.
    */
   JOURNAL_READ_CHUNK_MAX: 250,
   /** The longest long poll of `GET /journal` (`wait`, ms): the contract's 30 s. */
