@@ -634,9 +634,7 @@ export class Ledger {
    */
   async follow(lock: RedisLock, name: string, count: number, after = ''):
     Promise<FollowPage | undefined> {
-    const k = this.keys;
-    const reply = await this.runner.run('follow',
-      [k.meta(), lock.key, k.positions(), k.journal(), k.accountIds()],
+    const reply = await this.runner.run('follow', this.followKeys(lock),
       [lock.token, name, 'read', String(count), after], 0, lock.token);
     if (reply[1] !== 1) return undefined;
     // (In a cluster the runner has already waited: every writing script is acknowledged.)
@@ -647,11 +645,15 @@ export class Ledger {
 
   /** Saves a follower's position (it handed on every record up to `seq`); false: lock lost. */
   async saveFollowPosition(lock: RedisLock, name: string, seq: string): Promise<boolean> {
-    const k = this.keys;
-    const reply = await this.runner.run('follow',
-      [k.meta(), lock.key, k.positions(), k.journal(), k.accountIds()],
+    const reply = await this.runner.run('follow', this.followKeys(lock),
       [lock.token, name, 'save', seq], 0, lock.token);
     return reply[1] === 1;
+  }
+
+  /** lua/follow-5.lua's KEYS. */
+  private followKeys(lock: RedisLock): string[] {
+    const k = this.keys;
+    return [k.meta(), lock.key, k.positions(), k.journal(), k.accountIds()];
   }
 
   /** A follower's saved position ('0': none yet). */

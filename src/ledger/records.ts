@@ -410,9 +410,13 @@ export function journalRecords(entries: unknown, ids: unknown): Transfer[] {
     if (!Array.isArray(entry) || typeof entry[0] !== 'string' || !entry[0].startsWith('0-')) {
       throw new LedgerInvariantError('journal page: an entry of an unexpected shape');
     }
-    const seq = entry[0].slice(2);
-    const stored = storedTransfer(seq, entry[1], ids[2 * i], ids[2 * i + 1]);
-    return transferView(fieldsOf(entry[1])[JOURNAL_FIELDS.ID] ?? '', stored);
+    // The id is a record's first field (JOURNAL_FIELDS): read in place, not decoded twice.
+    const flat = entry[1] as unknown[];
+    if (flat[0] !== JOURNAL_FIELDS.ID || typeof flat[1] !== 'string') {
+      throw new LedgerInvariantError(`journal record ${entry[0]} does not start with its id`);
+    }
+    const stored = storedTransfer(entry[0].slice(2), flat, ids[2 * i], ids[2 * i + 1]);
+    return transferView(flat[1], stored);
   });
 }
 
