@@ -11,6 +11,7 @@
  * so a holder paused past its lease can neither read as the holder nor move the position.
  */
 import { limits } from '../config/limits.js';
+import { Lease } from '../redis/lease.js';
 import { RedisLock } from '../redis/lock.js';
 import type { Ledger } from './ledger.js';
 import type { FollowPage, Transfer } from './types.js';
@@ -48,19 +49,21 @@ export interface FollowerOptions {
 
 export class JournalFollower {
   readonly lock: RedisLock;
-  /** Whether the last pass held the lock (it publishes this ledger now). */
-  holding = false;
+  private readonly lease: Lease;
   private stopped = false;
 
   constructor(private readonly options: FollowerOptions) {
     const { ledger, name, lockTtlMs } = options;
     this.lock = new RedisLock(ledger.connection, ledger.script('lock'), ledger.keys.lock(name),
       lockTtlMs);
+    this.lease = new Lease(this.lock);
   }
 
-  /** When this follower last took or renewed its lease, and last tried to take it (ms). */
-  private renewedAt = 0;
-  private triedAt = Number.NEGATIVE_INFINITY;
+  /** Whether the last pass held the lock (it publishes this ledger now). */
+  get holding(): boolean {
+    return this.lease.holding;
+  }
+
   /** The position this follower saved last while it held the lock ('': not known). */
   private saved = '';
 
@@ -68,25 +71,15 @@ export class JournalFollower {
    * One pass: if this instance holds (or takes) the lock, hands on every record committed
    * since the saved position, page by page. Returns the records handed on. A sink's failure
    * is thrown after the lag was reported; the next pass starts again from the saved position.
-   *
-   * Idle passes are cheap, since a pass runs every CDC_INTERVAL_MS for every ledger: the holder
-   * renews its lease only every third of it and, when the journal's newest seq is the position
-   * it saved, stops there (one XREVRANGE); an instance without the lock tries to take it four
-   * times per lease, so a dead holder's ledger is taken over within about 1.25 leases.
+   * Idle passes are cheap (src/redis/lease.ts): when the journal's newest seq is the position
+   * this holder saved, a pass stops there (one XREVRANGE).
    */
   async runOnce(): Promise<number> {
     const { ledger, name, sink, pageSize } = this.options;
-    const now = Date.now();
-    if (!this.holding || now - this.renewedAt > this.lock.ttlMs / 3) {
-      if (!this.holding && now - this.triedAt < this.lock.ttlMs / 4) return 0;
-      this.triedAt = now;
-      const held = this.holding;
-      this.holding = await this.lock.take();
-      // Someone else may have moved the position while this instance did not hold the lock.
-      if (!this.holding || !held) this.saved = '';
-      if (!this.holding) return 0;
-      this.renewedAt = now;
-    }
+    const state = await this.lease.before();
+    // Someone else may have moved the position while this instance did not hold the lock.
+    if (state !== 'kept') this.saved = '';
+    if (state === 'none') return 0;
     if (this.saved !== '' && await ledger.journalHead() === this.saved) {
       this.options.onProgress?.({ ledger: ledger.keys.ledger, lagRecords: 0, lagSeconds: 0 });
       return 0;
@@ -95,7 +88,7 @@ export class JournalFollower {
     while (!this.stopped) {
       const page = await this.page(pageSize);
       if (page === undefined) { // another instance holds the lock now
-        this.holding = false;
+        this.lease.lost();
         this.saved = '';
         break;
       }
@@ -112,20 +105,16 @@ export class JournalFollower {
       this.saved = '';
       await sink.deliver(ledger.keys.ledger, page.records);
       if (!(await ledger.saveFollowPosition(this.lock, name, last.seq))) {
-        this.holding = false;
+        this.lease.lost();
         break;
       }
       this.saved = last.seq;
       handed += page.records.length;
       this.options.onDelivered?.(ledger.keys.ledger, page.records.length);
       // A long backlog: renew the lease as we go, and stop if another instance took it.
-      if (Date.now() - this.renewedAt > this.lock.ttlMs / 3) {
-        this.renewedAt = Date.now();
-        this.holding = await this.lock.take();
-        if (!this.holding) {
-          this.saved = '';
-          break;
-        }
+      if (!(await this.lease.during())) {
+        this.saved = '';
+        break;
       }
     }
     return handed;
@@ -154,7 +143,6 @@ export class JournalFollower {
   /** Stops after the page in hand and releases the lock if held. */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.holding = false;
-    await this.lock.release().catch(() => false);
+    await this.lease.release();
   }
 }
