@@ -10,8 +10,10 @@
 //      rabbitmq-server (Debian package `rabbitmq-server`), of which the change-data tests start
 //      their own brokers (test/helpers/rabbitmq.ts): installed without starting or enabling the
 //      package's own broker.
-//   4. For `npm run bench` only: PostgreSQL's binaries (Debian package `postgresql`, without the
-//      cluster it would start on 5432), for the bench's PostgreSQL baseline.
+//   4. For the tests and `npm run bench` (not `npm start`): PostgreSQL's binaries (Debian package
+//      `postgresql`, without the cluster it would create and start on 5432), of which the
+//      archive tests start their own clusters (test/helpers/postgres.ts) and the bench its
+//      PostgreSQL baseline. Missing for the bench only: a warning, and no baseline.
 // Quiet when everything is present.
 import { spawnSync } from 'node:child_process';
 import {
@@ -182,28 +184,49 @@ function ensureRabbitmq() {
   process.exit(1);
 }
 
+/** Where test/helpers/postgres.ts looks: initdb and postgres on PATH, or in Debian's
+ * /usr/lib/postgresql/<version>/bin. */
 function postgresBinaries() {
   if (onPath('initdb') && onPath('postgres')) return true;
   const base = '/usr/lib/postgresql';
-  return existsSync(base)
-    && readdirSync(base).some((v) => existsSync(join(base, v, 'bin', 'initdb')));
+  return existsSync(base) && readdirSync(base).some((v) =>
+    ['initdb', 'postgres'].every((b) => existsSync(join(base, v, 'bin', b))));
 }
 
+/** The Debian package creates and starts a cluster of its own on 5432 unless told not to. */
+const NO_MAIN_CLUSTER_DIR = '/etc/postgresql-common/createcluster.d';
+const NO_MAIN_CLUSTER_FILE = `${NO_MAIN_CLUSTER_DIR}/atomic-ledger.conf`;
+
 function ensurePostgres() {
-  // Only `npm run bench` runs PostgreSQL (its baseline, started in a temporary directory on a
-  // free port); without it the bench reports that baseline as not available.
-  if (process.env.npm_lifecycle_event !== 'prebench' || postgresBinaries()) return false;
+  // The archive tests start their own clusters, and `npm run bench` its baseline (temporary
+  // directories, free loopback ports); `npm start` never runs PostgreSQL.
+  const forTests = prometheusNeeded();
+  const forBench = process.env.npm_lifecycle_event === 'prebench';
+  if (!(forTests || forBench) || postgresBinaries()) return false;
   const root_ = typeof process.getuid === 'function' && process.getuid() === 0;
   if (root_ && onPath('apt-get')) {
-    // The Debian package would create and start a cluster of its own on 5432: not wanted.
-    const dir = '/etc/postgresql-common/createcluster.d';
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'ledger-bench.conf'), 'create_main_cluster = false\n');
+    mkdirSync(NO_MAIN_CLUSTER_DIR, { recursive: true });
+    writeFileSync(NO_MAIN_CLUSTER_FILE, 'create_main_cluster = false\n');
+    // No recommends: nothing else that would run as a service.
+    if (aptInstall(['--no-install-recommends', 'postgresql'], [])) {
+      if (postgresBinaries()) return true;
+      console.error('setup: apt-get installed postgresql but initdb and postgres were not found');
+      process.exit(1);
+    }
   }
-  if (aptInstall(['postgresql'], [])) return postgresBinaries();
-  console.warn('setup: PostgreSQL is not installed: the bench reports its PostgreSQL baseline ' +
-    'as not available (install: sudo apt-get install -y postgresql)');
-  return false;
+  const hint = process.platform === 'darwin'
+    ? 'brew install postgresql@17, with its bin directory on PATH'
+    : `sudo mkdir -p ${NO_MAIN_CLUSTER_DIR} && echo 'create_main_cluster = false' | ` +
+      `sudo tee ${NO_MAIN_CLUSTER_FILE} >/dev/null && ` +
+      'sudo apt-get install -y --no-install-recommends postgresql';
+  if (forBench) {
+    console.warn('setup: PostgreSQL is not installed: the bench reports its PostgreSQL ' +
+      `baseline as not available (install: ${hint})`);
+    return false;
+  }
+  console.error('setup: PostgreSQL (initdb and postgres, for the archive tests) is not ' +
+    `installed. Install: ${hint}`);
+  process.exit(1);
 }
 
 const changed = [ensureDependencies(), ensureRedisServer(), ensurePrometheus(), ensureOpenssl(),

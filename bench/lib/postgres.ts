@@ -7,82 +7,23 @@
  * synchronous_commit, full_page_writes on): the start asserts it, since a baseline that does
  * not flush its WAL per commit would not be the ledger a team would build.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { accessSync, chownSync, closeSync, constants, openSync, readdirSync, readFileSync,
-  realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { delimiter, dirname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import pg from 'pg';
 import { AMOUNT_MAX_STRING } from '../../src/config/limits.js';
-import { freePort } from '../../src/redis/embedded.js';
 import { statusCode } from '../../src/ledger/status.js';
-import { logTail, makeWorkDir, removeDir, ROOT, track } from './processes.js';
+import { connectWhenReady, exitOf, findPostgresBin, initCluster, POSTGRES_ROLE, postgresLogFile,
+  postgresPort, postgresRunAs, spawnPostgres } from '../../test/helpers/postgres.js';
+import { makeWorkDir, removeDir, ROOT, track } from './processes.js';
 
-/** Where a Debian/Ubuntu `postgresql` package puts its binaries (not on PATH there). */
-const DEBIAN_VERSIONS_DIR = '/usr/lib/postgresql';
-/** The machine's own PostgreSQL listens here: never ours. */
-const MACHINE_PORT = 5432;
-/** The bench's database and role; the password is random per run. */
+// Shared with the tests' PostgreSQL (test/helpers/postgres.ts), which finds it the same way.
+export { findPostgresBin };
+
+/** The bench's database; its role is POSTGRES_ROLE, the password random per run. */
 const DATABASE = 'ledger';
-const ROLE = 'ledger';
-/** initdb and a first start take seconds; a minute means something is wrong. */
-const START_TIMEOUT_MS = 60_000;
 /** Fast shutdown rolls back open transactions; past this, SIGKILL. */
 const STOP_TIMEOUT_MS = 20_000;
-
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * A directory holding both initdb and postgres: PATH first, then the newest
- * /usr/lib/postgresql/<version>/bin. Null when there is none (the baseline is then reported
- * as not available, and the bench goes on without it).
- */
-export function findPostgresBin(): string | null {
-  const fromPath = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
-  let versions: string[] = [];
-  try {
-    versions = readdirSync(DEBIAN_VERSIONS_DIR).filter((v) => /^\d+(\.\d+)?$/.test(v))
-      .sort((a, b) => Number(b) - Number(a));
-  } catch {
-    // no Debian-style install
-  }
-  const candidates = [...fromPath, ...versions.map((v) => join(DEBIAN_VERSIONS_DIR, v, 'bin'))];
-  for (const dir of candidates) {
-    if (!executable(join(dir, 'initdb'))) continue;
-    // initdb looks for postgres beside its own real path (symlinks, as in /usr/local/bin,
-    // resolved): that directory must hold both.
-    const real = dirname(realpathSync(join(dir, 'initdb')));
-    if (executable(join(real, 'postgres'))) return real;
-  }
-  return null;
-}
-
-interface RunAs { uid: number; gid: number; name: string }
-
-/**
- * initdb and postgres refuse to run as root (a server bug must not own the machine), so as
- * root they run as `nobody`. Node's spawn sets the uid and gid itself (and drops supplementary
- * groups), which needs neither runuser, su nor setpriv, and leaves the pid we hold that of
- * postgres itself, so signals and /proc CPU reach it directly. Null: run as ourselves.
- */
-function unprivilegedUser(): RunAs | null {
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return null;
-  const line = readFileSync('/etc/passwd', 'utf8').split('\n')
-    .find((l) => l.startsWith('nobody:'));
-  const [, , uid, gid] = line?.split(':') ?? [];
-  if (uid === undefined || gid === undefined) {
-    throw new Error('running as root, and there is no user `nobody` to run postgres as');
-  }
-  return { uid: Number(uid), gid: Number(gid), name: 'nobody' };
-}
 
 export interface PostgresCluster {
   readonly url: string;
@@ -108,48 +49,6 @@ export function ledgerSql(): string {
     if (value === undefined) throw new Error(`postgres-ledger.sql: unknown {{${name}}}`);
     return value;
   });
-}
-
-function exitOf(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((ok) => child.once('exit', () => ok()));
-}
-
-/** Connects as soon as postgres accepts connections; throws if it exits or takes too long. */
-async function connectWhenReady(child: ChildProcess, url: string,
-  logFile: string): Promise<pg.Client> {
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`postgres exited before it was ready:\n${logTail(logFile)}`);
-    }
-    const client = new pg.Client({ connectionString: url });
-    try {
-      await client.connect();
-      return client;
-    } catch {
-      await client.end().catch(() => undefined);
-    }
-    if (Date.now() > deadline) throw new Error(`postgres not ready:\n${logTail(logFile)}`);
-    await sleep(100);
-  }
-}
-
-type As = { cwd: string; env: NodeJS.ProcessEnv; uid?: number; gid?: number };
-
-/** initdb into `dir`/data, its superuser `ledger` with a random password (returned). */
-function initCluster(bin: string, dir: string, as: As): string {
-  const password = randomBytes(18).toString('base64url');
-  const passwordFile = join(dir, 'password');
-  writeFileSync(passwordFile, password, { mode: 0o600 });
-  if (as.uid !== undefined) chownSync(passwordFile, as.uid, as.gid as number);
-  // Passwords, not trust: the port is on loopback, but other local users could reach it.
-  // C collation: ids compare byte by byte, the fastest choice a team would make for ids.
-  execFileSync(join(bin, 'initdb'), ['-D', join(dir, 'data'), '-U', ROLE,
-    `--pwfile=${passwordFile}`, '--auth=scram-sha-256', '--encoding=UTF8', '--locale=C'],
-  { ...as, stdio: ['ignore', 'ignore', 'pipe'], timeout: START_TIMEOUT_MS });
-  rmSync(passwordFile);
-  return password;
 }
 
 /**
@@ -182,11 +81,7 @@ async function loadLedger(url: string, accounts: readonly string[]) {
 /** initdb, start, schema, accounts; on any failure, stopped and removed. */
 export async function startPostgres(bin: string,
   accounts: readonly string[]): Promise<PostgresCluster> {
-  const user = unprivilegedUser();
   const dir = makeWorkDir('pg-');
-  if (user) chownSync(dir, user.uid, user.gid);
-  const as: As = { cwd: dir, env: { ...process.env, LC_ALL: 'C' },
-    ...(user ? { uid: user.uid, gid: user.gid } : {}) };
   let child: ChildProcess | undefined;
   const stop = async () => {
     if (child !== undefined && child.exitCode === null && child.signalCode === null) {
@@ -198,18 +93,13 @@ export async function startPostgres(bin: string,
     removeDir(dir);
   };
   try {
+    const as = postgresRunAs(dir);
     const password = initCluster(bin, dir, as);
-    const port = await freePort();
-    if (port === MACHINE_PORT) throw new Error('the bench must never use the machine\'s postgres');
-    const logFile = join(dir, 'postgres.log');
-    const log = openSync(logFile, 'a');
-    // postgres's own defaults for everything but where it listens: loopback, our port, and
-    // its socket in our directory (not the machine's /var/run/postgresql).
-    child = track(spawn(join(bin, 'postgres'), ['-D', join(dir, 'data'), '-p', String(port),
-      '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'cluster_name=ledger-bench'],
-    { ...as, stdio: ['ignore', log, log] }), 'SIGQUIT');
-    closeSync(log);
-    const base = `postgres://${ROLE}:${password}@127.0.0.1:${port}`;
+    const port = await postgresPort();
+    const logFile = postgresLogFile(dir);
+    // SIGQUIT when the bench exits: immediate shutdown, which removes the shared memory.
+    child = track(spawnPostgres(bin, dir, port, as, ['cluster_name=ledger-bench']), 'SIGQUIT');
+    const base = `postgres://${POSTGRES_ROLE}:${password}@127.0.0.1:${port}`;
     const admin = await connectWhenReady(child, `${base}/postgres`, logFile);
     try {
       await admin.query(`CREATE DATABASE ${DATABASE}`);
