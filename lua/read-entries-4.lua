@@ -8,6 +8,7 @@ names the previous seq of both its accounts (pf, pt), and the account hash holds
 KEYS[1] account     the account's hash
 KEYS[2] journal     stream of committed transfers, stream id `0-<seq>`
 KEYS[3] accountIds  hash: account number -> account id (to name counterparties)
+KEYS[4] positions   hash: `archive:f`, the seq up to which archived records were freed
 
 ARGV[1] tag      echoed: the account id
 ARGV[2] start    '' for the newest entry, or the seq of the first entry to return (a cursor)
@@ -18,7 +19,9 @@ entries is a flat list of 6 values per entry: seq, transferId, amount (negative 
 balanceAfter, createdAt (ms), kind (a RECORD_KINDS code: '' transfer, 'p' post,
 'r' reversal); next is the seq where the following page starts ('0': none);
 counterpartyIds holds one account id per entry. cursorOk is 0 when start is not a seq of this
-account's entries (a cursor this service did not issue for it).
+account's entries (a cursor this service did not issue for it). When the chain reaches a record
+freed from Redis (archived: src/archive/), the reply has a 7th value, 'archive': the page goes
+on in PostgreSQL from `next` (that entry included), where every older entry is.
 ]]
 
 --- @include journal
@@ -34,9 +37,19 @@ if ARGV[2] ~= '' then seq = ARGV[2] end
 
 local entries, others = {}, {}
 local first = true
+local freed = nil
 while seq ~= '0' and #others < count do
   local found = redis.call('XRANGE', KEYS[2], '0-' .. seq, '0-' .. seq)
   local r = found[1] and found[1][2]
+  if not r then
+    freed = freed or tonumber(redis.call('HGET', KEYS[4], 'archive:f') or '0')
+    local n = tonumber(seq)
+    if n and n <= freed then
+      local ids = {}
+      if #others > 0 then ids = redis.call('HMGET', KEYS[3], unpack(others)) end
+      return { ARGV[1], 1, 1, entries, seq, ids, 'archive' }
+    end
+  end
   -- A journal record has a fixed field order (includes/journal.lua); check its ends. Holds and
   -- voids are not on any chain: a cursor naming one is not a cursor of these entries.
   local kind = r and j_kind(r) or ''

@@ -23,6 +23,11 @@ ARGV[5] now         ms since the epoch (time comes from the caller)
 ARGV[6] createdBy   name of the API key that asked
 ARGV[7] fromId      the original's credit account id as the caller read it ('' if none)
 ARGV[8] toId        the original's debit account id, likewise
+ARGV[9] compact     this id's compact form (src/ledger/keys.ts compactId), '' for none
+ARGV[10] originalCompact  the original id's compact form, likewise
+ARGV[11] originalRef      '', or, when the original's record was archived, its reference as
+                          PostgreSQL has it (a seq, or '-<n>' if rejected)
+ARGV[12] originalRecord   with originalRef: that record's field/value list as JSON
 
 Returns, the id echoing ARGV[1]:
   { OK, id, currency, seq, fromBalanceAfter, toBalanceAfter, amount }     reversed now
@@ -31,6 +36,9 @@ Returns, the id echoing ARGV[1]:
     INSUFFICIENT_FUNDS | BALANCE_OVERFLOW, id, currency, amount }   rejected, recorded
     (amount: what was asked, or what was still reversible when nothing was; '' if unknown)
   { STALE_KEYS, id, fromId, toId }   KEYS[4..5] are not the original's: nothing written
+  { ARCHIVED, id, 'self' }     this id was decided, its record archived: nothing written
+  { ARCHIVED, id, 'target' }   the original's record was archived and not given: nothing
+                               written; call again with it (ARGV[11..12])
   { FORMAT_UNSUPPORTED, id } / { INVALID_ARGUMENT, id }   nothing written
 Precedence: the order of the rejections above.
 ]]
@@ -40,6 +48,8 @@ Precedence: the order of the rejections above.
 
 local id, originalId, amount, metadata = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, by, fromId, toId = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local compact, originalCompact = ARGV[9] or '', ARGV[10] or ''
+local originalRef, originalRecord = ARGV[11] or '', ARGV[12] or ''
 
 local fmt = redis.call('HGET', KEYS[1], 'fmt')
 if not f_ok(fmt) then return { {{S_FORMAT_UNSUPPORTED}}, id } end
@@ -50,18 +60,23 @@ if #id == 0 or #id > {{L_ID_LENGTH_MAX}} or #originalId == 0
   return { {{S_INVALID_ARGUMENT}}, id }
 end
 
-local found = t_find(KEYS[2], KEYS[6], KEYS[7], KEYS[8], id)
-if found then return { {{S_EXISTS}}, id, found[1], found[2], found[3], found[4] } end
+local found = t_find(KEYS[2], KEYS[6], KEYS[7], KEYS[8], id, compact)
+if found then
+  if found[1] == '' then return { {{S_ARCHIVED}}, id, 'self' } end
+  return { {{S_EXISTS}}, id, found[1], found[2], found[3], found[4] }
+end
 
 local status, seq, currency, reversed, remaining = {{S_OK}}, nil, '', '0', ''
 local fa, ta, debits, credits
-local ref = redis.call('HGET', KEYS[3], originalId)
+local ref, target = t_target(KEYS[3], KEYS[6], KEYS[7], originalId, originalCompact,
+  originalRef, originalRecord)
+if ref == false then return { {{S_ARCHIVED}}, id, 'target' } end
 if not ref then
   status, fromId, toId = {{S_TRANSFER_NOT_FOUND}}, '', ''
 elseif string.byte(ref, 1) == 45 then
   status, fromId, toId = {{S_NOT_REVERSIBLE}}, '', ''
 else
-  local record = t_record(KEYS[6], KEYS[7], ref)
+  local record = target
   local kind = j_kind(record)
   seq, currency = ref, record[{{J_CURRENCY}}]
   if kind ~= {{K_TRANSFER}} and kind ~= {{K_POST}} then

@@ -27,6 +27,11 @@ ARGV[6] now       ms since the epoch (time comes from the caller)
 ARGV[7] createdBy name of the API key that asked
 ARGV[8] fromId    the hold's debit account id as the caller read it ('' when it found no hold)
 ARGV[9] toId      the hold's credit account id, likewise
+ARGV[10] compact     this id's compact form (src/ledger/keys.ts compactId), '' for none
+ARGV[11] holdCompact the hold id's compact form, likewise
+ARGV[12] holdRef     '', or, when the hold's record was archived, its reference as
+                     PostgreSQL has it (a seq, or '-<n>' for a rejected hold)
+ARGV[13] holdRecord  with holdRef: that record's field/value list as JSON
 
 Returns, the id echoing ARGV[2]:
   { OK, id, currency, seq, fromBalanceAfter, toBalanceAfter, amount }        settled now
@@ -37,6 +42,9 @@ Returns, the id echoing ARGV[2]:
     (amount: what was asked, or all of the hold when nothing was; '' when there is no hold)
   { STALE_KEYS, id, fromId, toId }   KEYS[4..5] are not the hold's: nothing written; call
                                      again with these accounts
+  { ARCHIVED, id, 'self' }     this id was decided, its record archived: nothing written
+  { ARCHIVED, id, 'target' }   the hold's record was archived and not given: nothing written;
+                               call again with it (ARGV[12..13])
   { FORMAT_UNSUPPORTED, id } / { INVALID_ARGUMENT, id }   nothing written
 Precedence: the order of the rejections above.
 ]]
@@ -46,6 +54,8 @@ Precedence: the order of the rejections above.
 
 local mode, id, holdId, amount, metadata = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local now, by, fromId, toId = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local compact, holdCompact = ARGV[10] or '', ARGV[11] or ''
+local holdRef, holdRecord = ARGV[12] or '', ARGV[13] or ''
 local kind = {{K_POST}}
 if mode == 'void' then kind = {{K_VOID}} end
 
@@ -59,25 +69,30 @@ if (mode ~= 'post' and mode ~= 'void') or #id == 0 or #id > {{L_ID_LENGTH_MAX}}
   return { {{S_INVALID_ARGUMENT}}, id }
 end
 
-local found = t_find(KEYS[2], KEYS[6], KEYS[7], KEYS[8], id)
-if found then return { {{S_EXISTS}}, id, found[1], found[2], found[3], found[4] } end
+local found = t_find(KEYS[2], KEYS[6], KEYS[7], KEYS[8], id, compact)
+if found then
+  if found[1] == '' then return { {{S_ARCHIVED}}, id, 'self' } end
+  return { {{S_EXISTS}}, id, found[1], found[2], found[3], found[4] }
+end
 
 -- The hold, and the first rejection that applies.
 local status, record, seq, held, expires, currency = {{S_OK}}, nil, nil, nil, '', ''
 local expiredNow, fa, ta = false, nil, nil
-local ref = redis.call('HGET', KEYS[3], holdId)
+local ref, target = t_target(KEYS[3], KEYS[6], KEYS[7], holdId, holdCompact, holdRef,
+  holdRecord)
+if ref == false then return { {{S_ARCHIVED}}, id, 'target' } end
 if not ref then
   status = {{S_PENDING_TRANSFER_NOT_FOUND}}
   fromId, toId = '', ''
 elseif string.byte(ref, 1) == 45 then
   -- A rejected hold opened nothing: no hold. A rejected record of another kind is not a hold.
   status = {{S_PENDING_TRANSFER_NOT_PENDING}}
-  if r_kind(t_record(KEYS[6], KEYS[7], ref)) == {{K_HOLD}} then
+  if r_kind(target) == {{K_HOLD}} then
     status = {{S_PENDING_TRANSFER_NOT_FOUND}}
   end
   fromId, toId = '', ''
 else
-  record, seq = t_record(KEYS[6], KEYS[7], ref), ref
+  record, seq = target, ref
   currency = record[{{J_CURRENCY}}]
   if j_kind(record) ~= {{K_HOLD}} then
     status = {{S_PENDING_TRANSFER_NOT_PENDING}}

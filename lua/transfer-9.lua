@@ -24,6 +24,7 @@ ARGV[7] now       createdAt, milliseconds since the epoch (time comes from the c
 ARGV[8] createdBy name of the API key that asked (never a secret)
 ARGV[9] hold      '' for a transfer; for a hold, its timeout in seconds ('0' = none)
 ARGV[10] expires  a hold's expiry (now + timeout, ms), '' for none or for a transfer
+ARGV[11] compact  the id's compact form (src/ledger/keys.ts compactId), '' for none
 
 Returns { status, id, ... }; the id echoes ARGV[1], so the caller can tell its own reply from
 another command's on a connection whose replies were lost or shifted:
@@ -34,6 +35,7 @@ another command's on a connection whose replies were lost or shifted:
                        and by id in fromId/toId; '-<n>' if rejected; fields: records.ts)
   { ACCOUNT_NOT_FOUND | ACCOUNT_CLOSED | CURRENCY_MISMATCH | INSUFFICIENT_FUNDS |
     BALANCE_OVERFLOW, id, accountsCurrency }      rejected now, and recorded
+  { ARCHIVED, id }     decided before, its record archived (in PostgreSQL): nothing written
   { FORMAT_UNSUPPORTED, id } / { INVALID_ARGUMENT, id }   nothing written
 A key of the wrong type makes a read, or the first write (XADD), fail before anything changes.
 Calls for a transfer: 4 reads, then 4 writes on commit (the fewest that keep balances,
@@ -46,7 +48,7 @@ entries and the id); a hold adds the open-hold counters and its expiry.
 
 local id, from, to, amount = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local currency, metadata, now, by = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-local hold, expires = ARGV[9], ARGV[10]
+local hold, expires, compact = ARGV[9], ARGV[10], ARGV[11] or ''
 local isHold = hold ~= ''
 
 local fmt = redis.call('HGET', KEYS[1], 'fmt')
@@ -57,8 +59,11 @@ if not t_args_ok(id, from, to, amount, currency, metadata) or not string.find(no
   return { {{S_INVALID_ARGUMENT}}, id }
 end
 
-local found = t_find(KEYS[2], KEYS[5], KEYS[6], KEYS[7], id)
-if found then return { {{S_EXISTS}}, id, found[1], found[2], found[3], found[4] } end
+local found = t_find(KEYS[2], KEYS[5], KEYS[6], KEYS[7], id, compact)
+if found then
+  if found[1] == '' then return { {{S_ARCHIVED}}, id } end
+  return { {{S_EXISTS}}, id, found[1], found[2], found[3], found[4] }
+end
 
 local fa, ta = a_read(KEYS[3]), a_read(KEYS[4])
 local accountsCurrency = fa[{{A_CURRENCY}}] or ta[{{A_CURRENCY}}] or ''

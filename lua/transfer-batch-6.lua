@@ -17,21 +17,23 @@ ARGV[2] atomic     '1' all or nothing, '0' each item decided on its own
 ARGV[3] now        createdAt, milliseconds since the epoch (time comes from the caller)
 ARGV[4] createdBy  name of the API key that asked (never a secret)
 ARGV[5] count      number of items, 1 .. BATCH_TRANSFERS_MAX (BATCH_ATOMIC_TRANSFERS_MAX if atomic)
-ARGV[6..] 11 values per item: id, from, to, amount, currency ('' = the accounts'), metadata,
-          hold and expires (as ARGV[9..10] of transfer-9.lua), and the KEYS indexes of its
-          debit account, credit account and id bucket
+ARGV[6..] 12 values per item: id, from, to, amount, currency ('' = the accounts'), metadata,
+          hold and expires (as ARGV[9..10] of transfer-9.lua), the KEYS indexes of its
+          debit account, credit account and id bucket, and its compact id (ARGV[11] there)
 
 Returns { OK, tag, results } where results has one table per item, in order:
   { OK, accountsCurrency, seq, fromBalanceAfter, toBalanceAfter }        committed now
   { ACCOUNT_NOT_FOUND | ACCOUNT_CLOSED | CURRENCY_MISMATCH | INSUFFICIENT_FUNDS |
     BALANCE_OVERFLOW, accountsCurrency }                                  rejected, recorded
   { EXISTS, ref, { field, value, ... }, fromId, toId }    decided before (see transfer-9.lua)
+  { ARCHIVED }                                            decided before, record archived
 When every item was decided before (a replay of the whole batch) nothing is written and every
-result is EXISTS: the caller compares each with its request.
+result is EXISTS or ARCHIVED: the caller compares each with its request.
 With atomic = '1' nothing is written unless every item commits now or every item was decided
 before; otherwise it returns the first item that spoils it (1-based index), writing nothing:
   { ACCOUNT_NOT_FOUND | ..., tag, index, accountsCurrency }               it would be rejected
   { EXISTS, tag, index, ref, record, fromId, toId }    a decided id among new ones
+  { ARCHIVED, tag, index }                             the same, its record archived
   { FORMAT_UNSUPPORTED, tag } / { INVALID_ARGUMENT, tag }                 nothing written
 ]]
 
@@ -43,7 +45,7 @@ local tag, atomic, now, by, count = ARGV[1], ARGV[2] == '1', ARGV[3], ARGV[4], t
 
 local fmt = redis.call('HGET', KEYS[1], 'fmt')
 if not f_ok(fmt) then return { {{S_FORMAT_UNSUPPORTED}}, tag } end
-if not count or count < 1 or count > {{L_BATCH_TRANSFERS_MAX}} or #ARGV ~= 5 + 11 * count
+if not count or count < 1 or count > {{L_BATCH_TRANSFERS_MAX}} or #ARGV ~= 5 + 12 * count
   or (atomic and count > {{L_BATCH_ATOMIC_TRANSFERS_MAX}})
   or not string.find(now, '^%d+$') or #by == 0 or #by > {{L_KEY_NAME_LENGTH_MAX}} then
   return { {{S_INVALID_ARGUMENT}}, tag }
@@ -72,7 +74,7 @@ end
 
 local hasExpiry = false
 for i = 1, count do
-  local b = 5 + 11 * (i - 1)
+  local b = 5 + 12 * (i - 1)
   local id, from, to, amount = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
   local currency, metadata, hold, expires = ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8]
   local fk, tk, bk = tonumber(ARGV[b + 9]), tonumber(ARGV[b + 10]), tonumber(ARGV[b + 11])
@@ -83,11 +85,16 @@ for i = 1, count do
     return { {{S_INVALID_ARGUMENT}}, tag }
   end
   seen[id] = true
-  local found = t_find(KEYS[bk], KEYS[2], KEYS[3], KEYS[4], id)
+  local found = t_find(KEYS[bk], KEYS[2], KEYS[3], KEYS[4], id, ARGV[b + 12])
   if found then
-    results[i] = { {{S_EXISTS}}, found[1], found[2], found[3], found[4] }
-    if atomic and kept > 0 then
-      return { {{S_EXISTS}}, tag, i, found[1], found[2], found[3], found[4] }
+    if found[1] == '' then
+      results[i] = { {{S_ARCHIVED}} }
+      if atomic and kept > 0 then return { {{S_ARCHIVED}}, tag, i } end
+    else
+      results[i] = { {{S_EXISTS}}, found[1], found[2], found[3], found[4] }
+      if atomic and kept > 0 then
+        return { {{S_EXISTS}}, tag, i, found[1], found[2], found[3], found[4] }
+      end
     end
   else
     if atomic and i > 1 and kept == 0 then -- the items before were all decided already
@@ -139,7 +146,7 @@ if hasExpiry then redis.call('ZCARD', KEYS[5]) end -- its type, before the first
 local buckets, bucketOrder = {}, {}
 for i = 1, count do
   local r = results[i]
-  local b = 5 + 11 * (i - 1)
+  local b = 5 + 12 * (i - 1)
   local id, hold, expires = ARGV[b + 1], ARGV[b + 7], ARGV[b + 8]
   local bk = tonumber(ARGV[b + 11])
   local ref

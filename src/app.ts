@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Ajv from 'ajv';
+import type { ArchiveStore } from './archive/store.js';
 import addFormats from 'ajv-formats';
 import { type TObject, Type } from '@sinclair/typebox';
 import Fastify, {
@@ -51,6 +52,11 @@ export interface AppOptions {
   sweepHolds?: boolean;
   /** Publish change data to this AMQP broker and exchange (LEDGER_CDC_AMQP_URL); default: off. */
   cdc?: { url: string; exchange: string };
+  /**
+   * Archive decided records to this PostgreSQL (LEDGER_ARCHIVE_URL; the ledger reads archived
+   * records from the same store); default: off. The app closes it when it closes.
+   */
+  archive?: { store: ArchiveStore; keepRecords?: number; background?: boolean };
 }
 
 /**
@@ -124,7 +130,9 @@ export async function buildApp(options: AppOptions) {
     persistence: options.persistence ?? DEFAULT_PERSISTENCE_POLICY,
     sweepHolds: options.sweepHolds ?? false,
     cdc: options.cdc === undefined ? undefined : { ...options.cdc,
-      ...(options.metrics === false ? {} : { observer: options.metrics.cdc }) } });
+      ...(options.metrics === false ? {} : { observer: options.metrics.cdc }) },
+    archive: options.archive === undefined ? undefined : { ...options.archive,
+      ...(options.metrics === false ? {} : { observer: options.metrics.archive }) } });
   await app.register(metricsPlugin, { metrics: options.metrics });
   await app.register(swagger);
   await app.register(health);

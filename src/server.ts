@@ -10,6 +10,7 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import closeWithGrace from 'close-with-grace';
 import { type DestinationStream, pino } from 'pino';
+import { ArchiveStore } from './archive/store.js';
 import type { Redis } from 'ioredis';
 import { type App, buildApp } from './app.js';
 import type { AuthOptions } from './plugins/auth.js';
@@ -128,7 +129,12 @@ async function serve(config: Config, url: string, auth: AuthOptions, notice: str
   const metrics = createLedgerMetrics(inCluster === undefined ? {}
     : { cluster: { worker: inCluster.slot, gather: inCluster.channel.gather } });
   inCluster?.channel.answerCollects(() => metrics.registry.getMetricsAsJSON());
+  // One pool for the archiver's writes and the ledger's reads of archived records.
+  let logPoolError: ((err: Error) => void) | undefined;
+  const archiveStore = config.archiveUrl === undefined ? undefined
+    : new ArchiveStore(config.archiveUrl, { onError: (err) => logPoolError?.(err) });
   const ledger = new Ledger({ redis, replicas, observer: metrics.observer,
+    ...(archiveStore === undefined ? {} : { archiveReader: archiveStore }),
     keys: ledgerKeys(config.keyPrefix, config.ledgerName), groupCommit: config.groupCommit,
     ...(writer === undefined ? {} : { writer }),
     replicaAcks: { required: config.replicaAcks, timeoutMs: config.replicaAckTimeoutMs } });
@@ -137,7 +143,11 @@ async function serve(config: Config, url: string, auth: AuthOptions, notice: str
   const app = await buildApp({ ledger, redis, persistence, auth, metrics, sweepHolds: true,
     ...(config.cdcAmqpUrl === undefined ? {}
       : { cdc: { url: config.cdcAmqpUrl, exchange: config.cdcExchange } }),
+    ...(archiveStore === undefined ? {}
+      : { archive: { store: archiveStore, keepRecords: config.archiveKeep } }),
     logger: { level: config.logLevel, stream: logDestination() } });
+  logPoolError = (err) => app.log.warn({ err },
+    'archive: a PostgreSQL connection failed; the pool replaces it');
   // A stuck script is named by its SHA-1 in Redis's log ("Slow script detected"): ours, listed.
   app.log.info({ scripts: Object.fromEntries([...ledger.scripts.values()]
     .map((script) => [script.name, script.sha])) }, 'scripts loaded');

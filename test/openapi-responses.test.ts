@@ -228,15 +228,19 @@ async function walkTransfers(base: string): Promise<void> {
 
   for (const url of ['/transfers/pay-1', '/transfers/pay-2', '/transfers/pay-3',
     '/accounts/alice', '/accounts/alice/entries', '/accounts/alice/entries?limit=10',
-    '/accounts/alice/entries?limit=1', '/accounts/alice/entries?limit=1000']) {
+    '/accounts/alice/entries?limit=1', '/accounts/alice/entries?limit=1000',
+    '/accounts/alice/balance', '/accounts/alice/balance?seq=1',
+    '/accounts/alice/balance?at=2026-01-01T00:00:00Z']) {
     await expectStatus(200, send('GET', `${base}${url}`));
   }
-  for (const url of ['/transfers/ghost', '/accounts/nobody', '/accounts/nobody/entries']) {
+  for (const url of ['/transfers/ghost', '/accounts/nobody', '/accounts/nobody/entries',
+    '/accounts/nobody/balance']) {
     await expectStatus(404, send('GET', `${base}${url}`));
   }
   for (const url of ['/accounts/alice/entries?limit=1001', '/accounts/alice/entries?limit=1e3',
     '/accounts/alice/entries?limit=010', '/accounts/alice/entries?cursor=ZTI6OTk5',
-    '/accounts/alice?x=1', '/transfers/a%20b']) {
+    '/accounts/alice?x=1', '/transfers/a%20b', '/accounts/alice/balance?at=yesterday',
+    '/accounts/alice/balance?seq=1&at=2026-01-01T00:00:00Z']) {
     await expectStatus(400, send('GET', `${base}${url}`));
   }
 

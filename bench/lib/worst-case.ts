@@ -3,22 +3,25 @@ import { randomUUID } from 'node:crypto';
  * Every script of ours driven through the ledger at its worst: the longest ids, currency and
  * key names, amounts of 2^128-1, the largest metadata, replays and conflicts that return whole
  * records, a full entries page, batch chunks full by count and by bytes, the largest atomic
- * batch between distinct accounts, holds, posts, voids, reversals, closes and a full sweep.
+ * batch between distinct accounts, holds, posts, voids, reversals, closes and a full sweep,
+ * a balance walked back a full page of entries, and the archiver's reads, saves and frees.
  * Shared by the deterministic bounds (test/ops/script-budget.test.ts: commands, keys and bytes
  * per call) and the bench (bench/lib/script-durations.ts: time inside Redis), so both measure
  * the same calls.
- * The ledger reads before it posts, voids, reverses or sweeps (the target, the expiry index):
+ * The ledger reads before it posts, voids, reverses, sweeps, walks a balance back or frees
+ * archived records (the target, the expiry index, the journal's head, the records to free):
  * those scripts are called as the ledger calls them, with the keys and arguments it passes, on
  * a connection given to worstRound, so that a case measures its script alone; without one they
- * are left out. So is the lock (lua/lock-1.lua), which is not the ledger's.
+ * are left out. So are the lock (lua/lock-1.lua), which is not the ledger's, and the archiver's
+ * cases, which need its lock.
  */
 import type { Redis } from 'ioredis';
 import { AMOUNT_MAX, AMOUNT_MAX_STRING, limits } from '../../src/config/limits.js';
-import { ledgerKeys } from '../../src/ledger/keys.js';
+import { compactArg, ledgerKeys } from '../../src/ledger/keys.js';
 import {
   canonicalMetadata, type Ledger, type Metadata, type TransferInput,
 } from '../../src/ledger/ledger.js';
-import { runScript, type Script } from '../../src/ledger/scripts.js';
+import { runScript, type Script, type ScriptArg } from '../../src/ledger/scripts.js';
 import { statusCode } from '../../src/ledger/status.js';
 import { RedisLock } from '../../src/redis/lock.js';
 
@@ -34,9 +37,11 @@ export interface WorstCase {
   script: string;
   /** For transfer-batch: one script for the whole batch rather than a non-atomic chunk. */
   atomic: boolean;
+  /** For a script of several modes (lua/archive-8.lua): the mode, bounded on its own. */
+  mode?: string;
   /** Script calls it makes: a full page of entries takes several. */
   calls: number;
-  /** Transfers or entries in those calls (0: one record). */
+  /** Transfers, entries or records in those calls (0: one record). */
   items: number;
   /** Makes the call; throws when the outcome is not the worst case it stands for. */
   run(): Promise<void>;
@@ -48,9 +53,13 @@ export const KEY_NAME_PART_LENGTH_MAX = 64;
 export const LONGEST_KEY_PREFIX = 'worst'.padEnd(KEY_NAME_PART_LENGTH_MAX, '_');
 export const LONGEST_LEDGER_NAME = 'ledger'.padEnd(KEY_NAME_PART_LENGTH_MAX, '_');
 
-/** The script a case runs, a batch's as a chunk or atomic: each has bounds and a budget. */
-export const scriptOf = (c: Pick<WorstCase, 'script' | 'atomic'>) =>
-  c.script === 'transfer-batch' ? `${c.script} ${c.atomic ? 'atomic' : 'chunk'}` : c.script;
+/**
+ * The script a case runs, a batch's as a chunk or atomic, the archive's with its mode: each has
+ * bounds and a budget.
+ */
+export const scriptOf = (c: Pick<WorstCase, 'script' | 'atomic' | 'mode'>) =>
+  c.script === 'transfer-batch' ? `${c.script} ${c.atomic ? 'atomic' : 'chunk'}`
+    : c.mode === undefined ? c.script : `${c.script} ${c.mode}`;
 
 export const longId = (prefix: string) => prefix.padEnd(limits.ID_LENGTH_MAX, 'x');
 const accountId = (i: number) => longId(`acct${i}-`);
@@ -63,6 +72,8 @@ const sweepAccount = (i: number) => longId(`sweep${i}-`);
 /** 39 digits, as long as an amount gets; two rounds' holds on one account still fit. */
 const HALF_MAX = (AMOUNT_MAX / 2n).toString();
 const HOLD_TIMEOUT = limits.HOLD_TIMEOUT_SECONDS_MAX;
+/** Calls of a walk back over ENTRIES_PAGE_LIMIT_MAX entries, ENTRIES_READ_CHUNK_MAX a call. */
+const WALK_CALLS = Math.ceil(limits.ENTRIES_PAGE_LIMIT_MAX / limits.ENTRIES_READ_CHUNK_MAX);
 
 /** The largest metadata the limits allow: every key, the longest keys, values to the cap. */
 export function maxMetadata(tag: string): Metadata {
@@ -218,8 +229,15 @@ function transferCases(ledger: Ledger, n: number, from: string, to: string): Wor
 }
 
 /** A call of `name` as the ledger makes it, which must answer `status`. */
-type Direct = (name: string, keys: string[], args: string[], status: number,
+type Direct = (name: string, keys: string[], args: ScriptArg[], status: number,
   what: string) => Promise<void>;
+
+function directOn(ledger: Ledger, redis: Redis): Direct {
+  return async (name, keys, args, status, what) => {
+    const reply = await runScript(redis, ledger.scripts.get(name) as Script, keys, args);
+    must(Array.isArray(reply) && reply[0] === status, what);
+  };
+}
 
 /** A round's accounts of holds: posted (then reversed), voided, expired; of its own each. */
 interface HoldAccounts { hf: string; ht: string; vf: string; vt: string; ef: string; et: string }
@@ -270,11 +288,8 @@ async function holdCases(ledger: Ledger, n: number, redis?: Redis): Promise<Wors
   const seqs = opening.kind === 'decided' ? opening.results.map((r) =>
     r.kind === 'decided' && r.transfer.status === 'committed' ? r.transfer.seq : undefined) : [];
   must(seqs.length === sweep.length && seqs.every((seq) => seq !== undefined), 'sweep holds');
-  const direct: Direct = async (name, keys, args, status, what) => {
-    const reply = await runScript(redis, ledger.scripts.get(name) as Script, keys, args);
-    must(Array.isArray(reply) && reply[0] === status, what);
-  };
-  return [...cases, ...directCases(ledger, n, redis, direct, a, seqs as string[])];
+  return [...cases, ...directCases(ledger, n, redis, directOn(ledger, redis), a,
+    seqs as string[])];
 }
 
 /** Cases of the scripts the ledger calls after reads of its own, and of the lock. */
@@ -290,14 +305,14 @@ function directCases(ledger: Ledger, n: number, redis: Redis, direct: Direct,
     status: number, now = () => String(Date.now())) => () => direct('settle', [k.meta(),
     k.transferBucket(own), k.transferBucket(holdId), k.account(from), k.account(to),
     k.journal(), k.rejections(), k.accountIds(), k.state(), k.expiries(), k.holdStats()],
-  [mode, own, holdId, mode === 'post' ? AMOUNT_MAX_STRING : '', metadata, now(), BY, from, to],
-  status, `${mode} ${own.slice(0, 16)}…`);
+  [mode, own, holdId, mode === 'post' ? AMOUNT_MAX_STRING : '', metadata, now(), BY, from, to,
+    compactArg(own), compactArg(holdId), '', ''], status, `${mode} ${own.slice(0, 16)}…`);
   // The post's accounts the other way round: its `to` pays back its `from`.
   const reverse = (own: string, amount: string, status: number) => () => direct('reverse',
     [k.meta(), k.transferBucket(own), k.transferBucket(id('post')), k.account(a.ht),
       k.account(a.hf), k.journal(), k.rejections(), k.accountIds(), k.state()],
-    [own, id('post'), amount, metadata, String(Date.now()), BY, a.ht, a.hf], status,
-    `reversal ${own.slice(0, 16)}…`);
+    [own, id('post'), amount, metadata, String(Date.now()), BY, a.ht, a.hf, compactArg(own),
+      compactArg(id('post')), '', ''], status, `reversal ${own.slice(0, 16)}…`);
   const sweep = () => {
     const keys = [k.meta(), k.journal(), k.accountIds(), k.state(), k.expiries(),
       k.holdStats()];
@@ -307,6 +322,22 @@ function directCases(ledger: Ledger, n: number, redis: Redis, direct: Direct,
       args.push(seq, String(keys.length - 1), String(keys.length));
     });
     return direct('expire-holds', keys, args, S.OK, 'sweep');
+  };
+  // As balanceAt() walks it, after its read of the journal's head: seq 1 is the paged account's
+  // first entry, so each later one is taken off, ENTRIES_READ_CHUNK_MAX a call.
+  const walk = async () => {
+    let reply = ['', '', 'more', '0', '0', ''];
+    let calls = 0;
+    while (reply[2] === 'more') {
+      const [, , , debits, credits, cursor] = reply;
+      reply = (await runScript(redis, ledger.scripts.get('read-balance') as Script,
+        [k.account(PAGED), k.journal(), k.positions()], [PAGED, '1',
+          String(limits.ENTRIES_READ_CHUNK_MAX), cursor ?? '', debits ?? '', credits ?? ''],
+      ) as unknown[]).map(String);
+      calls++;
+    }
+    must(reply[2] === 'done' && reply[3] === '0' && reply[4] === BATCH_AMOUNT
+      && calls === WALK_CALLS, 'a walk back to seq 1');
   };
   const lock = new RedisLock(redis, ledger.scripts.get('lock') as Script,
     k.lock(`worst-${n}`), limits.HOLDS_SWEEP_LOCK_TTL_MS);
@@ -330,10 +361,131 @@ function directCases(ledger: Ledger, n: number, redis: Redis, direct: Direct,
       run: reverse(id('rev2'), '', S.EXCEEDS_REVERSIBLE_AMOUNT) },
     { ...one, script: 'expire-holds', label: 'HOLDS_EXPIRE_BATCH_MAX released, no account shared',
       items: sweepSeqs.length, run: sweep },
+    { ...one, script: 'read-balance', label: 'walked back a full page, full chunks',
+      calls: WALK_CALLS, items: limits.ENTRIES_PAGE_LIMIT_MAX, run: walk },
     ...followCases(ledger, n, redis),
     { ...one, script: 'lock', label: 'taken while free', run: locked(() => lock.take()) },
     { ...one, script: 'lock', label: 'renewed by its holder', run: locked(() => lock.take()) },
     { ...one, script: 'lock', label: 'released by its holder', run: locked(() => lock.release()) },
+  ];
+}
+
+/**
+ * The archiver's calls (lua/archive-8.lua), on a ledger of the round's own (a name as long as
+ * any, so its keys are too), whose records only these cases free: no other case's record goes,
+ * and no follower's position holds the frees back. Its journal is two runs of
+ * JOURNAL_READ_CHUNK_MAX records, the first with UUID ids and the second with the longest: in
+ * each, holds and then a post of each hold (a freed hold has its state read, a post names its
+ * hold), all with the largest metadata. Its rejections are JOURNAL_READ_CHUNK_MAX holds of the
+ * longest ids and the largest metadata. Cases: a full read of both streams (the second run and
+ * the rejections), both positions saved, a full free of each run (UUID ids turn into their
+ * compact form, the longest are written back as they are); then a post and a reversal of freed
+ * records, each given its target's record as the ledger passes it once read from the archive
+ * (src/ledger/ledger.ts givenArgs). A free is called as archiveFree() calls it, after its reads
+ * of the records to free.
+ */
+async function archiveCases(ledger: Ledger, n: number, redis: Redis): Promise<WorstCase[]> {
+  const al = ledger.sibling(`archive-${n}-`.padEnd(limits.LEDGER_NAME_LENGTH_MAX, 'x'));
+  const k = al.keys;
+  const full = limits.JOURNAL_READ_CHUNK_MAX;
+  const [from, to] = [longId(`af-${n}-`), longId(`at-${n}-`)];
+  for (const id of [from, to]) {
+    must((await al.createAccount({ id, currency: CURRENCY, overdraftLimit: 'unlimited',
+      metadata: {}, createdBy: BY })).kind === 'created', `account ${id.slice(0, 16)}… created`);
+  }
+  const posts = Math.floor(full / 2);
+  /** Holds still open when freed: pinned, not freed (one if JOURNAL_READ_CHUNK_MAX is odd). */
+  const open = full % 2;
+  /** A run of `full` records: holds, then a post of each (but the open one). */
+  const run = async (ids: string[]) => {
+    const holds = ids.slice(0, full - posts).map((id): TransferInput => ({ id, from, to,
+      amount: BATCH_AMOUNT, currency: CURRENCY, metadata: maxMetadata('h'), createdBy: BY,
+      pending: true, timeoutSeconds: HOLD_TIMEOUT }));
+    await decided(al, holds, false, false);
+    const outcomes = await Promise.all(ids.slice(full - posts).map((id, i) => al.settle('post',
+      { id, holdId: (holds[i] as TransferInput).id, amount: BATCH_AMOUNT,
+        metadata: maxMetadata('p'), createdBy: BY })));
+    must(outcomes.every((o) => o.kind === 'decided' && !o.replayed
+      && o.transfer.status === 'committed'), `${posts} posts`);
+  };
+  const longIds = Array.from({ length: full }, (_, i) => longId(`a${n}-${i}-`));
+  await run(Array.from({ length: full }, () => randomUUID()));
+  await run(longIds);
+  const ghost = longId(`ghost-${n}-`); // no such account: each hold is rejected, and recorded
+  const rejected = await al.transferBatch({ atomic: false, transfers: Array.from({ length: full },
+    (_, i) => ({ id: longId(`ar${n}-${i}-`), from: ghost, to, amount: BATCH_AMOUNT,
+      currency: CURRENCY, metadata: maxMetadata('r'), createdBy: BY, pending: true,
+      timeoutSeconds: HOLD_TIMEOUT })) });
+  must(rejected.kind === 'decided' && rejected.results.every((r) => r.kind === 'decided'
+    && r.transfer.status === 'rejected'), `${full} rejected holds`);
+  const records = await redis.xrange(k.journal(), '-', '+');
+  must(records.length === 2 * full, `${2 * full} records`);
+  const seqOf = (i: number) => (records[i] as [string, string[]])[0].slice(2);
+  const lock = new RedisLock(redis, ledger.scripts.get('lock') as Script, k.lock('archive'),
+    limits.ARCHIVE_LOCK_TTL_MS);
+  const free = (chunk: Array<[string, string[]]>) => {
+    const keys = [k.meta(), lock.key, k.positions(), k.journal(), k.rejections(),
+      k.accountIds(), k.state(), k.pinned()];
+    const index = new Map<string, number>();
+    const args: ScriptArg[] = [lock.token, 'free', (chunk.at(-1) as [string, string[]])[0]
+      .slice(2), '0', String(chunk.length)];
+    for (const [sid, fields] of chunk) {
+      const id = fields[1] as string;
+      const bucket = k.transferBucket(id);
+      const i = index.get(bucket) ?? keys.push(bucket);
+      index.set(bucket, i);
+      args.push('j', sid.slice(2), String(i), compactArg(id));
+    }
+    return async () => {
+      const reply = await runScript(redis, ledger.scripts.get('archive') as Script, keys, args);
+      must(Array.isArray(reply) && reply[1] === 1 && reply[2] === full - open
+        && reply[3] === open, `${full - open} records freed, ${open} open hold(s) pinned`);
+    };
+  };
+  // Read before they are freed, as the archive would hand them back.
+  const given = (id: string): [string, string] => {
+    const found = records.find(([, fields]) => fields[1] === id) as [string, string[]];
+    return [found[0].slice(2), JSON.stringify(found[1])];
+  };
+  const [hold, post] = [longIds[0] as string, longIds[full - posts] as string];
+  const direct = directOn(al, redis);
+  const metadata = canonicalMetadata(maxMetadata('g'));
+  const own = (tag: string) => longId(`${tag}-${n}-`);
+  const one = { atomic: false, calls: 1, items: 0 };
+  /** A hash chain's head as the archiver saves it (64 hex digits). */
+  const head = 'f'.repeat(64);
+  return [
+    { ...one, script: 'lock', label: "the archiver's, taken while free", run: async () =>
+      must(await lock.take(), 'archive lock') },
+    { ...one, script: 'archive', mode: 'read', items: 2 * full,
+      label: 'a full chunk of both streams (JOURNAL_READ_CHUNK_MAX each), largest records',
+      run: async () => {
+        const chunk = await al.archiveRead(lock, full, seqOf(full - 1), '0');
+        must(chunk?.records.length === full && chunk.rejections.length === full,
+          'a full chunk of both streams');
+      } },
+    { ...one, script: 'archive', mode: 'save', label: 'both positions moved', run: async () =>
+      must(await al.archiveSave(lock, seqOf(2 * full - 1), String(full), head, head),
+        'positions saved') },
+    { ...one, script: 'archive', mode: 'free', items: full,
+      label: 'a full chunk of UUID ids (JOURNAL_READ_CHUNK_MAX), holds and posts',
+      run: free(records.slice(0, full)) },
+    { ...one, script: 'archive', mode: 'free', items: full,
+      label: 'a full chunk of the longest ids (JOURNAL_READ_CHUNK_MAX), holds and posts',
+      run: free(records.slice(full)) },
+    { ...one, script: 'settle', label: 'an archived hold given (posted): rejected, recorded',
+      run: () => direct('settle', [k.meta(), k.transferBucket(own('apost')),
+        k.transferBucket(hold), k.account(from), k.account(to), k.journal(), k.rejections(),
+        k.accountIds(), k.state(), k.expiries(), k.holdStats()], ['post', own('apost'), hold,
+        AMOUNT_MAX_STRING, metadata, String(Date.now()), BY, from, to,
+        compactArg(own('apost')), compactArg(hold), ...given(hold)],
+      statusCode.PENDING_TRANSFER_ALREADY_POSTED, 'post of an archived hold') },
+    { ...one, script: 'reverse', label: 'an archived post given: reversed, largest metadata',
+      run: () => direct('reverse', [k.meta(), k.transferBucket(own('arev')),
+        k.transferBucket(post), k.account(to), k.account(from), k.journal(), k.rejections(),
+        k.accountIds(), k.state()], [own('arev'), post, BATCH_AMOUNT, metadata,
+        String(Date.now()), BY, to, from, compactArg(own('arev')), compactArg(post),
+        ...given(post)], statusCode.OK, 'reversal of an archived post') },
   ];
 }
 
@@ -438,5 +590,6 @@ export async function worstRound(ledger: Ledger, n: number,
       items: limits.BATCH_ATOMIC_TRANSFERS_MAX, run: () =>
         conflicts(ledger, conflicting(limits.BATCH_ATOMIC_TRANSFERS_MAX), true) },
     ...await holdCases(ledger, n, redis),
+    ...redis === undefined ? [] : await archiveCases(ledger, n, redis),
   ];
 }

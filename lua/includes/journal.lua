@@ -40,15 +40,46 @@ local function t_record(journal, rejections, ref)
   return found[1][2]
 end
 
--- Has this id been decided? nil, or { ref, record, fromId, toId }: a committed record names
--- its accounts by number, so their ids come along (a rejected one names them by id).
-local function t_find(bucket, journal, rejections, accountIds, id)
-  local ref = redis.call('HGET', bucket, id)
+-- Where a decided id's record is: its reference (a seq, or '-<n>' for a rejection), '' when
+-- it was archived (src/archive/: freed from Redis, in PostgreSQL; the index keeps the id, as
+-- `compact` for a UUID, mapped to ''), or nil when the id was never decided. `compact` is the
+-- id's compact form (src/ledger/keys.ts compactId), '' for an id that has none.
+local function t_ref(bucket, id, compact)
+  if compact == '' then return redis.call('HGET', bucket, id) or nil end
+  local refs = redis.call('HMGET', bucket, id, compact)
+  if refs[1] then return refs[1] end
+  if refs[2] then return '' end
+  return nil
+end
+
+-- Has this id been decided? nil, { '' } when its record was archived, or
+-- { ref, record, fromId, toId }: a committed record names its accounts by number, so their
+-- ids come along (a rejected one names them by id).
+local function t_find(bucket, journal, rejections, accountIds, id, compact)
+  local ref = t_ref(bucket, id, compact)
   if not ref then return nil end
+  if ref == '' then return { '' } end
   local record = t_record(journal, rejections, ref)
   if string.byte(ref, 1) == 45 then return { ref, record } end
   local ids = redis.call('HMGET', accountIds, record[{{J_FROM}}], record[{{J_TO}}])
   return { ref, record, ids[1], ids[2] }
+end
+
+-- A post's, void's or reversal's target: its reference and record, or nil when the id was
+-- never decided, or false when it was archived and the caller did not pass it. The caller
+-- passes an archived target as read from PostgreSQL: `givenRef` and `givenRecord` (its
+-- field/value list as JSON), checked to be that id's.
+local function t_target(bucket, journal, rejections, id, compact, givenRef, givenRecord)
+  local ref = t_ref(bucket, id, compact)
+  if not ref then return nil end
+  if ref ~= '' then return ref, t_record(journal, rejections, ref) end
+  if givenRef == '' then return false end
+  local ok, record = pcall(cjson.decode, givenRecord)
+  if not ok or type(record) ~= 'table' or record[1] ~= 'i' or record[2] ~= id
+    or not (string.find(givenRef, '^%-?[1-9]%d*$')) then
+    error('archived target ' .. id .. ': the record given is not its own')
+  end
+  return givenRef, record
 end
 
 -- A stream's ids must be `0-<n>`, so that XADD 0-* cannot fail once writing has begun: nil, or

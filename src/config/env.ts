@@ -50,6 +50,10 @@ export interface Config {
   cdcAmqpUrl: string | undefined;
   /** The topic exchange change data goes to. */
   cdcExchange: string;
+  /** Archive decided records to this PostgreSQL (src/archive/); undefined: not archived. */
+  archiveUrl: string | undefined;
+  /** Archived records of each stream kept in Redis, the newest. */
+  archiveKeep: number;
 }
 
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -200,6 +204,14 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     problems.push('LEDGER_CDC_EXCHANGE must be 1-200 of A-Z a-z 0-9 _ - . : and not start ' +
       'with amq.');
   }
+  const archiveUrl = env.LEDGER_ARCHIVE_URL || undefined;
+  if (archiveUrl !== undefined && !/^postgres(ql)?:\/\/[^\s]+$/.test(archiveUrl)) {
+    problems.push('LEDGER_ARCHIVE_URL must be a postgres:// or postgresql:// URL');
+  }
+  const archiveKeep = Number(env.LEDGER_ARCHIVE_KEEP ?? limits.ARCHIVE_KEEP_RECORDS_DEFAULT);
+  if (!Number.isSafeInteger(archiveKeep) || archiveKeep < 1) {
+    problems.push('LEDGER_ARCHIVE_KEEP must be a whole number of records, 1 or more');
+  }
   if (problems.length > 0) throw new Error(`invalid configuration: ${problems.join('; ')}`);
   return {
     port,
@@ -228,6 +240,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     groupCommit: groupCommit === 'on',
     cdcAmqpUrl,
     cdcExchange,
+    archiveUrl,
+    archiveKeep,
   };
 }
 
@@ -288,4 +302,10 @@ export const CONFIG_DOC: ReadonlyArray<[string, string, string]> = [
     'data out)', 'unset: nothing published'],
   ['LEDGER_CDC_EXCHANGE', 'the topic exchange records are published to (declared by the ' +
     'service, with `<exchange>.unrouted` for messages no binding routes)', '`ledger.cdc`'],
+  ['LEDGER_ARCHIVE_URL', 'copy every decided record of every ledger, in order, to this ' +
+    'PostgreSQL (`postgres://`), whose schema the service migrates at start (see History in ' +
+    'PostgreSQL)', 'unset: nothing archived'],
+  ['LEDGER_ARCHIVE_KEEP', 'archived records of each ledger kept in Redis as well, the newest ' +
+    '(reads of them do not go to PostgreSQL; at least 1); older ones are freed from Redis',
+    `\`${limits.ARCHIVE_KEEP_RECORDS_DEFAULT}\``],
 ];

@@ -127,6 +127,29 @@ export const limits = {
   CDC_CONFIRM_TIMEOUT_MS: 5_000,
   /** Pause after a failed connection to the broker before the next attempt (doubles to 5 s). */
   CDC_RECONNECT_DELAY_MS: 250,
+  /**
+   * How often the archiver (LEDGER_ARCHIVE_URL) looks for new decided records of each ledger:
+   * with nothing new, one script call per ledger (PostgreSQL's position is remembered while
+   * the lock is held).
+   */
+  ARCHIVE_INTERVAL_MS: 100,
+  /**
+   * Records (both streams) the archiver copies per PostgreSQL transaction, read in
+   * JOURNAL_READ_CHUNK_MAX chunks: one commit, one WAL flush and one save in Redis per page.
+   */
+  ARCHIVE_PAGE_RECORDS_MAX: 2000,
+  /**
+   * Archived records of each stream that stay in Redis, the newest (LEDGER_ARCHIVE_KEEP):
+   * reads of recent records never go to PostgreSQL. 10,000 UUID-keyed records are ~2 MB.
+   */
+  ARCHIVE_KEEP_RECORDS_DEFAULT: 10_000,
+  /** The archiver's lock (one per ledger) lives this long unless renewed. */
+  ARCHIVE_LOCK_TTL_MS: 10_000,
+  /**
+   * Open holds kept in Redis when the records around them were freed, looked at again per
+   * pass (at most once a second): each closed one is then freed.
+   */
+  ARCHIVE_PINNED_CHECK_MAX: 50,
   /** A hold's `timeoutSeconds`: 1 s … one year (365 days). */
   HOLD_TIMEOUT_SECONDS_MAX: 31_536_000,
   /**

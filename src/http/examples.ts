@@ -44,6 +44,10 @@ export const ACCOUNT_READ: Examples = {
   holding: { summary: 'An account with 1500 on hold: available is what it may still spend',
     value: { ...ACCOUNT, debitsPending: '1500', available: '6000' } },
 };
+export const BALANCE_AT: Examples = {
+  at: { summary: 'As it stood after seq 20 (a time resolves to the newest record at or before it)',
+    value: { balance: '6000', debits: '4000', credits: '10000', seq: '20' } },
+};
 export const ACCOUNT_CLOSED: Examples = {
   closed: { summary: 'Closed (the same answer when it already was)',
     value: { ...ACCOUNT, closedAt: at(86_400_000) } },

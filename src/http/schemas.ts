@@ -234,6 +234,22 @@ export const EntriesQuery = Type.Object({
     description: 'The `nextCursor` of the previous page (opaque)' })),
 }, { additionalProperties: false });
 
+export const BalanceQuery = Type.Object({
+  seq: Type.Optional(Type.String({ pattern: '^(0|[1-9][0-9]{0,14})$',
+    description: 'After the record at this seq (past the newest: the newest)' })),
+  at: Type.Optional(Type.String({ format: 'date-time',
+    description: 'After the newest record committed at or before this time (RFC 3339)' })),
+}, { additionalProperties: false });
+
+export const BalanceAt = component('BalanceAt', Type.Object({
+  balance: Type.String({ ...Balance, description: 'credits − debits, then' }),
+  debits: Total,
+  credits: Total,
+  seq: Type.String({ pattern: '^(0|[1-9][0-9]*)$', description: 'The record the totals ' +
+    'stand after: the seq asked for, or the newest committed at or before the time asked ' +
+    "for ('0': before the first)" }),
+}), "An account's posted totals as they stood after a record of the ledger");
+
 /** What GET /journal sends: each record serialized as a transfer is everywhere else. */
 export const JournalPageJson = Type.Object({
   records: Type.Array(TransferJson),

@@ -4,7 +4,8 @@
  */
 import { limits } from '../config/limits.js';
 import { LedgerInvariantError } from './errors.js';
-import type { LedgerKeys } from './keys.js';
+import { compactId, type LedgerKeys } from './keys.js';
+import type { ScriptArg } from './scripts.js';
 import {
   compareWithRecord, decidedNow, holdExpiry, storedTransfer, transferView,
 } from './records.js';
@@ -45,7 +46,7 @@ export function holdArgs(t: TransferInput, nowMs: string): [string, string] {
 /** KEYS and ARGV of one transfer-batch call, as its header documents them. */
 export function batchCall(k: LedgerKeys, transfers: readonly TransferInput[],
   metadata: readonly string[], atomic: boolean, nowMs: string,
-  createdBy: string): { keys: string[]; args: string[] } {
+  createdBy: string): { keys: string[]; args: ScriptArg[] } {
   const keys = [k.meta(), k.journal(), k.rejections(), k.accountIds(), k.expiries(),
     k.holdStats()];
   const index = new Map<string, number>();
@@ -57,12 +58,12 @@ export function batchCall(k: LedgerKeys, transfers: readonly TransferInput[],
     }
     return String(i);
   };
-  const args = [(transfers[0] as TransferInput).id, atomic ? '1' : '0', nowMs, createdBy,
-    String(transfers.length)];
+  const args: ScriptArg[] = [(transfers[0] as TransferInput).id, atomic ? '1' : '0', nowMs,
+    createdBy, String(transfers.length)];
   for (const [i, t] of transfers.entries()) {
     args.push(t.id, t.from, t.to, t.amount, t.currency ?? '', metadata[i] as string,
       ...holdArgs(t, nowMs), keyIndex(k.account(t.from)), keyIndex(k.account(t.to)),
-      keyIndex(k.transferBucket(t.id)));
+      keyIndex(k.transferBucket(t.id)), compactId(t.id) ?? '');
   }
   return { keys, args };
 }

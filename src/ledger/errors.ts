@@ -20,6 +20,15 @@ export class StaleTargetError extends Error {
   override name = 'StaleTargetError';
 }
 
+/**
+ * A record was archived (freed from Redis, src/archive/) and the archive cannot give it: not
+ * configured (LEDGER_ARCHIVE_URL unset), down, or missing it. Nothing was written: 503, and the
+ * client retries with the same id.
+ */
+export class ArchiveUnavailableError extends Error {
+  override name = 'ArchiveUnavailableError';
+}
+
 /** A script reply that breaks its contract, or stored data that breaks ours: never user input. */
 export class LedgerInvariantError extends Error {
   override name = 'LedgerInvariantError';

@@ -13,21 +13,23 @@ import type { ReadOptions } from '../redis/replicas.js';
 import {
   atomicRefusal, atomicReplayConflict, batchCall, batchItem, chunks, holdArgs,
 } from './batch.js';
-import { LedgerInvariantError, StaleTargetError } from './errors.js';
+import { ArchiveUnavailableError, LedgerInvariantError, StaleTargetError } from './errors.js';
 import { GroupCommit } from './group-commit.js';
 import { uuidv7 } from './ids.js';
-import { type LedgerKeys, ledgerKeys } from './keys.js';
+import { compactArg, type LedgerKeys, ledgerKeys } from './keys.js';
 import { missingAccounts } from './missing-accounts.js';
 import {
-  journalRecords,
-  ACCOUNT_FIELDS, accountView, canonicalMetadata, compareSettled, compareWithRecord, decidedNow,
+  archiveChunk, archivedJournalRecords, journalRecords,
+  ACCOUNT_FIELDS, JOURNAL_FIELDS, accountView, canonicalMetadata, compareSettled,
+  compareWithRecord, decidedNow,
   entriesOf, fieldsOf, newAccountFields, settledNow, type StoredTransfer, storedTransfer,
   transferView,
 } from './records.js';
 import { replyStatus, ScriptRunner } from './runner.js';
-import { loadScripts, type Script } from './scripts.js';
-import { isRejection } from './status.js';
+import { loadScripts, type Script, type ScriptArg } from './scripts.js';
+import { isRejection, statusCode } from './status.js';
 import type {
+  ArchiveChunk, ArchivedRecord, ArchiveReader, BalanceAt,
   FollowPage, JournalPage,
   Account, AccountInput, BatchInput, BatchOutcome, CloseAccountOutcome, CreateAccountOutcome,
   EntriesPage, Metadata, ExpiryOutcome, LedgerObserver, ReversalInput, SettleInput, Transfer,
@@ -77,6 +79,11 @@ export interface LedgerOptions {
   writer?: Redis;
   /** Internal (sibling()): the acknowledgements' group commit of the first ledger. */
   sharedAcks?: ReplicaAcks | NodeAcks;
+  /**
+   * The PostgreSQL archive (LEDGER_ARCHIVE_URL), where records freed from Redis are read: a
+   * replay of an archived id, a read of it, a post or reversal of an archived target.
+   */
+  archiveReader?: ArchiveReader;
 }
 
 /**
@@ -110,6 +117,20 @@ export interface LedgerRecord {
 export type CreateLedgerOutcome =
   | { kind: 'created' | 'replayed'; record: LedgerRecord }
   | { kind: 'conflict'; fields: string[]; record: LedgerRecord };
+
+function min(a: bigint, b: bigint): bigint {
+  return a < b ? a : b;
+}
+
+/** An archived record in the shape of a script's EXISTS reply (after the status). */
+function existsReply(r: ArchivedRecord): unknown[] {
+  return [r.ref, r.fields, r.fromId, r.toId];
+}
+
+/** A post's, void's or reversal's archived target as script arguments (ref, record JSON). */
+function givenArgs(given: ArchivedRecord | undefined): [string, string] {
+  return given === undefined ? ['', ''] : [given.ref, JSON.stringify(given.fields)];
+}
 
 export class Ledger {
   readonly observer: LedgerObserver | undefined;
@@ -307,9 +328,12 @@ export class Ledger {
       [k.meta(), k.transferBucket(input.id), k.account(input.from), k.account(input.to),
         k.journal(), k.rejections(), k.accountIds(), k.expiries(), k.holdStats()],
       [input.id, input.from, input.to, input.amount, input.currency ?? '', metadata, nowMs,
-        input.createdBy, ...holdArgs(input, nowMs)],
+        input.createdBy, ...holdArgs(input, nowMs), compactArg(input.id)],
       1, input.id);
     const [status, ...rest] = replyStatus(reply);
+    if (status === 'ARCHIVED') {
+      return compareWithRecord(input, metadata, await this.archivedStored(input.id));
+    }
     if (status === 'EXISTS') {
       return compareWithRecord(input, metadata, storedTransfer(rest[0], rest[1], rest[2],
         rest[3]));
@@ -370,10 +394,23 @@ export class Ledger {
     const { keys, args } = batchCall(this.keys, transfers, metadata, atomic, nowMs, createdBy);
     const reply = await this.runner.run('transfer-batch', keys, args, 1, args[0] as string);
     const [status, ...rest] = replyStatus(reply);
+    if (status === 'ARCHIVED') { // a decided id among new ones, its record archived
+      const input = transfers[Number(rest[0]) - 1];
+      if (input === undefined) throw new LedgerInvariantError('transfer-batch: ARCHIVED, no item');
+      return atomicRefusal(transfers, metadata, 'EXISTS',
+        [rest[0], ...existsReply(await this.archivedRecord(input.id))]);
+    }
     if (status !== 'OK') return atomicRefusal(transfers, metadata, status, rest);
     const results = rest[0];
     if (!Array.isArray(results) || results.length !== transfers.length) {
       throw new LedgerInvariantError('transfer-batch: not one result per transfer');
+    }
+    // Items decided before whose records were archived: read back, as if Redis had them.
+    for (const [i, result] of results.entries()) {
+      if (Array.isArray(result) && result[0] === statusCode.ARCHIVED) {
+        const input = transfers[i] as TransferInput;
+        results[i] = [statusCode.EXISTS, ...existsReply(await this.archivedRecord(input.id))];
+      }
     }
     return { kind: 'decided', results: results.map((result, i) =>
       batchItem(transfers[i] as TransferInput, metadata[i] as string, nowMs, result)) };
@@ -417,10 +454,36 @@ export class Ledger {
     Promise<StoredTransfer | undefined> {
     const k = this.keys;
     const reply = await this.runner.read('read-transfer',
-      [k.transferBucket(id), k.journal(), k.rejections(), k.accountIds(), k.state()], [id], 0,
-      id, options);
-    if (reply[1] === '') return undefined;
+      [k.transferBucket(id), k.journal(), k.rejections(), k.accountIds(), k.state()],
+      [id, compactArg(id)], 0, id, options);
+    if (reply[1] === '') {
+      if (reply[2] !== 'archived') return undefined;
+      const archived = await this.archivedRecord(id);
+      // The state (a hold's, a reversed total) stays in Redis: it changes after archiving.
+      const state = archived.ref.startsWith('-') ? ''
+        : await this.redis.hget(k.state(), archived.ref) ?? '';
+      return storedTransfer(archived.ref, archived.fields, archived.fromId, archived.toId, state);
+    }
     return storedTransfer(reply[1], reply[2], reply[3], reply[4], String(reply[5] ?? ''));
+  }
+
+  /**
+   * An id's record that Redis no longer holds (archived: src/archive/), from the archive. The
+   * index says it was decided, so the archive must have it: without one, or if it does not
+   * answer, this is a 503 and the client retries.
+   */
+  private async archivedRecord(id: string): Promise<ArchivedRecord> {
+    const found = await this.fromArchive((reader) => reader.record(this.keys.ledger, id));
+    if (found === undefined) {
+      throw new ArchiveUnavailableError(`${id} is archived, and the archive does not have it ` +
+        '(restored from an older backup? npm run audit names what is missing)');
+    }
+    return found;
+  }
+
+  private async archivedStored(id: string): Promise<StoredTransfer> {
+    const r = await this.archivedRecord(id);
+    return storedTransfer(r.ref, r.fields, r.fromId, r.toId);
   }
 
   /** Posts (`mode` post, optional amount) or voids a hold, once (lua/settle-11.lua). */
@@ -430,14 +493,15 @@ export class Ledger {
       const outcome = await this.decideTargeted(mode, input.holdId, input, metadata,
         (stored) => stored?.kind === 'hold' && stored.status === 'OK'
           ? [stored.from, stored.to] : undefined,
-        (nowMs, from, to) => this.runner.run('settle',
+        (nowMs, from, to, given) => this.runner.run('settle',
           [this.keys.meta(), this.keys.transferBucket(input.id),
             this.keys.transferBucket(input.holdId), this.accountKey(from),
             this.accountKey(to), this.keys.journal(), this.keys.rejections(),
             this.keys.accountIds(), this.keys.state(), this.keys.expiries(),
             this.keys.holdStats()],
           [mode, input.id, input.holdId, input.amount ?? '', metadata, nowMs, input.createdBy,
-            from, to], 1, input.id));
+            from, to, compactArg(input.id), compactArg(input.holdId), ...givenArgs(given)],
+          1, input.id));
       this.observer?.transferDecided?.(outcome);
       return outcome;
     });
@@ -451,13 +515,14 @@ export class Ledger {
         // The reversal runs the other way: from the original's `to`, to its `from`.
         (stored) => stored?.status === 'OK' && (stored.kind === 'transfer'
           || stored.kind === 'post') ? [stored.to, stored.from] : undefined,
-        (nowMs, from, to) => this.runner.run('reverse',
+        (nowMs, from, to, given) => this.runner.run('reverse',
           [this.keys.meta(), this.keys.transferBucket(input.id),
             this.keys.transferBucket(input.transferId), this.accountKey(from),
             this.accountKey(to), this.keys.journal(), this.keys.rejections(),
             this.keys.accountIds(), this.keys.state()],
           [input.id, input.transferId, input.amount ?? '', metadata, nowMs, input.createdBy,
-            from, to], 1, input.id));
+            from, to, compactArg(input.id), compactArg(input.transferId), ...givenArgs(given)],
+          1, input.id));
       this.observer?.transferDecided?.(outcome);
       return outcome;
     });
@@ -487,10 +552,13 @@ export class Ledger {
   private async decideTargeted(kind: 'post' | 'void' | 'reversal', target: string,
     input: SettleInput | ReversalInput, metadata: string,
     accountsOf: (stored: StoredTransfer | undefined) => [string, string] | undefined,
-    call: (nowMs: string, from: string, to: string) => Promise<unknown[]>):
+    call: (nowMs: string, from: string, to: string, given?: ArchivedRecord) =>
+      Promise<unknown[]>):
     Promise<TransferOutcome> {
     const targetField = kind === 'reversal' ? 'transferId' : 'holdId';
     let cached = kind === 'reversal' ? undefined : this.holdAccounts.get(target);
+    // The target's record, once the script said it is archived (read from the archive).
+    let given: ArchivedRecord | undefined;
     for (let attempt = 1; attempt <= STALE_KEYS_ATTEMPTS; attempt++) {
       // On the writes' connection: a replica that lags may not have the target yet, and every
       // retry would then name stale keys again; and during a failover the reads' connection
@@ -499,8 +567,17 @@ export class Ledger {
         ?? accountsOf(await this.storedRecord(target, { from: 'writer' })) ?? ['', ''];
       cached = undefined;
       const nowMs = String(this.now());
-      const [status, ...rest] = replyStatus(await call(nowMs, from, to));
+      const [status, ...rest] = replyStatus(await call(nowMs, from, to, given));
       if (status === 'STALE_KEYS') continue;
+      if (status === 'ARCHIVED' && rest[0] === 'target' && given === undefined) {
+        given = await this.archivedRecord(target);
+        attempt--; // not a stale read: the same accounts, now with the target's record
+        continue;
+      }
+      if (status === 'ARCHIVED') {
+        return compareSettled(kind, target, targetField, input, metadata,
+          await this.archivedStored(input.id));
+      }
       if (status === 'EXISTS') {
         return compareSettled(kind, target, targetField, input, metadata,
           storedTransfer(rest[0], rest[1], rest[2], rest[3]));
@@ -608,8 +685,22 @@ export class Ledger {
         const [, entries, ids, head] = await this.runner.run('read-journal',
           [k.journal(), k.accountIds()], [tag, from, String(count)], 0, tag, on);
         const records = journalRecords(entries, ids);
-        page.records.push(...records);
         page.head = String(head);
+        const first = records[0]?.seq;
+        if (first !== undefined && BigInt(first) !== BigInt(from) + 1n) {
+          // The records in between were freed (archived; the newest record never is): they
+          // come from PostgreSQL, which has every one of them, in order.
+          const archived = await this.fromArchive((reader) => reader.journal(this.keys.ledger,
+            from, String(BigInt(first) - 1n), count));
+          if (archived.length === 0) {
+            throw new ArchiveUnavailableError(`the archive lacks the records after ${from}`);
+          }
+          page.records.push(...archivedJournalRecords(archived));
+          if (page.records.length >= limit) return page;
+          from = archived.at(-1)?.seq as string;
+          continue;
+        }
+        page.records.push(...records);
         if (records.length < count || page.records.length >= limit) return page;
         from = records.at(-1)?.seq as string;
       }
@@ -639,8 +730,21 @@ export class Ledger {
     if (reply[1] !== 1) return undefined;
     // (In a cluster the runner has already waited: every writing script is acknowledged.)
     if (this.replicaAcks !== undefined) await this.replicaAcks.covered(true, this.mark);
-    return { position: String(reply[2]), records: journalRecords(reply[3], reply[4]),
-      head: String(reply[5]) };
+    const position = String(reply[2]);
+    const records = journalRecords(reply[3], reply[4]);
+    const from = after === '' ? position : after;
+    const first = records[0]?.seq;
+    if (first !== undefined && BigInt(first) !== BigInt(from) + 1n) {
+      // The archive freed records after this follower's position: it started after they were
+      // (freeing waits for followers it knows). They come from PostgreSQL, in order.
+      const archived = await this.fromArchive((reader) => reader.journal(this.keys.ledger,
+        from, String(BigInt(first) - 1n), count));
+      if (archived.length === 0) {
+        throw new ArchiveUnavailableError(`the archive lacks the records after ${from}`);
+      }
+      return { position, records: archivedJournalRecords(archived), head: String(reply[5]) };
+    }
+    return { position, records, head: String(reply[5]) };
   }
 
   /** Saves a follower's position (it handed on every record up to `seq`); false: lock lost. */
@@ -654,6 +758,101 @@ export class Ledger {
   private followKeys(lock: RedisLock): string[] {
     const k = this.keys;
     return [k.meta(), lock.key, k.positions(), k.journal(), k.accountIds()];
+  }
+
+  /**
+   * The archiver's next chunk of both streams (lua/archive-8.lua) after the archive's own
+   * positions, if `lock` is still its holder's (undefined: it is not). Like follow(), with
+   * replica acks it waits until enough replicas have everything read: a record copied out and
+   * then lost in a failover would leave its seq to a different record.
+   */
+  async archiveRead(lock: RedisLock, count: number, afterSeq: string, afterRejection: string):
+    Promise<ArchiveChunk | undefined> {
+    const reply = await this.runner.run('archive', this.archiveKeys(lock),
+      [lock.token, 'read', String(count), afterSeq, afterRejection], 0, lock.token);
+    if (reply[1] !== 1) return undefined;
+    if (this.replicaAcks !== undefined) await this.replicaAcks.covered(true, this.mark);
+    return archiveChunk(reply);
+  }
+
+  /** Notes in Redis how far PostgreSQL has committed the archive; false: lock lost. */
+  async archiveSave(lock: RedisLock, seq: string, rejection: string, journalHash: string,
+    rejectionsHash: string): Promise<boolean> {
+    const reply = await this.runner.run('archive', this.archiveKeys(lock),
+      [lock.token, 'save', seq, rejection, journalHash, rejectionsHash], 0, lock.token);
+    return reply[1] === 1;
+  }
+
+  /** How far Redis has noted the archive: [seq, rejection number] ('0': nothing yet). */
+  async archivedInRedis(): Promise<[string, string]> {
+    const [seq, rejection] = await this.redis.hmget(this.keys.positions(), 'archive',
+      'archive:r');
+    return [seq ?? '0', rejection ?? '0'];
+  }
+
+  /**
+   * Frees what PostgreSQL has (lua/archive-8.lua 'free'), one call of at most
+   * JOURNAL_READ_CHUNK_MAX records: first pinned open holds to look at again (`pinnedToo`),
+   * then the records after the freed positions, up to seq `upto` and rejection `uptoN`.
+   * Returns what it freed and pinned, and whether records up to there remain; undefined: the
+   * lock is lost.
+   */
+  async archiveFree(lock: RedisLock, upto: bigint, uptoN: bigint, pinnedToo: boolean):
+    Promise<{ freed: number; pinned: number; more: boolean } | undefined> {
+    const k = this.keys;
+    const budget = limits.JOURNAL_READ_CHUNK_MAX;
+    const [f, fr] = await this.redis.hmget(k.positions(), 'archive:f', 'archive:fr');
+    const items: Array<{ stream: 'j' | 'r'; number: string; id: string }> = [];
+    const add = (stream: 'j' | 'r', entries: Array<[string, string[]]>) => {
+      for (const [sid, fields] of entries) {
+        items.push({ stream, number: sid.slice(2), id: fields[1] as string });
+      }
+    };
+    if (pinnedToo) {
+      const pinned = await this.redis.zrange(k.pinned(), 0, limits.ARCHIVE_PINNED_CHECK_MAX - 1);
+      for (const seq of pinned) {
+        add('j', await this.redis.xrange(k.journal(), `0-${seq}`, `0-${seq}`));
+      }
+    }
+    let seq = BigInt(f ?? '0');
+    let more = false;
+    if (upto > seq && items.length < budget) {
+      const entries = await this.redis.xrange(k.journal(), `(0-${seq}`, `0-${upto}`, 'COUNT',
+        budget - items.length);
+      add('j', entries);
+      if (entries.length > 0) seq = BigInt((entries.at(-1) as [string, string[]])[0].slice(2));
+      more ||= seq < upto;
+    }
+    let n = BigInt(fr ?? '0');
+    if (uptoN > n && items.length < budget) {
+      const entries = await this.redis.xrange(k.rejections(), `(0-${n}`, `0-${uptoN}`, 'COUNT',
+        budget - items.length);
+      add('r', entries);
+      if (entries.length > 0) n = BigInt((entries.at(-1) as [string, string[]])[0].slice(2));
+    }
+    more ||= n < uptoN;
+    const keys = this.archiveKeys(lock);
+    const index = new Map<string, number>();
+    const args: ScriptArg[] = [lock.token, 'free', String(seq), String(n), String(items.length)];
+    for (const item of items) {
+      const bucket = k.transferBucket(item.id);
+      let i = index.get(bucket);
+      if (i === undefined) {
+        i = keys.push(bucket);
+        index.set(bucket, i);
+      }
+      args.push(item.stream, item.number, String(i), compactArg(item.id));
+    }
+    const reply = await this.runner.run('archive', keys, args, 0, lock.token);
+    if (reply[1] !== 1) return undefined;
+    return { freed: Number(reply[2]), pinned: Number(reply[3]), more };
+  }
+
+  /** lua/archive-8.lua's KEYS (without the buckets that a free adds). */
+  private archiveKeys(lock: RedisLock): string[] {
+    const k = this.keys;
+    return [k.meta(), lock.key, k.positions(), k.journal(), k.rejections(), k.accountIds(),
+      k.state(), k.pinned()];
   }
 
   /** A follower's saved position ('0': none yet). */
@@ -705,14 +904,97 @@ export class Ledger {
     on: Redis): Promise<EntriesPage | 'badCursor' | undefined> {
     const k = this.keys;
     const reply = await this.runner.run('read-entries',
-      [k.account(accountId), k.journal(), k.accountIds()], [accountId, start, String(count)],
-      0, accountId, on);
-    const [, exists, cursorOk, flat, next, ids] = reply;
+      [k.account(accountId), k.journal(), k.accountIds(), k.positions()],
+      [accountId, start, String(count)], 0, accountId, on);
+    const [, exists, cursorOk, flat, next, ids, archive] = reply;
     if (exists !== 1) return undefined;
     if (cursorOk !== 1) return 'badCursor';
     if (typeof next !== 'string') {
       throw new LedgerInvariantError('read-entries: reply of an unexpected shape');
     }
-    return { entries: entriesOf(flat, ids), nextSeq: next === '0' ? null : next };
+    const entries = entriesOf(flat, ids);
+    if (archive !== 'archive') return { entries, nextSeq: next === '0' ? null : next };
+    // The rest is in the archive: every entry at or before `next` (the record there was freed).
+    const rest = await this.fromArchive((reader) => reader.entries(this.keys.ledger, accountId,
+      next, count - entries.length));
+    if (entries.length === 0 && start !== '' && rest.entries[0]?.seq !== start) {
+      return 'badCursor';
+    }
+    return { entries: [...entries, ...rest.entries], nextSeq: rest.nextSeq };
+  }
+
+  /**
+   * An account's balance and totals as they stood after the ledger's record at `point`: a seq
+   * (past the newest: the newest), or a time (the newest record committed at or before it).
+   * Undefined when the account does not exist. From Redis while the entries after the point
+   * are there (a walk back from the newest, ENTRIES_READ_CHUNK_MAX a call), else PostgreSQL.
+   */
+  async balanceAt(accountId: string, point: { seq: string } | { atMs: number },
+    options?: ReadOptions): Promise<BalanceAt | undefined> {
+    const k = this.keys;
+    return this.runner.readOn(options, async (on) => {
+      const head = BigInt((await on.xrevrange(k.journal(), '+', '-', 'COUNT', 1))[0]?.[0]
+        .slice(2) ?? '0');
+      const seq = 'seq' in point ? min(BigInt(point.seq), head) : await this.seqAt(point.atMs,
+        head, on);
+      let cursor = '';
+      let totals = { debits: '0', credits: '0' };
+      for (;;) {
+        const tag = accountId;
+        const reply = await this.runner.run('read-balance',
+          [k.account(accountId), k.journal(), k.positions()],
+          [tag, String(seq), String(limits.ENTRIES_READ_CHUNK_MAX), cursor, totals.debits,
+            totals.credits], 0, tag, on);
+        const [, exists, state, debits, credits, next] = reply.map(String);
+        if (exists !== '1') return undefined;
+        if (state === 'archive') {
+          totals = await this.fromArchive((reader) => reader.totalsAt(k.ledger, accountId,
+            String(seq)));
+          break;
+        }
+        totals = { debits: debits as string, credits: credits as string };
+        if (state === 'done') break;
+        cursor = next as string;
+      }
+      return { balance: (BigInt(totals.credits) - BigInt(totals.debits)).toString(),
+        debits: totals.debits, credits: totals.credits, seq: String(seq) };
+    });
+  }
+
+  /**
+   * The newest seq committed at or before `atMs` ('0': none): the records in Redis newest
+   * first (those after the freed seq; the newest always stays), then the archive, which has
+   * every record at or before the freed seq.
+   */
+  private async seqAt(atMs: number, head: bigint, on: Redis): Promise<bigint> {
+    const k = this.keys;
+    const freed = BigInt(await on.hget(k.positions(), 'archive:f') ?? '0');
+    let end = '+';
+    for (;;) {
+      const chunk = await on.xrevrange(k.journal(), end, `(0-${freed}`, 'COUNT',
+        limits.JOURNAL_READ_CHUNK_MAX);
+      for (const [sid, fields] of chunk) {
+        const at = fields[fields.indexOf(JOURNAL_FIELDS.CREATED_AT) + 1];
+        if (Number(at) <= atMs) return BigInt(sid.slice(2));
+      }
+      if (chunk.length < limits.JOURNAL_READ_CHUNK_MAX) break;
+      end = `(${(chunk.at(-1) as [string, string[]])[0]}`;
+    }
+    if (freed === 0n) return 0n;
+    const found = BigInt(await this.fromArchive((reader) => reader.seqAt(k.ledger, atMs)));
+    return found > head ? head : found;
+  }
+
+  /** A read of the archive: a 503 (ArchiveUnavailableError) without one, or if it fails. */
+  private async fromArchive<T>(read: (reader: ArchiveReader) => Promise<T>): Promise<T> {
+    const archive = this.options.archiveReader;
+    if (archive === undefined) {
+      throw new ArchiveUnavailableError('records were archived, and LEDGER_ARCHIVE_URL is not set');
+    }
+    try {
+      return await read(archive);
+    } catch (error) {
+      throw new ArchiveUnavailableError(`archive: ${(error as Error).message}`, { cause: error });
+    }
   }
 }

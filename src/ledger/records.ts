@@ -11,7 +11,8 @@ import { readStoredSigned } from './amount.js';
 import { LedgerInvariantError } from './errors.js';
 import { isRejection, type ScriptStatus, statusName } from './status.js';
 import type {
-  Account, Entry, Metadata, PendingStatus, RecordKind, ReversalInput, SettleInput, Transfer,
+  Account, ArchiveChunk, ArchiveRecord, Entry, Metadata, PendingStatus, RecordKind,
+  ReversalInput, SettleInput, Transfer,
   TransferInput, TransferOutcome,
 } from './types.js';
 
@@ -330,7 +331,7 @@ export function newAccountFields(currency: string, overdraftLimit: string, metad
 }
 
 /**
- * An entries chunk from read-entries-3.lua: 6 values per entry (seq, transferId, amount,
+ * An entries chunk from read-entries-4.lua: 6 values per entry (seq, transferId, amount,
  * balanceAfter, createdAt in ms, kind code) and one counterparty id per entry.
  */
 export function entriesOf(flat: unknown, ids: unknown): Entry[] {
@@ -420,6 +421,12 @@ export function journalRecords(entries: unknown, ids: unknown): Transfer[] {
   });
 }
 
+/** Archived committed records (ArchiveReader.journal) as the journal shows them. */
+export function archivedJournalRecords(records: readonly ArchiveRecord[]): Transfer[] {
+  return records.map((r) => transferView(r.fields[1] as string,
+    storedTransfer(r.seq, r.fields, r.fromId, r.toId)));
+}
+
 /**
  * A decided id is final: the same fields replay the original outcome, any other field is a
  * conflict naming the fields. An omitted currency means the accounts' currency.
@@ -465,4 +472,40 @@ export function compareSettled(kind: 'post' | 'void' | 'reversal', target: strin
   if (r.metadata !== metadata) fields.push('metadata');
   if (fields.length > 0) return { kind: 'conflict', fields };
   return { kind: 'decided', transfer: transferView(input.id, r), replayed: true };
+}
+
+/** A flat list of strings (a stored record's fields, XRANGE's way). */
+function stringsOf(value: unknown, what: string): string[] {
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) {
+    throw new LedgerInvariantError(`${what}: a list of strings expected`);
+  }
+  return value as string[];
+}
+
+/** Stream ids `0-<n>` with their entries (XRANGE's reply) as [n, fields]. */
+function streamEntries(value: unknown, what: string): [string, string[]][] {
+  if (!Array.isArray(value)) throw new LedgerInvariantError(`${what}: entries expected`);
+  return value.map((entry: unknown) => {
+    if (!Array.isArray(entry) || typeof entry[0] !== 'string' || !entry[0].startsWith('0-')) {
+      throw new LedgerInvariantError(`${what}: an entry of an unexpected shape`);
+    }
+    return [entry[0].slice(2), stringsOf(entry[1], what)];
+  });
+}
+
+/** lua/archive-8.lua's read reply: the records as stored, for the archive to keep as they are. */
+export function archiveChunk(reply: readonly unknown[]): ArchiveChunk {
+  const ids = stringsOf(reply[3], 'archive read: ids');
+  const records = streamEntries(reply[2], 'archive read').map(([seq, fields], i) => {
+    const fromId = ids[2 * i];
+    const toId = ids[2 * i + 1];
+    if (fromId === undefined || toId === undefined) {
+      throw new LedgerInvariantError(`journal record ${seq} names an account with no id`);
+    }
+    return { seq, fields, fromId, toId };
+  });
+  const rejections = streamEntries(reply[5], 'archive read: rejections')
+    .map(([n, fields]) => ({ n, fields }));
+  return { records, head: String(reply[4]), rejections, rejectionsHead: String(reply[6]),
+    savedSeq: String(reply[7]), savedRejection: String(reply[8]) };
 }

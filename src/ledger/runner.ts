@@ -10,7 +10,7 @@ import {
 import type { NodeAcks } from '../redis/replica-acks.js';
 import { type ReadOptions, ReadRouting } from '../redis/replicas.js';
 import { LedgerInvariantError, ReplyMismatchError } from './errors.js';
-import { runScript, type Script } from './scripts.js';
+import { runScript, type Script, type ScriptArg } from './scripts.js';
 import { type ScriptStatus, statusName } from './status.js';
 import type { LedgerObserver } from './types.js';
 
@@ -42,7 +42,8 @@ export class ScriptRunner {
    * replica; ioredis reconnects, see client.ts) is thrown as it is: 503, retry with the same id.
    * `on` is the connection for a read; writes go to the writer.
    */
-  async run(name: string, keys: string[], args: string[], echoAt: number, tag: string,
+  async run(name: string, keys: string[], args: readonly ScriptArg[], echoAt: number,
+    tag: string,
     on: Redis = this.writer): Promise<unknown[]> {
     let reply: unknown;
     const cluster = asCluster(on);
@@ -84,7 +85,7 @@ export class ScriptRunner {
   };
 
   /** A read, on a replica or the primary as `options` and the replicas' health decide. */
-  read(name: string, keys: string[], args: string[], echoAt: number, tag: string,
+  read(name: string, keys: string[], args: readonly ScriptArg[], echoAt: number, tag: string,
     options: ReadOptions | undefined): Promise<unknown[]> {
     if (options?.from === 'writer') {
       this.observer?.readRouted?.('primary');

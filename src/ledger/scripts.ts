@@ -32,6 +32,12 @@ export const DATA_FORMAT_UPGRADES_FROM = '2';
 
 export const LUA_DIR = fileURLToPath(new URL('../../lua/', import.meta.url));
 
+/**
+ * A script argument: text, or bytes (a compact id, src/ledger/keys.ts compactId), which ioredis
+ * sends as they are (a string would go out as UTF-8).
+ */
+export type ScriptArg = string | Buffer;
+
 export interface Script {
   readonly name: string;
   /** Keys it declares; with `variadic`, the least it is called with. */
@@ -147,7 +153,7 @@ export async function runScript(
   redis: Redis,
   script: Script,
   keys: readonly string[],
-  args: readonly string[],
+  args: readonly ScriptArg[],
   observer?: ScriptObserver,
 ): Promise<unknown> {
   if (script.variadic ? keys.length < script.numberOfKeys : keys.length !== script.numberOfKeys) {
@@ -171,7 +177,7 @@ async function callScript(
   redis: Redis,
   script: Script,
   keys: readonly string[],
-  args: readonly string[],
+  args: readonly ScriptArg[],
 ): Promise<unknown> {
   try {
     return await redis.evalsha(script.sha, keys.length, ...keys, ...args);

@@ -43,6 +43,12 @@ export const STATUSES = {
    * (the caller read the target before it existed): nothing written; the caller reads it again.
    */
   STALE_KEYS: { code: 18, kind: 'refused' },
+  /**
+   * The id (or a post's, void's or reversal's target) was decided and its record archived:
+   * freed from Redis, kept in PostgreSQL (src/archive/). Nothing written; the caller reads the
+   * record from the archive (a replay), or calls again with the target's record.
+   */
+  ARCHIVED: { code: 19, kind: 'exists' },
 } as const satisfies Record<string, { code: number; kind: StatusKind }>;
 
 type StatusKind = 'ok' | 'exists' | 'rejection' | 'refused';

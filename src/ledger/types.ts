@@ -170,6 +170,69 @@ export interface JournalPage {
 }
 
 /** A journal follower's page (src/ledger/follower.ts): its saved position, the records after. */
+/** A committed record as Redis stores it: XRANGE's field/value list, and its accounts' ids. */
+export interface ArchiveRecord {
+  seq: string;
+  fields: string[];
+  fromId: string;
+  toId: string;
+}
+
+/** A rejected record as Redis stores it. */
+export interface ArchiveRejection {
+  n: string;
+  fields: string[];
+}
+
+/** A chunk the archiver read (lua/archive-8.lua), and the positions Redis has noted. */
+export interface ArchiveChunk {
+  records: ArchiveRecord[];
+  /** The journal's newest seq, and the rejections' newest number ('0': none). */
+  head: string;
+  rejections: ArchiveRejection[];
+  rejectionsHead: string;
+  savedSeq: string;
+  savedRejection: string;
+}
+
+/** A decided record read back from the archive, as Redis stored it (records.ts decodes it). */
+export interface ArchivedRecord {
+  /** Its seq, or '-<n>' for a rejection. */
+  ref: string;
+  fields: string[];
+  /** A committed record's accounts' ids ('' for a rejection, which names them itself). */
+  fromId: string;
+  toId: string;
+}
+
+/** What the ledger reads from the PostgreSQL archive (src/archive/store.ts implements it). */
+export interface ArchiveReader {
+  /** The decided record `id` of `ledger`; undefined when the archive does not hold it. */
+  record(ledger: string, id: string): Promise<ArchivedRecord | undefined>;
+  /** Up to `limit` entries of an account, newest first, from seq `from` (included) down. */
+  entries(ledger: string, account: string, from: string, limit: number): Promise<EntriesPage>;
+  /** Up to `limit` committed records after seq `after` and up to `upto`, in seq order. */
+  journal(ledger: string, after: string, upto: string, limit: number): Promise<ArchiveRecord[]>;
+  /** An account's totals after its last archived entry at or before `seq` (zeros: none). */
+  totalsAt(ledger: string, account: string, seq: string): Promise<Totals>;
+  /** The newest archived seq whose record was committed at or before `atMs` ('0': none). */
+  seqAt(ledger: string, atMs: number): Promise<string>;
+}
+
+/** An account's posted totals (decimal strings). */
+export interface Totals {
+  debits: string;
+  credits: string;
+}
+
+/** GET /accounts/{id}/balance: the totals as they stood after the record at `seq`. */
+export interface BalanceAt {
+  balance: string;
+  debits: string;
+  credits: string;
+  seq: string;
+}
+
 export interface FollowPage extends JournalPage {
   position: string;
 }

@@ -5,6 +5,7 @@
  * attached or swapped later.
  */
 import type { Registry } from 'prom-client';
+import { ARCHIVE_ERROR_REASONS, type ArchiveObserver } from '../archive/archiver.js';
 import { CDC_ERROR_REASONS, type CdcObserver } from '../cdc/amqp.js';
 import type { LedgerObserver } from '../ledger/types.js';
 import { CLUSTER_RETRY_REASONS } from '../redis/cluster.js';
@@ -33,6 +34,8 @@ export interface LedgerMetrics {
   readonly observer: LedgerObserver;
   /** Give this to the change-data publisher (src/cdc/). */
   readonly cdc: CdcObserver;
+  /** Give this to the archiver (src/archive/). */
+  readonly archive: ArchiveObserver;
   readonly pollIntervalMs: number;
   /** What `GET /metrics` serves: this registry, or in a cluster the whole service's. */
   readonly exposition: () => Promise<string>;
@@ -82,10 +85,25 @@ export function createLedgerMetrics(options: LedgerMetricsOptions = {}): LedgerM
       series.cdcLagSeconds.set(seconds);
     }),
   };
+  const archive: ArchiveObserver = {
+    archived: guarded((records: number, rejections: number) => {
+      series.archived.labels({ stream: 'journal' }).inc(records);
+      series.archived.labels({ stream: 'rejections' }).inc(rejections);
+    }),
+    freed: guarded((records: number) => series.archiveFreed.inc(records)),
+    error: guarded((reason) => series.archiveErrors.labels({ reason }).inc()),
+    lag: guarded((records: number, seconds: number, decided: number) => {
+      series.archiveLagRecords.set(records);
+      series.archiveLagSeconds.set(seconds);
+      series.archiveDecided.set(decided);
+    }),
+  };
   // Present at 0 from the start, so rate() and the dashboard see them.
+  for (const reason of ARCHIVE_ERROR_REASONS) series.archiveErrors.labels({ reason }).inc(0);
+  for (const stream of ['journal', 'rejections']) series.archived.labels({ stream }).inc(0);
   for (const reason of CLUSTER_RETRY_REASONS) series.clusterRetries.labels({ reason }).inc(0);
   for (const reason of CDC_ERROR_REASONS) series.cdcErrors.labels({ reason }).inc(0);
-  return { registry: series.registry, series, observer, cdc,
+  return { registry: series.registry, series, observer, cdc, archive,
     pollIntervalMs: options.pollIntervalMs ?? METRICS_POLL_INTERVAL_MS,
     exposition: cluster?.gather ?? (() => series.registry.metrics()) };
 }

@@ -171,6 +171,28 @@ export function createRegistry(options: RegistryOptions) {
     cdcLagSeconds: gauge('ledger_cdc_lag_seconds',
       'Age of the oldest committed record not yet published (0 when none), over the ledgers ' +
         'this instance publishes', 'max'),
+    archived: new Counter({ name: 'ledger_archive_records_total',
+      help: 'Decided records copied to the PostgreSQL archive (LEDGER_ARCHIVE_URL), by ' +
+        'stream: journal (committed) or rejections', labelNames: ['stream'] as const,
+      registers }),
+    archiveFreed: new Counter({ name: 'ledger_archive_freed_total',
+      help: 'Archived records freed from Redis (PostgreSQL has them; their ids stay indexed)',
+      registers }),
+    archiveErrors: new Counter({ name: 'ledger_archive_errors_total',
+      help: 'Archiver passes that failed, by reason: postgres (unreachable, refused or timed ' +
+        'out), redis, mismatch (the archive disagrees with Redis: it stops until an operator ' +
+        'looks; npm run audit names the divergence)', labelNames: ['reason'] as const,
+      registers }),
+    archiveDecided: gauge('ledger_archive_decided_records',
+      'Decided records (committed and rejected), archived or not, of the ledgers this ' +
+        'instance archives: Redis memory per stored record is ledger_redis_used_memory_bytes ' +
+        'divided by it', 'sum'),
+    archiveLagRecords: gauge('ledger_archive_lag_records',
+      'Decided records not yet archived, summed over the ledgers this instance archives',
+      'sum'),
+    archiveLagSeconds: gauge('ledger_archive_lag_seconds',
+      'Age of the oldest decided record not yet archived (0 when none), over the ledgers ' +
+        'this instance archives', 'max'),
     oldestExpiredHoldAge: gauge('ledger_oldest_expired_hold_age_seconds',
       'Age past its expiry of the oldest hold not yet released (0 when none): the sweeper ' +
         'should keep it under 2 s', 'max'),

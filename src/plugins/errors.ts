@@ -5,6 +5,7 @@
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { ArchiveUnavailableError } from '../ledger/errors.js';
 import type { Outcome } from '../http/outcomes.js';
 import { type Problem, problem, sendProblem } from '../http/problem.js';
 import { isPersistenceError, isUnavailableError } from '../redis/errors.js';
@@ -59,6 +60,12 @@ export default fp(async (app: FastifyInstance) => {
         'redis unavailable: outcome unknown');
       return sendProblem(reply, problem('UNAVAILABLE',
         'Redis did not answer; the write may or may not have happened. Retry with the same id.'));
+    }
+    if (error instanceof ArchiveUnavailableError) {
+      request.log.warn({ reason: error.message, transferId: request.transferId },
+        'archive unavailable');
+      return sendProblem(reply, problem('UNAVAILABLE', 'The record is in the PostgreSQL ' +
+        'archive, which did not answer; nothing was written. Retry with the same id.'));
     }
     request.log.error({ err: error, transferId: request.transferId }, 'internal error');
     return sendProblem(reply, problem('INTERNAL', 'internal error; see the service log'));

@@ -7,6 +7,8 @@ import { LedgerDirectory } from '../ledger/directory.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { JournalWatch } from '../ledger/journal-watch.js';
 import { LedgersSweeper } from '../ledger/sweeper.js';
+import { type ArchiveObserver, Archiver } from '../archive/archiver.js';
+import type { ArchiveStore } from '../archive/store.js';
 import type { CdcObserver } from '../cdc/amqp.js';
 import { CdcPublisher } from '../cdc/publisher.js';
 import type { PersistencePolicy } from '../redis/readiness.js';
@@ -23,6 +25,8 @@ declare module 'fastify' {
     journalWatch: JournalWatch;
     /** The change-data publisher, when LEDGER_CDC_AMQP_URL is set. */
     cdc?: CdcPublisher;
+    /** The PostgreSQL archiver, when LEDGER_ARCHIVE_URL is set. */
+    archiver?: Archiver;
   }
   interface FastifyRequest {
     /**
@@ -41,6 +45,10 @@ export interface LedgerPluginOptions {
   sweepHolds: boolean;
   /** Publish change data while the app runs (src/cdc/publisher.ts). */
   cdc?: { url: string; exchange: string; observer?: CdcObserver } | undefined;
+  /** Archive decided records to PostgreSQL while the app runs (src/archive/archiver.ts). */
+  archive?: { store: ArchiveStore; keepRecords?: number; observer?: ArchiveObserver;
+    /** Archive on a timer (default); false: only when archiveOnce() is called (tests). */
+    background?: boolean } | undefined;
 }
 
 /** The answer for a ledger that does not exist and for one the key does not reach: the same. */
@@ -78,6 +86,20 @@ export default fp<LedgerPluginOptions>(async (app: FastifyInstance, options) => 
     app.decorate('cdc', publisher);
     app.addHook('onReady', async () => publisher.start());
     app.addHook('onClose', async () => publisher.stop());
+  }
+  const archive = options.archive;
+  if (archive !== undefined) {
+    const archiver = new Archiver({ directory, store: archive.store,
+      ...(archive.keepRecords === undefined ? {} : { keepRecords: archive.keepRecords }),
+      ...(archive.observer === undefined ? {} : { observer: archive.observer }),
+      onError: (err) => app.log.warn({ err },
+        'archive: a page was not copied; the next pass tries again') });
+    app.decorate('archiver', archiver);
+    if (archive.background !== false) app.addHook('onReady', async () => archiver.start());
+    app.addHook('onClose', async () => {
+      await archiver.stop();
+      await archive.store.close();
+    });
   }
   if (!options.sweepHolds) return;
   const sweeper = new LedgersSweeper(directory,

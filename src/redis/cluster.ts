@@ -16,7 +16,7 @@ import { Cluster, type Redis } from 'ioredis';
 import type { SentinelAddress } from '../config/env.js';
 import { limits } from '../config/limits.js';
 import {
-  ensureScriptsLoaded, runScript, type Script, type ScriptObserver,
+  ensureScriptsLoaded, runScript, type Script, type ScriptArg, type ScriptObserver,
 } from '../ledger/scripts.js';
 import { redisOptions } from './client.js';
 
@@ -135,7 +135,7 @@ export interface SlotRun {
  * the last refusal is thrown (503, as every unavailable error). Anything else is thrown at once.
  */
 export async function runOnSlot(cluster: Cluster, script: Script, keys: readonly string[],
-  args: readonly string[], observer: ScriptObserver | undefined,
+  args: readonly ScriptArg[], observer: ScriptObserver | undefined,
   onRetry?: (reason: ClusterRetryReason) => void): Promise<SlotRun> {
   const slot = calculateSlot(keys[0] as string);
   const deadline = performance.now() + limits.CLUSTER_RETRY_BUDGET_MS;

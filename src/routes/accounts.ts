@@ -6,14 +6,15 @@ import { ReadFromHeaders, readOptions } from '../http/read-from.js';
 import { SUCCESS } from '../http/outcomes.js';
 import { withExamples } from '../http/document.js';
 import {
-  ACCOUNT_CLOSED, ACCOUNT_CREATED, ACCOUNT_READ, ACCOUNT_REPLAYED, ACCOUNT_REQUESTS,
+  ACCOUNT_CLOSED, ACCOUNT_CREATED, BALANCE_AT, ACCOUNT_READ, ACCOUNT_REPLAYED, ACCOUNT_REQUESTS,
   CLOSE_REQUESTS, ENTRIES_PAGE,
 } from '../http/examples.js';
 import {
   IN_LEDGER, json, problems, REPLAYED_HEADER, ref, WITH_BODY, WRITES,
 } from '../http/responses.js';
 import {
-  Account, AccountJson, CloseBody, CreateAccountBody, EntriesPage, EntriesQuery, IdParams,
+  Account, AccountJson, BalanceAt, BalanceQuery, CloseBody, CreateAccountBody, EntriesPage,
+  EntriesQuery, IdParams,
   NoQuery,
 } from '../http/schemas.js';
 
@@ -112,6 +113,39 @@ const accounts: FastifyPluginAsyncTypebox = async (app) => {
         `no account "${request.params.id}"`));
     }
     return account;
+  });
+
+  app.get('/accounts/:id/balance', {
+    config: { scope: 'read' },
+    schema: {
+      operationId: 'getAccountBalanceAt',
+      summary: "An account's balance at a point in the ledger's history",
+      description: 'Its balance, debits and credits as they stood after the ledger\'s record ' +
+        'at `seq`, or after the newest record committed at or before the time `at`; with ' +
+        'neither, now. The answer names the seq it stands after. Records archived to ' +
+        'PostgreSQL count as any other (LEDGER_ARCHIVE_URL).',
+      tags: ['accounts'],
+      params: IdParams,
+      querystring: BalanceQuery,
+      headers: ReadFromHeaders,
+      response: { [SUCCESS.ok]: json(ref(BalanceAt), 'The totals then',
+        { examples: BALANCE_AT }),
+      ...problems('VALIDATION_ERROR', ...IN_LEDGER, 'NO_SUCH_ACCOUNT', 'UNAVAILABLE') },
+    },
+  }, async (request, reply) => {
+    const { seq, at } = request.query;
+    if (seq !== undefined && at !== undefined) {
+      return sendProblem(reply, problem('VALIDATION_ERROR',
+        'querystring must have seq or at, not both'));
+    }
+    const point = at !== undefined ? { atMs: Date.parse(at) }
+      : { seq: seq ?? String(Number.MAX_SAFE_INTEGER) };
+    const answer = await request.ledger.balanceAt(request.params.id, point,
+      readOptions(request));
+    if (!answer) {
+      return sendProblem(reply, problem('NO_SUCH_ACCOUNT', `no account "${request.params.id}"`));
+    }
+    return answer;
   });
 
   app.get('/accounts/:id/entries', {

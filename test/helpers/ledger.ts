@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { inject } from 'vitest';
 import { type App, type AppOptions, buildApp } from '../../src/app.js';
+import { ArchiveStore } from '../../src/archive/store.js';
 import { type LedgerKeys, ledgerKeys } from '../../src/ledger/keys.js';
 import { Ledger, type LedgerOptions } from '../../src/ledger/ledger.js';
 import {
@@ -52,6 +53,8 @@ export interface FixtureOptions {
   sweepHolds?: boolean;
   /** Publish change data to this broker and exchange (src/cdc/). */
   cdc?: AppOptions['cdc'];
+  /** Archive to this PostgreSQL (src/archive/), and read archived records from it. */
+  archive?: { url: string; keepRecords?: number; background?: boolean };
 }
 
 export interface LedgerAppOptions extends Omit<LedgerOptions, 'observer'>,
@@ -83,10 +86,15 @@ export async function fixture(options: FixtureOptions = {}): Promise<Fixture> {
   redis.on('error', () => {});
   await redis.connect();
   const keys = ledgerKeys(options.keyPrefix ?? 'test', options.ledgerName ?? uniqueLedgerName());
+  const store = options.archive === undefined ? undefined
+    : new ArchiveStore(options.archive.url);
   const { ledger, app } = await ledgerApp({ redis, keys, now: options.now,
     scripts: options.scripts, persistence: options.persistence, auth: options.auth,
     metrics: options.metrics, groupCommit: options.groupCommit,
-    sweepHolds: options.sweepHolds, cdc: options.cdc });
+    sweepHolds: options.sweepHolds, cdc: options.cdc,
+    ...(store === undefined ? {} : { archive: { store,
+      keepRecords: options.archive?.keepRecords ?? 0,
+      background: options.archive?.background ?? true }, archiveReader: store }) });
   authenticateInjects(app);
   await app.ready();
   return {

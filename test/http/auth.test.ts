@@ -29,6 +29,7 @@ const LEDGER_ROUTES: Array<[string, string, Need]> = [
   ['POST', '/accounts/:id/close', 'write'],
   ['GET HEAD', '/accounts/:id', 'read'],
   ['GET HEAD', '/accounts/:id/entries', 'read'],
+  ['GET HEAD', '/accounts/:id/balance', 'read'],
   ['POST', '/transfers', 'write'],
   ['POST', '/transfers/batch', 'write'],
   ['POST', '/transfers/:id/post', 'write'],
@@ -117,6 +118,7 @@ test('every registered route has a row in ROUTES, and every row is a registered 
 const CONCRETE: Record<string, string> = {
   '/accounts/:id': '/accounts/alice',
   '/accounts/:id/entries': '/accounts/alice/entries',
+  '/accounts/:id/balance': '/accounts/alice/balance',
   '/transfers/:id': '/transfers/seed',
   '/docs/static/*': '/docs/static/swagger-ui.css',
 };

@@ -197,6 +197,8 @@ const HINTS: Record<string, Hints> = {
     cursor: fc.constant(null).map(() => realCursor),
   },
   'GET /transfers/{id}': { id: fc.constantFrom(...transferIds) },
+  'GET /accounts/{id}/balance': { id: fc.constantFrom(...accountIds),
+    seq: fc.integer({ min: 0, max: 500 }).map(String) },
   // A few names again and again (replays and 409s), and the default ledger's own name.
   'POST /ledgers': { name: fc.oneof(fc.constantFrom('fz-a', 'fz-b', 'fz-c'),
     fc.constant(null).map(() => (creator as Fixture).keys.ledger)) },
@@ -741,6 +743,7 @@ const MUST_SEE: Record<string, number[]> = {
   'POST /accounts/{id}/close': [200, 400, 404, 413, 415],
   'GET /accounts/{id}': [200, 400, 404],
   'GET /accounts/{id}/entries': [200, 400, 404],
+  'GET /accounts/{id}/balance': [200, 400, 404],
   'GET /transfers/{id}': [200, 400, 404],
   'GET /journal': [200, 400],
   'POST /ledgers': [200, 201, 400, 409, 413, 415],
@@ -785,8 +788,8 @@ test('the document has the operations this test fuzzes', () => {
   expect(writes.map(opKey).sort()).toEqual(modelled);
   expect(ops.filter((op) => op.body !== undefined).map(opKey).sort())
     .toEqual([...modelled, ...UNMODELLED].sort());
-  const ledgerReads = ['GET /accounts/{id}', 'GET /accounts/{id}/entries', 'GET /journal',
-    'GET /transfers/{id}'];
+  const ledgerReads = ['GET /accounts/{id}', 'GET /accounts/{id}/balance',
+    'GET /accounts/{id}/entries', 'GET /journal', 'GET /transfers/{id}'];
   expect(reads.map(opKey).sort()).toEqual([...ledgerReads,
     ...ledgerReads.map((r) => r.replace(' ', ` ${PREFIX}`)), 'GET /ledgers',
     'GET /ledgers/{ledger}'].sort());

@@ -295,6 +295,7 @@ const TARGETS: Record<string, Target> = {
   'POST /accounts/:id/close': { path: '/accounts/to-close/close', body: {} },
   'GET /accounts/:id': { path: '/accounts/alice' },
   'GET /accounts/:id/entries': { path: '/accounts/alice/entries' },
+  'GET /accounts/:id/balance': { path: '/accounts/alice/balance?seq=1' },
   'POST /transfers': { path: '/transfers',
     body: { id: 'new-t', from: 'cash', to: 'alice', amount: '1' } },
   'POST /transfers/batch': { path: '/transfers/batch', body: { atomic: true,

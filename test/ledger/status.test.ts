@@ -31,6 +31,7 @@ const ASSIGNED: Readonly<Record<string, number>> = {
   NOT_REVERSIBLE: 16,
   EXCEEDS_REVERSIBLE_AMOUNT: 17,
   STALE_KEYS: 18,
+  ARCHIVED: 19,
 };
 
 test('codes are unique', () => {

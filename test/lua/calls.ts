@@ -100,7 +100,7 @@ export function calls(f: Fixture, observer?: ScriptObserver) {
         args.push(a.id as string, a.from as string, a.to as string, a.amount as string,
           a.currency as string, a.metadata as string, a.hold as string, expires,
           index(k.account(a.from as string)), index(k.account(a.to as string)),
-          index(k.transferBucket(a.id as string)));
+          index(k.transferBucket(a.id as string)), '');
       }
       return run('transfer-batch', keys, args);
     },

@@ -243,6 +243,48 @@ function followCases(env: Env): Case[] {
   ]);
 }
 
+/**
+ * archive-8.lua's writes, by the holder of its lock (each corruption takes it first): saving
+ * the archive's positions, and freeing the seeded transfer (archived up to it).
+ */
+function archiveCases(env: Env): Case[] {
+  const c = corruptions(env);
+  const token = '0123456789abcdef0123456789abcdef';
+  const hash = 'ab'.repeat(32);
+  const run = (args: string[], buckets: string[] = []) => {
+    const f = env.fixture();
+    const k = f.keys;
+    return runScript(f.redis, script('archive'), [k.meta(), k.lock('archive'), k.positions(),
+      k.journal(), k.rejections(), k.accountIds(), k.state(), k.pinned(), ...buckets],
+    [token, ...args], f.ledger.observer);
+  };
+  const save = (seq = '1') => () => run(['save', seq, '0', hash, hash]);
+  const seed = () => env.seqs.seed as string;
+  const free = (bucketOf = 'seed') => () => run(['free', seed(), '0', '1', 'j', seed(), '9', ''],
+    [env.fixture().keys.transferBucket(bucketOf)]);
+  const held = (corrupt: Case['corrupt'], archived = false): Case['corrupt'] => async (k) => {
+    await env.fixture().redis.set(k.lock('archive'), token);
+    if (archived) await env.fixture().redis.hset(k.positions(), 'archive', seed());
+    return corrupt(k);
+  };
+  return cases([
+    ['save: the positions hash is a string', held((k) => c.string(k.positions())), save(),
+      /WRONGTYPE/],
+    ['save: a position past the journal\'s newest record', held(async () => undefined),
+      save('999999'), /position past the stream/],
+    ['save: the ledger is in another data format', held((k) => c.hset(k.meta(), 'fmt', '1')),
+      save(), /data format not supported/],
+    ['free: the pinned holds are a string', held((k) => c.string(k.pinned()), true), free(),
+      /WRONGTYPE/],
+    ['free: past what is archived', held(async () => undefined), free(),
+      /free past what is archived/],
+    ['free: an item in another id bucket', held(async () => undefined, true), free('other'),
+      /not indexed as such/],
+    ['free: the record\'s index entry is gone', held((k) => c.hdel(k.transferBucket('seed'),
+      'seed'), true), free(), /not indexed as such/],
+  ], 'archive ');
+}
+
 /** The cases of each script that holds brought. */
 export function holdCases(env: Env): Record<string, Case[]> {
   return {
@@ -254,5 +296,6 @@ export function holdCases(env: Env): Record<string, Case[]> {
     'expire-holds': expireCases(env),
     lock: lockCases(env),
     follow: followCases(env),
+    archive: archiveCases(env),
   };
 }

@@ -3,17 +3,19 @@
  * its worst (bench/lib/worst-case.ts: the longest ids, amounts of 2^128-1, the largest
  * metadata, replays that return whole records, a full entries page, batch chunks full by count
  * and by bytes, the largest atomic batch between distinct accounts, a sweep of
- * HOLDS_EXPIRE_BATCH_MAX holds; a post, void, reversal or sweep called as the ledger calls it
- * after its own reads), stays within what one call may do, counted by Redis itself on a Redis
- * of this file's own with nothing else connected:
+ * HOLDS_EXPIRE_BATCH_MAX holds, a balance walked back a full page of entries, the archiver's
+ * full chunks read and freed, a post and a reversal given their archived target's record; a
+ * post, void, reversal, sweep, walk or free called as the ledger calls it after its own reads),
+ * stays within what one call may do, counted by Redis itself on a Redis of this file's own
+ * with nothing else connected:
  * - commands the script runs: INFO commandstats (Redis counts the commands scripts call);
  * - bytes of the call's arguments and of its reply: INFO stats total_net_input_bytes and
  *   total_net_output_bytes;
  * - keys: the KEYS it is passed, and that it touches no other (MONITOR shows every command,
  *   a script's own too, with all its arguments; it adds to the bytes Redis sends, so it watches
  *   a second round of the same cases).
- * A bound is linear in the call's items (transfers or entries), named from the limits. These
- * are what a script's time grows with; the time itself, against SCRIPT_TIME_BUDGET_MS,
+ * A bound is linear in the call's items (transfers, entries or records), named from the limits.
+ * These are what a script's time grows with; the time itself, against SCRIPT_TIME_BUDGET_MS,
  * BATCH_CHUNK_BUDGET_MS and ATOMIC_BATCH_BUDGET_MS, is measured by `npm run bench` and not
  * asserted here: a shared machine can deschedule Redis mid-script, which says nothing of it.
  */
@@ -21,6 +23,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { limits } from '../../src/config/limits.js';
+import { compactId } from '../../src/ledger/keys.js';
 import { KEY_NAME_PART_LENGTH_MAX, LONGEST_KEY_PREFIX, LONGEST_LEDGER_NAME, scriptOf,
   seedWorstCases, type WorstCase, worstRound } from '../../bench/lib/worst-case.js';
 import { admin, info, type OpsApp, opsApp, startRedis, type TestRedis } from './helpers.js';
@@ -52,12 +55,32 @@ const KEY_NAME = limits.KEY_NAME_LENGTH_MAX;
 const TIMEOUT = String(limits.HOLD_TIMEOUT_SECONDS_MAX).length;
 /** A lock holder's token (src/redis/lock.ts: 128 bits in hex). */
 const TOKEN = 32;
+/** A UUID id's compact form (src/ledger/keys.ts compactId), which scripts take beside it. */
+const COMPACT = (compactId(randomUUID()) as Buffer).length;
+/** A reference to a record: a seq, or `-<n>` for a rejection. */
+const REF = INT + 1;
+/** The longest of read-entries' and read-balance's words: 'archive' (the rest is there). */
+const ARCHIVE_WORD = 'archive'.length;
+/** A hash chain's head (lua/archive-8.lua: 64 hex digits). */
+const CHAIN_HEAD = 64;
 
 /** Bytes of framed values of these lengths. */
 const values = (...lengths: number[]) => lengths.reduce((sum, n) => sum + n + FRAME_BYTES, 0);
 const RECORD_BYTES_MAX = FRAME_BYTES + (RECORD_FIELDS_MAX + 1) * values(FIELD_NAME_BYTES_MAX)
   + values(METADATA, limits.KEY_NAME_LENGTH_MAX) + RECORD_IDS_MAX * values(ID)
   + (RECORD_FIELDS_MAX - RECORD_IDS_MAX - 1) * values(SIGNED);
+/** Bytes of JSON strings of these lengths in a list: two quotes and a comma each. */
+const jsonStrings = (...lengths: number[]) => lengths.reduce((sum, n) => sum + n + 3, 0);
+/**
+ * A stored record as the ledger passes an archived target back (src/ledger/ledger.ts
+ * givenArgs: JSON of its field/value list), in brackets: the fields of RECORD_BYTES_MAX, each a
+ * JSON string. Only the metadata can hold a quote or a backslash (ids, key names, currencies
+ * and numbers are letters, digits and `_.-`), and JSON escapes each with one more byte: the
+ * metadata takes at most twice its bytes.
+ */
+const RECORD_JSON_BYTES_MAX = 2 + (RECORD_FIELDS_MAX + 1) * jsonStrings(FIELD_NAME_BYTES_MAX)
+  + jsonStrings(2 * METADATA, limits.KEY_NAME_LENGTH_MAX) + RECORD_IDS_MAX * jsonStrings(ID)
+  + (RECORD_FIELDS_MAX - RECORD_IDS_MAX - 1) * jsonStrings(SIGNED);
 /** EVALSHA <sha1> <numkeys> with `keys` keys, then the arguments of these lengths. */
 const evalsha = (keys: number, ...args: number[]) =>
   FRAME_BYTES + values('evalsha'.length, 40, INT) + keys * values(KEY_BYTES_MAX) + values(...args);
@@ -81,8 +104,8 @@ function batchBounds(fieldsMax: number): Bounds {
     keys: { perItem: 3, perCall: 6 },
     requestBytes: { perCall: evalsha(6, ID, 1, INT, KEY_NAME, INT) + fieldsMax,
       // The fields' framing (their bytes are in fieldsMax), a hold's timeout and expiry, 3
-      // KEYS indexes, 3 keys.
-      perItem: values(0, 0, 0, 0, 0, 0, TIMEOUT, INT, INT, INT, INT)
+      // KEYS indexes, the compact id, 3 keys.
+      perItem: values(0, 0, 0, 0, 0, 0, TIMEOUT, INT, INT, INT, INT, COMPACT)
         + 3 * values(KEY_BYTES_MAX) },
     // A replay returns the whole stored record of each transfer.
     replyBytes: { perCall: 2 * FRAME_BYTES + values(INT, ID),
@@ -94,8 +117,10 @@ function batchBounds(fieldsMax: number): Bounds {
 const targeted = (keys: number): Pick<Bounds, 'keys' | 'requestBytes' | 'replyBytes'> => ({
   keys: { perCall: keys },
   // (A post or void's mode first, then:) its id, its target's, the amount asked, metadata,
-  // now, createdBy, the ids of its accounts.
-  requestBytes: { perCall: evalsha(keys, 4, ID, ID, AMOUNT, METADATA, INT, KEY_NAME, ID, ID) },
+  // now, createdBy, the ids of its accounts, both ids' compact forms, and an archived target's
+  // reference and record.
+  requestBytes: { perCall: evalsha(keys, 4, ID, ID, AMOUNT, METADATA, INT, KEY_NAME, ID, ID,
+    COMPACT, COMPACT, REF, RECORD_JSON_BYTES_MAX) },
   replyBytes: { perCall: FRAME_BYTES + values(INT, ID, INT, ID, ID) + RECORD_BYTES_MAX },
 });
 
@@ -108,13 +133,13 @@ const BOUNDS: Record<string, Bounds> = {
     replyBytes: { perCall: FRAME_BYTES + values(INT, ID) + RECORD_BYTES_MAX },
   },
   transfer: {
-    // 4 reads, then 4 writes on commit (lua/transfer-9.lua's header); a hold reads and writes
-    // its currency's counters, checks and adds to the expiry index; the format mark on the
-    // first write after an upgrade.
+    // 4 reads, then 4 writes on commit (lua/transfer-9.lua's header; the id's read is one
+    // HMGET with its compact form); a hold reads and writes its currency's counters, checks and
+    // adds to the expiry index; the format mark on the first write after an upgrade.
     commands: { perCall: 13 },
     keys: { perCall: 9 },
     requestBytes: { perCall: evalsha(9, ID, ID, ID, AMOUNT, CURRENCY, METADATA, INT, KEY_NAME,
-      TIMEOUT, INT) },
+      TIMEOUT, INT, COMPACT) },
     replyBytes: { perCall: FRAME_BYTES + values(INT, ID, INT, ID, ID) + RECORD_BYTES_MAX },
   },
   'read-hash': {
@@ -124,21 +149,33 @@ const BOUNDS: Record<string, Bounds> = {
     replyBytes: { perCall: 2 * FRAME_BYTES + values(ID) + RECORD_BYTES_MAX },
   },
   'read-transfer': {
-    // The id, its record, the accounts' ids, its state.
+    // The id (with its compact form, one HMGET), its record, the accounts' ids, its state.
     commands: { perCall: 4 },
     keys: { perCall: 5 },
-    requestBytes: { perCall: evalsha(5, ID) },
+    requestBytes: { perCall: evalsha(5, ID, COMPACT) },
     // The state: a hold's 'p<amount>' at most.
     replyBytes: { perCall: FRAME_BYTES + values(ID, INT, ID, ID, SIGNED) + RECORD_BYTES_MAX },
   },
   'read-entries': {
-    // The account, one journal lookup per entry, the counterparties' ids.
-    commands: { perItem: 1, perCall: 2 },
-    keys: { perCall: 3 },
-    requestBytes: { perCall: evalsha(3, ID, INT, INT) },
-    replyBytes: { perCall: 3 * FRAME_BYTES + values(ID, INT, INT, INT),
+    // The account, one journal lookup per entry, the counterparties' ids; where the chain
+    // meets a freed record (archived), its lookup and the freed seq, then it returns.
+    commands: { perItem: 1, perCall: 4 },
+    keys: { perCall: 4 },
+    requestBytes: { perCall: evalsha(4, ID, INT, INT) },
+    // tag, exists, cursorOk, next, and 'archive' when the rest is there.
+    replyBytes: { perCall: 3 * FRAME_BYTES + values(ID, INT, INT, INT, ARCHIVE_WORD),
       // seq, transfer id, amount, balance, createdAt, kind; the counterparty's id.
       perItem: values(INT, ID, SIGNED, SIGNED, INT, 1, ID) },
+  },
+  'read-balance': {
+    // The account, one journal lookup per entry taken off; where the chain meets a freed
+    // record (archived), its lookup and the freed seq, then it returns.
+    commands: { perItem: 1, perCall: 3 },
+    keys: { perCall: 3 },
+    // The seq stood at, the count, a cursor and the totals so far.
+    requestBytes: { perCall: evalsha(3, ID, INT, INT, INT, AMOUNT, AMOUNT) },
+    // tag, exists, state, debits, credits, cursor.
+    replyBytes: { perCall: FRAME_BYTES + values(ID, INT, ARCHIVE_WORD, AMOUNT, AMOUNT, INT) },
   },
   'transfer-batch chunk': batchBounds(limits.BATCH_CHUNK_BYTES_MAX),
   'transfer-batch atomic': batchBounds(limits.BATCH_BODY_BYTES_MAX),
@@ -200,6 +237,39 @@ const BOUNDS: Record<string, Bounds> = {
     requestBytes: { perCall: evalsha(5, TOKEN, 16, 'read'.length, INT, INT) },
     replyBytes: { perCall: 3 * FRAME_BYTES + values(TOKEN, INT, INT, INT),
       perItem: 2 * FRAME_BYTES + values(INT, ID, ID) + RECORD_BYTES_MAX },
+  },
+  // lua/archive-8.lua, a mode each. Every mode: the format, the lock's holder, the positions.
+  'archive read': {
+    // Then a journal page (as read-journal), the rejections (XRANGE) and their newest.
+    commands: { perCall: 8 },
+    keys: { perCall: 8 },
+    requestBytes: { perCall: evalsha(8, TOKEN, 'read'.length, INT, INT, INT) },
+    // The page's, the ids' and the rejections' lists, both newest, both saved positions; per
+    // record (either stream) as read-journal's.
+    replyBytes: { perCall: 4 * FRAME_BYTES + values(TOKEN, INT, INT, INT, INT, INT),
+      perItem: 2 * FRAME_BYTES + values(INT, ID, ID) + RECORD_BYTES_MAX },
+  },
+  'archive save': {
+    // Then each stream's newest and its position written, for a position that moves.
+    commands: { perCall: 7 },
+    keys: { perCall: 8 },
+    requestBytes: { perCall: evalsha(8, TOKEN, 'save'.length, INT, INT, CHAIN_HEAD,
+      CHAIN_HEAD) },
+    replyBytes: { perCall: FRAME_BYTES + values(TOKEN, INT) },
+  },
+  'archive free': {
+    // Then the freed positions, every follower's position, the pinned set's type; per record:
+    // its entry, its id's index entry, a hold's state, then (freed) the id deleted and its
+    // archived form written, or (an open hold) pinned; once: each stream's entries deleted,
+    // the freed unpinned, both freed positions written.
+    commands: { perItem: 5, perCall: 11 },
+    // And the id's bucket per record.
+    keys: { perItem: 1, perCall: 8 },
+    requestBytes: { perCall: evalsha(8, TOKEN, 'free'.length, INT, INT, INT),
+      // The stream, the seq or number, the bucket's KEYS index, the compact id; the bucket.
+      perItem: values(1, INT, INT, COMPACT) + values(KEY_BYTES_MAX) },
+    // Records freed, holds pinned.
+    replyBytes: { perCall: FRAME_BYTES + values(TOKEN, INT, INT, INT) },
   },
   lock: {
     // The holder, then the lock set, renewed or deleted.

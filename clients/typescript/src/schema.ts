@@ -168,6 +168,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/accounts/{id}/balance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An account's balance at a point in the ledger's history
+         * @description Its balance, debits and credits as they stood after the ledger's record at `seq`, or after the newest record committed at or before the time `at`; with neither, now. The answer names the seq it stands after. Records archived to PostgreSQL count as any other (LEDGER_ARCHIVE_URL).
+         */
+        get: operations["getAccountBalanceAt"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/accounts/{id}/entries": {
         parameters: {
             query?: never;
@@ -380,6 +400,26 @@ export interface paths {
          * @description The balance includes every transfer acknowledged before this request (with `Ledger-Read-From: primary`, or without read replicas).
          */
         get: operations["getAccountInLedger"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ledgers/{ledger}/accounts/{id}/balance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An account's balance at a point in the ledger's history
+         * @description Its balance, debits and credits as they stood after the ledger's record at `seq`, or after the newest record committed at or before the time `at`; with neither, now. The answer names the seq it stands after. Records archived to PostgreSQL count as any other (LEDGER_ARCHIVE_URL).
+         */
+        get: operations["getAccountBalanceAtInLedger"];
         put?: never;
         post?: never;
         delete?: never;
@@ -724,6 +764,17 @@ export interface components {
             entries: components["schemas"]["Entry"][];
             /** @description Pass as `cursor` for the next (older) page; null on the last page */
             nextCursor: string | null;
+        };
+        /** @description An account's posted totals as they stood after a record of the ledger */
+        BalanceAt: {
+            /** @description credits − debits, then */
+            balance: string;
+            /** @description 0 … 2^128−1, minor units, decimal string */
+            debits: string;
+            /** @description 0 … 2^128−1, minor units, decimal string */
+            credits: string;
+            /** @description The record the totals stand after: the seq asked for, or the newest committed at or before the time asked for ('0': before the first) */
+            seq: string;
         };
         /** @description A page of the journal, oldest first */
         JournalPage: {
@@ -2036,6 +2087,160 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Account"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: Malformed request; nothing recorded: fix it and send it again. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 400;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "VALIDATION_ERROR";
+                    };
+                };
+            };
+            /** @description `UNAUTHORIZED`: No valid API key (send `Authorization: Bearer <key>`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 401;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAUTHORIZED";
+                    };
+                };
+            };
+            /** @description `FORBIDDEN`: The API key lacks the scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 403;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "FORBIDDEN";
+                    };
+                };
+            };
+            /** @description `LEDGER_NOT_FOUND`: No ledger of this name that this API key reaches. `ACCOUNT_NOT_FOUND`: No account with this id. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 404;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "LEDGER_NOT_FOUND" | "ACCOUNT_NOT_FOUND";
+                    };
+                };
+            };
+            /** @description `RATE_LIMITED`: Rate limit of the API key exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 429;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description `UNAVAILABLE`: Redis unreachable or busy: the outcome of a write is unknown; retry with the same id. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 503;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    getAccountBalanceAt: {
+        parameters: {
+            query?: {
+                /** @description After the record at this seq (past the newest: the newest) */
+                seq?: string;
+                /** @description After the newest record committed at or before this time (RFC 3339) */
+                at?: string;
+            };
+            header?: {
+                /** @description `any` (default): a read replica may answer when REDIS_REPLICA_URLS is set; it lags the primary, so it may not show the latest writes yet. `primary`: read from the primary, which shows every acknowledged write (read-your-writes). */
+                "ledger-read-from"?: "primary" | "any";
+            };
+            path: {
+                /** @description 1–128 characters of A–Z a–z 0–9 _ - . (not `.` nor `..`) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The totals then */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BalanceAt"];
                 };
             };
             /** @description `VALIDATION_ERROR`: Malformed request; nothing recorded: fix it and send it again. */
@@ -4218,6 +4423,162 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Account"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: Malformed request; nothing recorded: fix it and send it again. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 400;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "VALIDATION_ERROR";
+                    };
+                };
+            };
+            /** @description `UNAUTHORIZED`: No valid API key (send `Authorization: Bearer <key>`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 401;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAUTHORIZED";
+                    };
+                };
+            };
+            /** @description `FORBIDDEN`: The API key lacks the scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 403;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "FORBIDDEN";
+                    };
+                };
+            };
+            /** @description `LEDGER_NOT_FOUND`: No ledger of this name that this API key reaches. `ACCOUNT_NOT_FOUND`: No account with this id. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 404;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "LEDGER_NOT_FOUND" | "ACCOUNT_NOT_FOUND";
+                    };
+                };
+            };
+            /** @description `RATE_LIMITED`: Rate limit of the API key exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 429;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description `UNAVAILABLE`: Redis unreachable or busy: the outcome of a write is unknown; retry with the same id. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /**
+                         * @description The HTTP status
+                         * @enum {integer}
+                         */
+                        status: 503;
+                        /**
+                         * @description Stable machine code; each response lists the codes it can carry
+                         * @enum {string}
+                         */
+                        code: "UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    getAccountBalanceAtInLedger: {
+        parameters: {
+            query?: {
+                /** @description After the record at this seq (past the newest: the newest) */
+                seq?: string;
+                /** @description After the newest record committed at or before this time (RFC 3339) */
+                at?: string;
+            };
+            header?: {
+                /** @description `any` (default): a read replica may answer when REDIS_REPLICA_URLS is set; it lags the primary, so it may not show the latest writes yet. `primary`: read from the primary, which shows every acknowledged write (read-your-writes). */
+                "ledger-read-from"?: "primary" | "any";
+            };
+            path: {
+                /** @description The ledger (`GET /ledgers`); an unknown one, or one the API key does not reach, is 404 `LEDGER_NOT_FOUND` */
+                ledger: string;
+                /** @description 1–128 characters of A–Z a–z 0–9 _ - . (not `.` nor `..`) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The totals then */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BalanceAt"];
                 };
             };
             /** @description `VALIDATION_ERROR`: Malformed request; nothing recorded: fix it and send it again. */

@@ -1,0 +1,198 @@
+#!lua flags=
+--[[
+archive: the PostgreSQL archiver's reads, saved positions and frees (src/archive/archiver.ts),
+for the holder of its lock only (lua/lock-1.lua, key `lock:archive`): both streams, the journal
+by seq and the rejections by number, are copied in order; Redis notes how far PostgreSQL has
+committed them, with the hash chains' heads there (src/archive/chain.ts), so that an archive
+rolled back or edited afterwards disagrees with Redis (npm run audit); and records PostgreSQL
+has are freed: each stream entry deleted, and its id's index entry turned into the archived
+form (the id, or its compact form, mapped to '': includes/journal.lua t_ref), which keeps the
+id decided forever in a few bytes. An open hold is not freed (posts, voids and the sweeper read
+its record): it is pinned and freed by a later call once it is closed.
+
+KEYS[1] meta        ledger hash: fmt (the archiver reads only a data format this release knows)
+KEYS[2] lock        string: the lock holder's token (lua/lock-1.lua)
+KEYS[3] positions   hash: `archive` -> seq archived up to (a follower's position, as
+                    follow-5.lua's), `archive:r` -> rejection number archived up to,
+                    `archive:hj` / `archive:hr` -> the chains' heads there (64 hex digits)
+KEYS[4] journal     stream of committed records, stream id `0-<seq>`
+KEYS[5] rejections  stream of rejected records, stream id `0-<n>`
+KEYS[6] accountIds  hash: account number -> account id
+KEYS[7] state       hash: a hold's seq -> its state ('' or none: open; includes/holds.lua)
+KEYS[8] pinned      sorted set: seqs of open holds that stayed when the records around them
+                    were freed (score = seq)
+KEYS[9..] free: the id buckets of the records freed, each once; items refer to them by index
+
+ARGV[1] token  the caller's lock token (echoed)
+ARGV[2] mode   'read', 'save' or 'free'
+read: ARGV[3] count (1 .. JOURNAL_READ_CHUNK_MAX, per stream), ARGV[4] the seq and ARGV[5]
+      the rejection number to read after (the archive's own positions: PostgreSQL's word wins)
+save: ARGV[3] seq, ARGV[4] rejection number (archived up to), ARGV[5] / ARGV[6] the journal's
+      and the rejections' chain heads there
+free: ARGV[3] seq and ARGV[4] rejection number to free up to (at most what PostgreSQL has, as
+      noted here, and for the journal at most every other follower's position in KEYS[3]: a
+      follower still reads them), ARGV[5] the number of items, then 4 values per item: stream
+      ('j' or 'r'), its seq or number, the KEYS index of its id's bucket, and its compact id
+      (src/ledger/keys.ts compactId, '' for none). The items are every record after the freed
+      positions (`archive:f`, `archive:fr` in KEYS[3]) up to ARGV[3..4], in order, after any
+      pinned holds (seqs at or before `archive:f`) to look at again.
+
+Returns { token, 0 } when the caller does not hold the lock (nothing read or written), else
+read: { token, 1, entries, ids, head, rejections, rejectionsHead, savedSeq, savedRejection }
+      (entries, ids, head: as read-journal-2.lua; rejections: XRANGE's entries)
+save: { token, 1 }, each position moved unless already there or past it (it never goes back).
+free: { token, 1, freed, pinned }: records freed, open holds pinned.
+An error for bad arguments (a position past a stream's newest included) or a data format this
+release does not know, with nothing written.
+]]
+
+--- @include journal
+--- @include journal-page
+
+local token, mode = ARGV[1], ARGV[2]
+if #token < 16 or #token > 64 or (mode ~= 'read' and mode ~= 'save' and mode ~= 'free') then
+  return redis.error_reply('ERR archive: bad arguments')
+end
+if not f_ok(redis.call('HGET', KEYS[1], 'fmt')) then
+  return redis.error_reply('ERR archive: data format not supported by this release')
+end
+if redis.call('GET', KEYS[2]) ~= token then return { token, 0 } end
+local saved = redis.call('HMGET', KEYS[3], 'archive', 'archive:r')
+local savedSeq, savedN = saved[1] or '0', saved[2] or '0'
+
+local function head(stream)
+  local top = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
+  if top then return string.sub(top[1], 3) end
+  return '0'
+end
+
+-- The free mode: checks everything, then writes (see the header).
+local function a_free()
+  local upto, uptoN, count = ARGV[3] or '', ARGV[4] or '', tonumber(ARGV[5])
+  if not jp_seq_ok(upto) or not jp_seq_ok(uptoN) or not count or count < 0
+    or count > {{L_JOURNAL_READ_CHUNK_MAX}} or count % 1 ~= 0 or #ARGV ~= 5 + 4 * count then
+    return redis.error_reply('ERR archive: bad arguments')
+  end
+  local fields = redis.call('HMGET', KEYS[3], 'archive:f', 'archive:fr')
+  local freed, freedN = tonumber(fields[1] or '0'), tonumber(fields[2] or '0')
+  local limit = tonumber(savedSeq)
+  local all = redis.call('HGETALL', KEYS[3])
+  for i = 1, #all, 2 do
+    -- Other followers' positions (a-z names; the archive's own fields have a colon).
+    if all[i] ~= 'archive' and not string.find(all[i], ':', 1, true) then
+      limit = math.min(limit, tonumber(all[i + 1]) or 0)
+    end
+  end
+  if tonumber(upto) > limit or tonumber(uptoN) > tonumber(savedN) then
+    return redis.error_reply('ERR archive: free past what is archived or followed')
+  end
+  redis.call('ZCARD', KEYS[8]) -- its type, before the first write
+  local nextSeq, nextN = freed + 1, freedN + 1
+  local frees, pins, jids, rids = {}, {}, {}, {}
+  for i = 1, count do
+    local b = 5 + 4 * (i - 1)
+    local stream, number, k, compact = ARGV[b + 1], ARGV[b + 2], tonumber(ARGV[b + 3]),
+      ARGV[b + 4]
+    if (stream ~= 'j' and stream ~= 'r') or not jp_seq_ok(number) or not k or k < 9
+      or not KEYS[k] then
+      return redis.error_reply('ERR archive: bad arguments')
+    end
+    local n = tonumber(number)
+    if stream == 'j' and n >= nextSeq then
+      if n ~= nextSeq or n > tonumber(upto) then
+        return redis.error_reply('ERR archive: free items not in order')
+      end
+      nextSeq = n + 1
+    elseif stream == 'r' and (n ~= nextN or n > tonumber(uptoN)) then
+      return redis.error_reply('ERR archive: free items not in order')
+    elseif stream == 'r' then
+      nextN = n + 1
+    end
+    local key, ref = KEYS[4], number
+    if stream == 'r' then key, ref = KEYS[5], '-' .. number end
+    local found = redis.call('XRANGE', key, '0-' .. number, '0-' .. number)[1]
+    if found then -- (absent: freed by an earlier call)
+      local r = found[2]
+      local id = r[{{J_ID}}]
+      if r[{{J_ID}} - 1] ~= 'i' or redis.call('HGET', KEYS[k], id) ~= ref then
+        return redis.error_reply('ERR archive: record ' .. ref .. ' is not indexed as such in ' ..
+          KEYS[k])
+      end
+      local open = false
+      if stream == 'j' and j_kind(r) == {{K_HOLD}} then
+        local state = redis.call('HGET', KEYS[7], number)
+        open = not state or state == ''
+      end
+      if open then
+        pins[#pins + 1] = number
+      else
+        frees[#frees + 1] = { KEYS[k], id, compact }
+        if stream == 'j' then jids[#jids + 1] = '0-' .. number
+        else rids[#rids + 1] = '0-' .. number end
+      end
+    end
+  end
+  if nextSeq - 1 ~= tonumber(upto) and tonumber(upto) > freed then
+    return redis.error_reply('ERR archive: free items do not reach seq ' .. upto)
+  end
+  if nextN - 1 ~= tonumber(uptoN) and tonumber(uptoN) > freedN then
+    return redis.error_reply('ERR archive: free items do not reach rejection ' .. uptoN)
+  end
+  -- After this point the records are freed.
+  for _, f in ipairs(frees) do
+    if f[3] ~= '' then
+      redis.call('HDEL', f[1], f[2])
+      redis.call('HSET', f[1], f[3], '')
+    else
+      redis.call('HSET', f[1], f[2], '')
+    end
+  end
+  if #jids > 0 then
+    redis.call('XDEL', KEYS[4], unpack(jids))
+    local seqs = {}
+    for i, jid in ipairs(jids) do seqs[i] = string.sub(jid, 3) end
+    redis.call('ZREM', KEYS[8], unpack(seqs))
+  end
+  if #rids > 0 then redis.call('XDEL', KEYS[5], unpack(rids)) end
+  for _, p in ipairs(pins) do redis.call('ZADD', KEYS[8], p, p) end
+  if tonumber(upto) > freed then redis.call('HSET', KEYS[3], 'archive:f', upto) end
+  if tonumber(uptoN) > freedN then redis.call('HSET', KEYS[3], 'archive:fr', uptoN) end
+  return { token, 1, #frees, #pins }
+end
+
+if mode == 'read' then
+  local count, afterSeq, afterN = tonumber(ARGV[3]), ARGV[4] or '', ARGV[5] or ''
+  if not count or count < 1 or count > {{L_JOURNAL_READ_CHUNK_MAX}} or count % 1 ~= 0
+    or not jp_seq_ok(afterSeq) or not jp_seq_ok(afterN) then
+    return redis.error_reply('ERR archive: bad arguments')
+  end
+  local page = jp_read(KEYS[4], KEYS[6], afterSeq, count)
+  if page.err then return page end
+  local rejections = redis.call('XRANGE', KEYS[5], '(0-' .. afterN, '+', 'COUNT', count)
+  for _, e in ipairs(rejections) do
+    local r = e[2]
+    if r[{{R_ID}} - 1] ~= 'i' or r[{{R_STATUS}} - 1] ~= 's' then
+      return redis.error_reply('ERR corrupt ledger: rejection ' .. e[1] .. ' out of shape')
+    end
+  end
+  return { token, 1, page[1], page[2], page[3], rejections, head(KEYS[5]), savedSeq, savedN }
+end
+
+if mode == 'free' then return a_free() end
+
+local seq, n, hashJ, hashR = ARGV[3] or '', ARGV[4] or '', ARGV[5] or '', ARGV[6] or ''
+local HASH = '^' .. string.rep('%x', 64) .. '$'
+if not jp_seq_ok(seq) or not jp_seq_ok(n) or not string.find(hashJ, HASH)
+  or not string.find(hashR, HASH) then
+  return redis.error_reply('ERR archive: bad arguments')
+end
+local moveSeq = tonumber(seq) > tonumber(savedSeq)
+local moveN = tonumber(n) > tonumber(savedN)
+if (moveSeq and tonumber(head(KEYS[4])) < tonumber(seq))
+  or (moveN and tonumber(head(KEYS[5])) < tonumber(n)) then
+  return redis.error_reply('ERR archive: position past the stream')
+end
+-- After this point the positions are moved.
+if moveSeq then redis.call('HSET', KEYS[3], 'archive', seq, 'archive:hj', hashJ) end
+if moveN then redis.call('HSET', KEYS[3], 'archive:r', n, 'archive:hr', hashR) end
+return { token, 1 }

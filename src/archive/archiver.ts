@@ -1,0 +1,327 @@
+/**
+ * The archiver (LEDGER_ARCHIVE_URL): copies every decided record of every ledger, in order
+ * (the journal by seq, the rejections by number), into PostgreSQL (src/archive/store.ts), then
+ * notes in Redis how far PostgreSQL has committed them (lua/archive-8.lua). Each instance runs
+ * one; a lock per ledger (`lock:archive`, the sweeper's and the followers' mechanism: src/redis/
+ * lease.ts) lets one of them archive a ledger at a time, and PostgreSQL's own position decides
+ * what is copied, so two archivers at once (a holder paused past its lease) still copy each
+ * record once.
+ */
+import { limits } from '../config/limits.js';
+import type { LedgerDirectory } from '../ledger/directory.js';
+import { EveryLedger } from '../ledger/every-ledger.js';
+import type { Ledger } from '../ledger/ledger.js';
+import type { ArchiveChunk } from '../ledger/types.js';
+import { Lease } from '../redis/lease.js';
+import { RedisLock } from '../redis/lock.js';
+import { migrate, MigrationMismatchError } from './migrate.js';
+import {
+  ArchiveGapError, ArchiveMismatchError, type ArchivePositions, ArchiveStore,
+} from './store.js';
+
+/** The lock's name (`<prefix>:{<ledger>}:lock:archive`) and the position's in `:p`. */
+export const ARCHIVE_NAME = 'archive';
+
+/** Pinned open holds (kept in Redis) are looked at again at most this often. */
+const PINNED_CHECK_INTERVAL_MS = 1_000;
+
+function min(a: bigint, b: bigint): bigint {
+  return a < b ? a : b;
+}
+
+/** ledger_archive_errors_total's reasons. */
+export const ARCHIVE_ERROR_REASONS = ['postgres', 'redis', 'mismatch'] as const;
+export type ArchiveErrorReason = typeof ARCHIVE_ERROR_REASONS[number];
+
+/** What the metrics see (src/metrics/). Each must not throw. */
+export interface ArchiveObserver {
+  archived?(records: number, rejections: number): void;
+  /** Records freed from Redis (PostgreSQL has them). */
+  freed?(records: number): void;
+  /** A pass failed: `postgres` (unreachable or refused), `redis`, or `mismatch`. */
+  error?(reason: ArchiveErrorReason): void;
+  /**
+   * After each page read, over the ledgers this instance archives: records not yet archived,
+   * the oldest one's age, and all decided records (Redis's memory per record divides by it).
+   */
+  lag?(records: number, seconds: number, decided: number): void;
+}
+
+interface Progress {
+  records: number;
+  seconds: number;
+  /** Decided records of the ledger (committed and rejected), archived or not. */
+  decided: number;
+}
+
+/** The stored `createdAt` (ms) of a record's field list, or undefined. */
+function createdAtOf(fields: readonly string[] | undefined): number | undefined {
+  if (fields === undefined) return undefined;
+  for (let i = 0; i < fields.length; i += 2) {
+    if (fields[i] === 'w') return Number(fields[i + 1]);
+  }
+  return undefined;
+}
+
+/** One ledger's archiver. */
+export class LedgerArchiver {
+  private readonly lease: Lease;
+  private stopped = false;
+  /** PostgreSQL's position as this holder last committed it (undefined: read it again). */
+  private position: ArchivePositions | undefined;
+
+  constructor(private readonly ledger: Ledger, private readonly store: ArchiveStore,
+    private readonly onProgress: (p: Progress) => void,
+    private readonly observer: ArchiveObserver = {},
+    private readonly keepRecords: number = limits.ARCHIVE_KEEP_RECORDS_DEFAULT) {
+    this.lease = new Lease(new RedisLock(ledger.connection, ledger.script('lock'),
+      ledger.keys.lock(ARCHIVE_NAME), limits.ARCHIVE_LOCK_TTL_MS));
+  }
+
+  get holding(): boolean {
+    return this.lease.holding;
+  }
+
+  /** One pass: copies every record decided since the archive's position. Returns how many. */
+  async runOnce(): Promise<number> {
+    const state = await this.lease.before();
+    if (state !== 'kept') this.position = undefined;
+    if (state === 'none') return 0;
+    let copied = 0;
+    const name = this.ledger.keys.ledger;
+    while (!this.stopped) {
+      if (this.position === undefined) {
+        try {
+          this.position = await postgres(() => this.store.positions(name));
+        } catch (error) {
+          // PostgreSQL down: the lag still shows, from what Redis has noted as archived.
+          await this.reportFromRedis();
+          throw error;
+        }
+      }
+      const at = this.position;
+      const chunk = await this.page(at);
+      if (chunk === undefined) {
+        this.lease.lost();
+        break;
+      }
+      this.report(chunk, at.seq, at.rejection);
+      let next = at;
+      if (chunk.records.length > 0 || chunk.rejections.length > 0) {
+        // If this fails, PostgreSQL may still have committed (the answer was lost): the
+        // position kept here is then behind, which is safe (the next append skips what the
+        // archive holds), and the lag keeps showing from it.
+        next = await postgres(() => this.store.append(name, chunk.records, chunk.rejections));
+        this.position = next;
+        copied += chunk.records.length + chunk.rejections.length;
+        this.observer.archived?.(chunk.records.length, chunk.rejections.length);
+      }
+      // Redis notes PostgreSQL's position, also when it is behind it (a crash between the
+      // commit and this call): what the archive holds decides what Redis may free.
+      if (BigInt(next.seq) > BigInt(chunk.savedSeq)
+        || BigInt(next.rejection) > BigInt(chunk.savedRejection)) {
+        if (!(await this.ledger.archiveSave(this.lease.lock, next.seq, next.rejection,
+          next.journalHash, next.rejectionsHash))) {
+          this.lease.lost();
+          break;
+        }
+      }
+      if (!(await this.free(chunk, next))) break;
+      if (next === at || !(await this.lease.during())) break;
+    }
+    return copied;
+  }
+
+  /** When pinned open holds were last looked at (ms). */
+  private pinnedCheckedAt = 0;
+
+  /**
+   * Frees from Redis what PostgreSQL has: all but the newest `keepRecords` of each stream,
+   * and nothing a journal follower (the change-data publisher) has not handed on yet. False:
+   * the lock is lost.
+   */
+  private async free(chunk: ArchiveChunk, at: ArchivePositions): Promise<boolean> {
+    const positions = await this.ledger.connection.hgetall(this.ledger.keys.positions());
+    // The newest record of each stream always stays: XREVRANGE names the stream's head.
+    const keep = BigInt(Math.max(1, this.keepRecords));
+    let upto = BigInt(at.seq);
+    for (const [name, value] of Object.entries(positions)) {
+      if (name !== ARCHIVE_NAME && !name.includes(':')) upto = min(upto, BigInt(value));
+    }
+    upto = min(upto, BigInt(chunk.head) - keep);
+    const uptoN = min(BigInt(at.rejection), BigInt(chunk.rejectionsHead) - keep);
+    let pinnedToo = Date.now() - this.pinnedCheckedAt > PINNED_CHECK_INTERVAL_MS
+      && positions['archive:f'] !== undefined;
+    if (pinnedToo) this.pinnedCheckedAt = Date.now();
+    if (!pinnedToo && upto <= BigInt(positions['archive:f'] ?? '0')
+      && uptoN <= BigInt(positions['archive:fr'] ?? '0')) return true;
+    for (;;) {
+      const done = await this.ledger.archiveFree(this.lease.lock, upto < 0n ? 0n : upto,
+        uptoN < 0n ? 0n : uptoN, pinnedToo);
+      if (done === undefined) {
+        this.lease.lost();
+        return false;
+      }
+      this.observer.freed?.(done.freed);
+      pinnedToo = false;
+      if (!done.more || this.stopped) return true;
+    }
+  }
+
+  private report(chunk: ArchiveChunk, seq: string, rejection: string): void {
+    const oldest = Math.min(createdAtOf(chunk.records[0]?.fields) ?? Infinity,
+      createdAtOf(chunk.rejections[0]?.fields) ?? Infinity);
+    this.onProgress({
+      records: Number(chunk.head) - Number(seq) + Number(chunk.rejectionsHead) - Number(rejection),
+      seconds: oldest === Infinity ? 0 : Math.max(0, (this.ledger.clock() - oldest) / 1000),
+      decided: Number(chunk.head) + Number(chunk.rejectionsHead) });
+  }
+
+  private async reportFromRedis(): Promise<void> {
+    const [seq, rejection] = await this.ledger.archivedInRedis();
+    const chunk = await this.ledger.archiveRead(this.lease.lock, 1, seq, rejection);
+    if (chunk !== undefined) this.report(chunk, seq, rejection);
+  }
+
+  /** Up to ARCHIVE_PAGE_RECORDS_MAX records of each stream after `at`, in chunks. */
+  private async page(at: ArchivePositions): Promise<ArchiveChunk | undefined> {
+    const chunkSize = limits.JOURNAL_READ_CHUNK_MAX;
+    let seq = at.seq;
+    let rejection = at.rejection;
+    let page: ArchiveChunk | undefined;
+    for (;;) {
+      const chunk = await this.ledger.archiveRead(this.lease.lock, chunkSize, seq, rejection);
+      if (chunk === undefined) return undefined;
+      if (page === undefined) {
+        page = chunk;
+      } else {
+        page.records.push(...chunk.records);
+        page.rejections.push(...chunk.rejections);
+      }
+      // A chunk short of what was asked is that stream's end.
+      if ((chunk.records.length < chunkSize && chunk.rejections.length < chunkSize)
+        || page.records.length + page.rejections.length >= limits.ARCHIVE_PAGE_RECORDS_MAX) {
+        return page;
+      }
+      seq = page.records.at(-1)?.seq ?? seq;
+      rejection = page.rejections.at(-1)?.n ?? rejection;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.lease.release();
+  }
+}
+
+export interface ArchiverOptions {
+  directory: LedgerDirectory;
+  /** The archive; closed by whoever made it, after the archiver stopped. */
+  store: ArchiveStore;
+  /**
+   * The newest records of each stream kept in Redis once archived (LEDGER_ARCHIVE_KEEP; at
+   * least 1: the newest record names the stream's head).
+   */
+  keepRecords?: number;
+  observer?: ArchiveObserver;
+  /** A ledger's pass failed (PostgreSQL or Redis down): logged; the next pass tries again. */
+  onError: (error: unknown) => void;
+  intervalMs?: number;
+}
+
+/** Every ledger's archiver, on one timer (src/ledger/every-ledger.ts). */
+export class Archiver {
+  readonly store: ArchiveStore;
+  private readonly every: EveryLedger<LedgerArchiver, number>;
+  private readonly progress = new Map<string, Progress>();
+  /** The schema is current (src/archive/migrate.ts): checked once, before the first copy. */
+  private migrated: Promise<unknown> | undefined;
+
+  constructor(options: ArchiverOptions) {
+    const observer = options.observer ?? {};
+    this.store = options.store;
+    this.every = new EveryLedger({
+      directory: options.directory,
+      intervalMs: options.intervalMs ?? limits.ARCHIVE_INTERVAL_MS,
+      onError: (error) => {
+        observer.error?.(reasonOf(error));
+        options.onError(error);
+      },
+      make: (ledger) => new LedgerArchiver(ledger, this.store, (p) => {
+        this.progress.set(ledger.keys.ledger, p);
+        observer.lag?.(this.lagRecords(), this.lagSeconds(), this.decided());
+      }, observer, options.keepRecords),
+      work: async (archiver, ledger) => {
+        // PostgreSQL may be down when the service starts: transfers go on, and the schema is
+        // brought up to date by the first pass that reaches it.
+        this.migrated ??= postgres(() => migrate(this.store.pool)).catch((error: unknown) => {
+          this.migrated = undefined;
+          throw error;
+        });
+        await this.migrated;
+        try {
+          return await archiver.runOnce();
+        } finally {
+          if (!archiver.holding) this.progress.delete(ledger.keys.ledger);
+        }
+      },
+      afterPass: () => observer.lag?.(this.lagRecords(), this.lagSeconds(), this.decided()),
+    });
+  }
+
+  start(): void {
+    this.every.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.every.stop();
+  }
+
+  /** One pass over every ledger (tests): the records copied. */
+  async archiveOnce(): Promise<number> {
+    return (await this.every.runOnce()).reduce((sum, n) => sum + n, 0);
+  }
+
+  lagRecords(): number {
+    let sum = 0;
+    for (const p of this.progress.values()) sum += p.records;
+    return sum;
+  }
+
+  decided(): number {
+    let sum = 0;
+    for (const p of this.progress.values()) sum += p.decided;
+    return sum;
+  }
+
+  lagSeconds(): number {
+    let max = 0;
+    for (const p of this.progress.values()) max = Math.max(max, p.seconds);
+    return max;
+  }
+}
+
+/** PostgreSQL failed (down, refused, timed out): told apart from Redis's failures. */
+export class ArchivePostgresError extends Error {}
+
+async function postgres<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof ArchiveMismatchError || error instanceof ArchiveGapError
+      || error instanceof MigrationMismatchError) {
+      throw error;
+    }
+    throw new ArchivePostgresError(`archive: PostgreSQL: ${(error as Error).message}`,
+      { cause: error });
+  }
+}
+
+/** A failure's metric label (ledger_archive_errors_total{reason}). */
+function reasonOf(error: unknown): ArchiveErrorReason {
+  if (error instanceof ArchiveMismatchError || error instanceof ArchiveGapError
+    || error instanceof MigrationMismatchError) {
+    return 'mismatch';
+  }
+  return error instanceof ArchivePostgresError ? 'postgres' : 'redis';
+}
