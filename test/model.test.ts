@@ -11,7 +11,10 @@
  *
  * Once through the Ledger API (many runs, fast) and once through HTTP `inject` (fewer runs; it
  * also covers the status codes, problem bodies, replay header and cursors); the drivers are in
- * test/helpers/model-drivers.ts.
+ * test/helpers/model-drivers.ts. And through HTTP once more with a PostgreSQL archive
+ * (src/archive/) that copies and frees every record but the newest after each write: replays,
+ * reads, entries pages, posts and reversals of archived records must answer exactly as the
+ * model says, i.e. as they did before archiving.
  * A failure prints fast-check's seed and path; replay one with FC_SEED=<seed> FC_PATH=<path>.
  */
 import fc from 'fast-check';
@@ -25,6 +28,7 @@ import {
   type Overdraft, type TargetedKind, type TargetedRequest, type TransferRequest, transferView,
 } from './helpers/model.js';
 import { type Driver, httpDriver, ledgerDriver } from './helpers/model-drivers.js';
+import { startTestPostgres } from './helpers/postgres.js';
 
 /** Sized so that the whole file runs in well under 30 s on a 2-core machine. */
 const LEDGER_RUNS = 150;
@@ -721,6 +725,21 @@ function expectCoverage(coverage: Coverage, extra: string[]): void {
   expect(required.filter((k) => !coverage.has(k)), JSON.stringify([...coverage])).toEqual([]);
 }
 
+/** A driver that archives and frees (all but each stream's newest record) after each write. */
+function archiving(driver: Driver, archive: () => Promise<unknown>): Driver {
+  const after = <A extends unknown[]>(call: (...args: A) => Promise<void>) =>
+    async (...args: A) => {
+      await call(...args);
+      await archive();
+    };
+  return { ...driver, createAccount: after(driver.createAccount),
+    transfer: after(driver.transfer), targeted: after(driver.targeted),
+    close: after(driver.close), expire: after(driver.expire) };
+}
+
+/** Runs through HTTP with the archive: fewer (each write is followed by a copy and a free). */
+const ARCHIVE_RUNS = 16;
+
 describe('model-based: random transfers, holds and reversals against an in-memory model', () => {
   let shared: Fixture;
   beforeAll(async () => { shared = await fixture(); });
@@ -758,4 +777,33 @@ describe('model-based: random transfers, holds and reversals against an in-memor
     }), { numRuns: HTTP_RUNS, ...options });
     expectCoverage(coverage, ['malformed']);
   }, TEST_TIMEOUT_MS);
+
+  test(`through HTTP, archived and freed after every write: ${ARCHIVE_RUNS} runs`, async () => {
+    const db = await startTestPostgres();
+    try {
+      const coverage: Coverage = new Map();
+      await fc.assert(fc.asyncProperty(arbRun(HTTP_OPS_MAX), async (run) => {
+        const clock = { ms: CLOCK_START_MS };
+        const f = await fixture({ now: () => clock.ms, groupCommit: true,
+          archive: { url: db.url, keepRecords: 1, background: false } });
+        try {
+          const archiver = f.app.archiver;
+          if (archiver === undefined) throw new Error('no archiver');
+          const driver = archiving(httpDriver(f.app, f.ledger), () => archiver.archiveOnce());
+          const x = new Execution(run, driver, clock, coverage);
+          await x.execute();
+          await auditEverything(x, driver, run.finalPageLimit);
+          // Everything but each stream's newest record and open holds was freed.
+          const head = Number(await f.ledger.journalHead());
+          expect(Number(await f.redis.hget(f.keys.positions(), 'archive:f') ?? 0))
+            .toBe(Math.max(0, head - 1));
+        } finally {
+          await f.close();
+        }
+      }), { numRuns: ARCHIVE_RUNS, ...options });
+      expectCoverage(coverage, ['malformed']);
+    } finally {
+      await db.close();
+    }
+  }, 3 * TEST_TIMEOUT_MS);
 });

@@ -87,7 +87,8 @@ export class ArchiveStore implements ArchiveReader {
     limit: number): Promise<ArchiveRecord[]> {
     const { rows } = await this.pool.query<{ seq: string; record: string; f: string;
       t: string }>('SELECT seq::text, record, from_account AS f, to_account AS t ' +
-      'FROM ledger.transfers WHERE ledger = $1 AND seq > $2 AND seq <= $3 ORDER BY seq ' +
+      // (ORDER BY r.seq, the column: a bare `seq` would be the text output column.)
+      'FROM ledger.transfers r WHERE ledger = $1 AND seq > $2 AND seq <= $3 ORDER BY r.seq ' +
       'LIMIT $4', [ledger, after, upto, limit]);
     return rows.map((r) => ({ seq: r.seq, fields: JSON.parse(r.record) as string[],
       fromId: r.f, toId: r.t }));
@@ -95,8 +96,8 @@ export class ArchiveStore implements ArchiveReader {
 
   async totalsAt(ledger: string, account: string, seq: string): Promise<Totals> {
     const { rows } = await this.pool.query<Totals>('SELECT debits_after::text AS debits, ' +
-      'credits_after::text AS credits FROM ledger.entries WHERE ledger = $1 AND account = $2 ' +
-      'AND seq <= $3 ORDER BY seq DESC LIMIT 1', [ledger, account, seq]);
+      'credits_after::text AS credits FROM ledger.entries e WHERE ledger = $1 AND ' +
+      'account = $2 AND seq <= $3 ORDER BY e.seq DESC LIMIT 1', [ledger, account, seq]);
     return rows[0] ?? { debits: '0', credits: '0' };
   }
 
@@ -113,8 +114,8 @@ export class ArchiveStore implements ArchiveReader {
       amount: string; balance: string; other: string; ms: string }>(
       'SELECT seq::text, transfer_id AS id, kind, amount::text, balance_after::text AS ' +
       'balance, counterparty AS other, (extract(epoch FROM created_at) * 1000)::bigint::text ' +
-      'AS ms FROM ledger.entries WHERE ledger = $1 AND account = $2 AND seq <= $3 ' +
-      'ORDER BY seq DESC LIMIT $4', [ledger, account, from, limit + 1]);
+      'AS ms FROM ledger.entries e WHERE ledger = $1 AND account = $2 AND seq <= $3 ' +
+      'ORDER BY e.seq DESC LIMIT $4', [ledger, account, from, limit + 1]);
     const entries = rows.slice(0, limit).map((r): Entry => ({ transferId: r.id,
       kind: r.kind as Entry['kind'], seq: r.seq, amount: r.amount, balanceAfter: r.balance,
       counterparty: r.other, createdAt: iso(r.ms) }));
