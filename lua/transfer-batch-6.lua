@@ -149,6 +149,8 @@ for i = 1, count do
   local b = 5 + 12 * (i - 1)
   local id, hold, expires = ARGV[b + 1], ARGV[b + 7], ARGV[b + 8]
   local bk = tonumber(ARGV[b + 11])
+  -- An item decided before (its record in Redis, or archived) writes nothing.
+  local new = r[1] ~= {{S_EXISTS}} and r[1] ~= {{S_ARCHIVED}}
   local ref
   if r[1] == {{S_OK}} and hold ~= '' then
     local fa, ta = accounts[tonumber(ARGV[b + 9])], accounts[tonumber(ARGV[b + 10])]
@@ -160,10 +162,10 @@ for i = 1, count do
     local fa, ta = accounts[tonumber(ARGV[b + 9])], accounts[tonumber(ARGV[b + 10])]
     ref = j_commit(KEYS[2], id, fa, ta, ARGV[b + 4], ARGV[b + 6], now, by, r[4], r[5])
     r[3] = ref
-  elseif r[1] ~= {{S_EXISTS}} and hold ~= '' then
+  elseif new and hold ~= '' then
     ref = j_reject(KEYS[3], id, r[1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], r[2],
       ARGV[b + 6], now, by, {{K_HOLD}}, '', hold, '')
-  elseif r[1] ~= {{S_EXISTS}} then
+  elseif new then
     ref = j_reject(KEYS[3], id, r[1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], r[2],
       ARGV[b + 6], now, by)
   end

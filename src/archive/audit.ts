@@ -37,8 +37,10 @@ import { CHAIN_START, chainHash, type ChainStream } from './chain.js';
 const WINDOW = 1000;
 /** Entries per FETCH from the cursor over ledger.entries. */
 const ENTRIES_PAGE = 5000;
-/** Redis keys read per round of pipelined commands. */
-const REDIS_BATCH = 200;
+/** work_mem of the audit's sort of the entries (its own transaction's only). */
+const SORT_MEMORY = '64MB';
+/** Redis keys read per pipeline. */
+const REDIS_BATCH = 500;
 /** A broken table's extra rows are listed up to this many (the rest are alike). */
 const LIST_MAX = 1000;
 const CHAINED = new Set(['transfer', 'post', 'reversal']);
@@ -315,8 +317,8 @@ class ArchiveReader {
   }
 
   /**
-   * ledger.accounts, then every entry of the ledger in (account, seq) order with its
-   * transfer's row, in pages from a cursor, all in one snapshot (REPEATABLE READ).
+   * ledger.accounts, then every entry of the ledger in seq order with its transfer's row, in
+   * pages from a cursor, all in one snapshot (REPEATABLE READ).
    */
   async entries(ledger: string, accounts: (totals: Map<string, AccountRow>) => void,
     page: (rows: EntryRow[]) => void): Promise<void> {
@@ -332,13 +334,14 @@ class ArchiveReader {
         'SELECT account, debits::text, credits::text, last_seq::text AS last ' +
         'FROM ledger.accounts WHERE ledger = $1', [ledger]);
       accounts(new Map(rows.map((r) => [r.account, r])));
-      // One plan whatever the tables' statistics (a fresh archive has none): the entries in
-      // their primary key's order, no sort of them all, each one's row found by its primary
-      // key. Left to itself, the planner may sort every entry, or scan a table per entry.
-      for (const setting of ['enable_sort', 'enable_hashjoin', 'enable_material',
-        'enable_seqscan', 'enable_bitmapscan']) {
+      // One plan whatever the tables' statistics (a fresh archive has none): the entries
+      // sorted by seq once and merged with the transfers in their primary key's order, all
+      // sequential reads. Left to itself, the planner may look a row up per entry, or sort
+      // every entry again for each page.
+      for (const setting of ['enable_nestloop', 'enable_hashjoin']) {
         await this.client.query(`SET LOCAL ${setting} = off`);
       }
+      await this.client.query(`SET LOCAL work_mem = '${SORT_MEMORY}'`);
       await this.client.query(`DECLARE audit_entries NO SCROLL CURSOR FOR
         SELECT e.account, e.seq::text AS seq, e.transfer_id AS id, e.kind,
           e.amount::text AS amount, e.counterparty AS other, e.debits_after::text AS debits,
@@ -349,7 +352,7 @@ class ArchiveReader {
           ${MS('t.created_at')} AS t_at
         FROM ledger.entries e
         LEFT JOIN ledger.transfers t ON t.ledger = e.ledger AND t.seq = e.seq
-        WHERE e.ledger = ${name} ORDER BY e.account, e.seq`);
+        WHERE e.ledger = ${name} ORDER BY e.seq, e.account`);
       for (;;) {
         const fetched = await this.client.query<EntryRow>(
           `FETCH ${ENTRIES_PAGE} FROM audit_entries`);
@@ -414,7 +417,6 @@ interface Note {
   rejectionsHash: string | null;
 }
 
-const PROF = { redis: 0, pg: 0 };
 class LedgerAudit {
   private readonly name: string;
   private head = 0;
@@ -473,9 +475,7 @@ class LedgerAudit {
     this.rejectionInRedis = new Bits(this.rejectionsHead);
     this.rejectionInPg = new Bits(this.rejectionsHead);
     await this.readNumbers();
-    let t0 = Date.now();
     await this.journal();
-    console.error('PROF journal', Date.now() - t0); t0 = Date.now();
     await this.rejectionsStream();
     const note = await this.readNote();
     this.freedPastNote(note);
@@ -485,13 +485,9 @@ class LedgerAudit {
       return `ledger ${this.name}: ${this.unreadable} records archived and freed from Redis ` +
         'could not be read: the audit needs LEDGER_ARCHIVE_URL to check them';
     }
-    let t1 = Date.now();
     if (this.pg !== undefined) await this.archive();
-    console.error('PROF archive', Date.now() - t1); t1 = Date.now();
     await this.balances();
-    console.error('PROF balances', Date.now() - t1); t1 = Date.now();
     await this.index();
-    console.error('PROF index', Date.now() - t1); t1 = Date.now();
     return this.unreadable === 0 ? '' : `ledger ${this.name}: ${this.unreadable} archived ` +
       'index entries could not be checked: the audit needs LEDGER_ARCHIVE_URL';
   }
@@ -897,11 +893,12 @@ class LedgerAudit {
   /** Checks 1-3 on the archive as a whole: no gaps, positions, entries, ledger.accounts. */
   private async archive(): Promise<void> {
     const pg = this.pg as ArchiveReader;
-    const heads = { journal: await this.streamHead(this.keys.journal()),
-      rejections: await this.streamHead(this.keys.rejections()) };
     for (const stream of ['journal', 'rejections'] as const) {
       const table = STREAM_TABLE[stream][0];
       const s = await pg.summary(this.name, stream);
+      // Read after the archive: Redis's newest is then at least what the archive could hold.
+      const head = await this.streamHead(stream === 'journal' ? this.keys.journal()
+        : this.keys.rejections());
       const unit = stream === 'journal' ? 'seq' : 'rejection';
       if (s.count !== s.max || s.min < 1n) {
         for (const n of await pg.belowOne(this.name, stream)) {
@@ -912,8 +909,8 @@ class LedgerAudit {
             `holds rows up to ${s.max}`);
         }
       }
-      if (s.max > BigInt(heads[stream])) {
-        this.say(`${unit} ${s.max}: in ${table}, past Redis's newest (${heads[stream]})`);
+      if (s.max > BigInt(head)) {
+        this.say(`${unit} ${s.max}: in ${table}, past Redis's newest (${head})`);
       }
       if (s.position === undefined) {
         if (s.max > 0n) this.say(`${unit} ${s.max}: ${table} has rows, ledger.positions none`);
@@ -939,46 +936,27 @@ class LedgerAudit {
   }
 
   /**
-   * Check 3 on ledger.entries, account by account in seq order: each entry is one of the two
-   * of its transfer's row (whose columns the windows compared with its record), its running
-   * totals follow from the entry before (a local check: a missing entry is one line, not one
-   * per entry after it), the sums are ledger.accounts', and the sums up to p0 are what Redis's
-   * balances start from.
+   * Check 3 on ledger.entries, in seq order: each entry is one of the two of its transfer's
+   * row (whose columns the windows compared with its record), its running totals follow from
+   * its account's entry before (a local check: a missing entry is one line, not one per entry
+   * after it), each account's sums are ledger.accounts', and its sums up to p0 are what its
+   * Redis balances start from.
    */
   private async entries(pg: ArchiveReader): Promise<void> {
     let totals = new Map<string, AccountRow>();
-    let account: string | undefined;
-    let st = { debits: 0n, credits: 0n, dr: 0n, cr: 0n, dr0: 0n, cr0: 0n, last: '0' };
-    const finish = () => {
-      if (account === undefined) return;
-      this.archived.set(account, { dr: st.dr0, cr: st.cr0 });
-      const row = totals.get(account);
-      totals.delete(account);
-      if (row === undefined) {
-        this.say(`account ${account}: entries up to seq ${st.last} in ledger.entries, no row ` +
-          'in ledger.accounts');
-        return;
-      }
-      const pairs: [string, string, string][] = [['debits', row.debits, String(st.dr)],
-        ['credits', row.credits, String(st.cr)], ['last_seq', row.last, st.last]];
-      for (const [column, stored, sum] of pairs) {
-        if (!same(stored, sum)) {
-          this.say(`account ${account}: ledger.accounts.${column} is ${stored}, its entries ` +
-            `in ledger.entries make ${sum}`);
-        }
-      }
-    };
+    const running = new Map<string, { debits: bigint; credits: bigint; dr: bigint; cr: bigint;
+      dr0: bigint; cr0: bigint; last: string }>();
     await pg.entries(this.name, (rows) => {
       totals = rows;
     }, (page) => {
       for (const row of page) {
-        if (row.account !== account) {
-          finish();
-          account = row.account;
-          st = { debits: 0n, credits: 0n, dr: 0n, cr: 0n, dr0: 0n, cr0: 0n, last: '0' };
-        }
         this.entryOfRow(row);
-        const where = `account ${account}: the entry at seq ${row.seq}`;
+        let st = running.get(row.account);
+        if (st === undefined) {
+          st = { debits: 0n, credits: 0n, dr: 0n, cr: 0n, dr0: 0n, cr0: 0n, last: '0' };
+          running.set(row.account, st);
+        }
+        const where = `account ${row.account}: the entry at seq ${row.seq}`;
         const amount = int(row.amount) ?? 0n;
         const debit = amount < 0n ? -amount : 0n;
         const credit = amount > 0n ? amount : 0n;
@@ -1008,7 +986,24 @@ class LedgerAudit {
         st.last = row.seq;
       }
     });
-    finish();
+    for (const [account, st] of running) {
+      this.archived.set(account, { dr: st.dr0, cr: st.cr0 });
+      const row = totals.get(account);
+      totals.delete(account);
+      if (row === undefined) {
+        this.say(`account ${account}: entries up to seq ${st.last} in ledger.entries, no row ` +
+          'in ledger.accounts');
+        continue;
+      }
+      const pairs: [string, string, string][] = [['debits', row.debits, String(st.dr)],
+        ['credits', row.credits, String(st.cr)], ['last_seq', row.last, st.last]];
+      for (const [column, stored, sum] of pairs) {
+        if (!same(stored, sum)) {
+          this.say(`account ${account}: ledger.accounts.${column} is ${stored}, its entries ` +
+            `in ledger.entries make ${sum}`);
+        }
+      }
+    }
     for (const [id, row] of totals) {
       this.say(`account ${id}: ledger.accounts has debits ${row.debits} and credits ` +
         `${row.credits}, ledger.entries has no entry of it`);
@@ -1083,8 +1078,12 @@ class LedgerAudit {
     const newest = await this.streamHead(this.keys.journal());
     for (let i = 0; i < ids.length; i += REDIS_BATCH) {
       const batch = ids.slice(i, i + REDIS_BATCH);
-      const replies = await Promise.all(batch.map((id) => this.redis.hmget(
-        this.keys.account(id), 'cur', 'dr', 'cr', 'lseq', 'n')));
+      const pipeline = this.redis.pipeline();
+      for (const id of batch) pipeline.hmget(this.keys.account(id), 'cur', 'dr', 'cr', 'lseq', 'n');
+      const replies = (await pipeline.exec() ?? []).map(([error, reply]) => {
+        if (error) throw error;
+        return reply as (string | null)[];
+      });
       batch.forEach((id, j) => {
         const [cur, drText, crText, lseqText, n] = replies[j] as (string | null)[];
         const where = `account ${id}`;
@@ -1207,11 +1206,13 @@ class LedgerAudit {
     const keys = [...buckets].sort();
     for (let i = 0; i < keys.length; i += REDIS_BATCH) {
       const batch = keys.slice(i, i + REDIS_BATCH);
-      const replies = await Promise.all(batch.map((key) =>
-        this.redis.callBuffer('HGETALL', key).then((r) => r as Buffer[],
-          (error: Error) => error)));
+      // Buffers: a compact field is 17 bytes that are not UTF-8.
+      const pipeline = this.redis.pipeline();
+      for (const key of batch) pipeline.callBuffer('HGETALL', key);
+      const replies = await pipeline.exec() ?? [];
       batch.forEach((key, j) => {
-        const reply = replies[j] as Buffer[] | Error;
+        const [error, result] = replies[j] ?? [new Error('no reply'), undefined];
+        const reply = error ?? result as Buffer[];
         const text = key.slice(key.lastIndexOf(':') + 1);
         const bucket = /^(0|[1-9][0-9]*)$/.test(text) ? Number(text) : NaN;
         if (!(bucket < TRANSFER_ID_BUCKETS)) {

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
+import { checkOut } from './store.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
 
@@ -42,7 +43,7 @@ export class MigrationMismatchError extends Error {}
 
 /** Applies what is not yet applied; returns the versions it applied now. */
 export async function migrate(pool: pg.Pool, list = migrations()): Promise<number[]> {
-  const client = await pool.connect();
+  const client = await checkOut(pool);
   const applied: number[] = [];
   try {
     for (const m of list) {
@@ -82,7 +83,7 @@ export async function migrate(pool: pg.Pool, list = migrations()): Promise<numbe
         `than this release's ${list.length}`);
     }
   } finally {
-    client.release();
+    client.done();
   }
   return applied;
 }

@@ -129,7 +129,7 @@ export class ArchiveStore implements ArchiveReader {
    */
   async append(ledger: string, journal: readonly ArchiveRecord[],
     rejections: readonly ArchiveRejection[]): Promise<ArchivePositions> {
-    const client = await this.pool.connect();
+    const client = await checkOut(this.pool);
     try {
       await client.query('BEGIN');
       await client.query('INSERT INTO ledger.positions (ledger, journal_hash, rejections_hash) ' +
@@ -158,7 +158,7 @@ export class ArchiveStore implements ArchiveReader {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     } finally {
-      client.release();
+      client.done();
     }
   }
 
@@ -308,6 +308,24 @@ export class ArchiveStore implements ArchiveReader {
       cols.hash]);
     return hash;
   }
+}
+
+/**
+ * A client out of the pool, with a listener for its `error` event: a connection that PostgreSQL
+ * drops while checked out (a restart, kill -9) emits one, and an event nobody listens to would
+ * end the process. The query in flight fails on its own; the client is then discarded.
+ */
+export async function checkOut(pool: pg.Pool): Promise<pg.PoolClient & { done(): void }> {
+  const client = await pool.connect();
+  let failed: Error | undefined;
+  const onError = (error: Error) => { failed = error; };
+  client.on('error', onError);
+  return Object.assign(client, {
+    done: () => {
+      client.off('error', onError);
+      client.release(failed);
+    },
+  });
 }
 
 /** A record's id: its first field (records.ts, JOURNAL_FIELDS and REJECTION_FIELDS). */

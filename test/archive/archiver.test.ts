@@ -85,8 +85,8 @@ describe('archive', () => {
         await archived(f);
         const ledger = f.keys.ledger;
         const { rows: transfers } = await sql.query(
-          'SELECT seq::text, id, kind, amount::text, record, hash FROM ledger.transfers ' +
-          'WHERE ledger = $1 ORDER BY seq', [ledger]);
+          'SELECT seq::text, id, kind, amount::text, record, hash FROM ledger.transfers x ' +
+          'WHERE ledger = $1 ORDER BY x.seq', [ledger]);
         const journal = await f.redis.xrange(f.keys.journal(), '-', '+');
         expect(transfers.map((r) => r.seq)).toEqual(journal.map(([id]) => id.slice(2)));
         // The record is Redis's, field for field.
@@ -96,7 +96,7 @@ describe('archive', () => {
           't2:transfer:300', 'h1:hold:200', 'p1:post:150', 'h2:hold:50', 'v1:void:50',
           'x1:reversal:100']);
         const { rows: rejections } = await sql.query('SELECT n::text, id, reason, record, hash ' +
-          'FROM ledger.rejections WHERE ledger = $1 ORDER BY n', [ledger]);
+          'FROM ledger.rejections x WHERE ledger = $1 ORDER BY x.n', [ledger]);
         expect(rejections.map((r) => `${r.id}:${r.reason}`))
           .toEqual(['r1:INSUFFICIENT_FUNDS', 'r2:EXCEEDS_REVERSIBLE_AMOUNT']);
 
@@ -119,7 +119,7 @@ describe('archive', () => {
         // Entries: two per transfer, post and reversal, none for holds and voids; each
         // account's archived totals are Redis's.
         const { rows: entries } = await sql.query('SELECT account, seq::text, amount::text, ' +
-          'balance_after::text FROM ledger.entries WHERE ledger = $1 ORDER BY seq, account',
+          'balance_after::text FROM ledger.entries x WHERE ledger = $1 ORDER BY x.seq, account',
         [ledger]);
         expect(entries.map((e) => `${e.seq}:${e.account}:${e.amount}:${e.balance_after}`))
           .toEqual(['1:alice:1000:1000', '1:cash:-1000:-1000', '2:alice:-300:700',

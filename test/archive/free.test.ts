@@ -117,6 +117,24 @@ describe('archived records, freed from Redis', () => {
       expect(lower.status).toBe(201); // another id: ids are case-sensitive
       expect((await call(f, { method: 'GET', url: '/accounts/alice' })).body).toBe(alice);
 
+      // A batch of a new id and an archived one (and a group commit is such a batch): the new
+      // one commits, once; the archived one replays, writing nothing.
+      const head = Number(await f.ledger.journalHead());
+      const mixed = await call(f, { method: 'POST', url: '/transfers/batch', payload: {
+        atomic: false, transfers: [{ id: 'n-new', from: 'cash', to: 'bob', amount: '5' },
+          { id: uuid, from: 'cash', to: 'alice', amount: '1000', metadata: { n: 'é"\\' } }] } });
+      expect(mixed.status, mixed.body).toBe(200);
+      const results = (JSON.parse(mixed.body) as { results: Array<{ id: string;
+        replayed: boolean; status: number }> }).results;
+      expect(results.map((r) => [r.id, r.replayed, r.status])).toEqual([['n-new', false, 201],
+        [uuid, true, 201]]);
+      expect(Number(await f.ledger.journalHead())).toBe(head + 1);
+      const atomic = await call(f, { method: 'POST', url: '/transfers/batch', payload: {
+        atomic: true, transfers: [{ id: 'n-new2', from: 'cash', to: 'bob', amount: '5' },
+          { id: uuid, from: 'cash', to: 'alice', amount: '1000', metadata: { n: 'é"\\' } }] } });
+      expect(atomic.status, atomic.body).toBe(409);
+      expect(Number(await f.ledger.journalHead())).toBe(head + 1);
+
       // Targets that were archived: a reversal of the rest, a post of a posted hold.
       const rest = await call(f, { method: 'POST', url: `/transfers/${upper}/reversals`,
         payload: { id: 'x2' } });

@@ -23,6 +23,7 @@
  * endpoint and status are printed at the end.
  */
 import Ajv, { type ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { AMOUNT_MAX, limits } from '../../src/config/limits.js';
@@ -375,6 +376,9 @@ const ajvOptions = { removeAdditional: false, useDefaults: true, allErrors: fals
   strict: false } as const;
 const bodyAjv = new Ajv.default({ ...ajvOptions, coerceTypes: false });
 const textAjv = new Ajv.default({ ...ajvOptions, coerceTypes: false });
+// The formats the service checks (src/app.ts): a balance's `at` is a date-time.
+addFormats.default(bodyAjv);
+addFormats.default(textAjv);
 const validators = new Map<string, { body?: ValidateFunction; params: ValidateFunction;
   query: ValidateFunction }>();
 for (const op of ops) {
