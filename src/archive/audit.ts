@@ -1075,7 +1075,6 @@ class LedgerAudit {
     const late = new Map<string, { lseq: number; dr: bigint; cr: bigint; stored: [bigint,
       bigint] }>();
     const ids = [...byId.keys()];
-    const newest = await this.streamHead(this.keys.journal());
     for (let i = 0; i < ids.length; i += REDIS_BATCH) {
       const batch = ids.slice(i, i + REDIS_BATCH);
       const pipeline = this.redis.pipeline();
@@ -1084,6 +1083,9 @@ class LedgerAudit {
         if (error) throw error;
         return reply as (string | null)[];
       });
+      // Read after the accounts: a live service's write moves an account's lseq and the
+      // journal in one script, so the head read now is at least every lseq just read.
+      const newest = await this.streamHead(this.keys.journal());
       batch.forEach((id, j) => {
         const [cur, drText, crText, lseqText, n] = replies[j] as (string | null)[];
         const where = `account ${id}`;

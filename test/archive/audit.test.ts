@@ -201,6 +201,38 @@ describe('audit', () => {
       }
     });
 
+  test('beside a live service: a transfer after each read of a stream\'s head, no divergence',
+    async () => {
+      // Each write lands right after the audit reads a stream's newest number (XINFO), before
+      // its next command: an account read after it may be past that number, which only a head
+      // read after the accounts bounds.
+      const f = await archivedLedger();
+      try {
+        let n = 0;
+        const live = new Proxy(f.redis, {
+          get(target, name) {
+            const value: unknown = Reflect.get(target, name, target);
+            if (name !== 'xinfo') {
+              return typeof value === 'function' ? value.bind(target) : value;
+            }
+            return async (...args: Parameters<typeof target.xinfo>) => {
+              const reply = await target.xinfo(...args);
+              n += 1;
+              await post(f, '/transfers', { id: `live-${n}`, from: 'cash', to: 'alice',
+                amount: '1' }, 201);
+              return reply;
+            };
+          },
+        });
+        const result = await audit({ redis: live, prefix: f.keys.prefix,
+          defaultLedger: f.keys.ledger, ledgers: [f.keys.ledger], archiveUrl: db.url });
+        expect(n, 'transfers written during the audit').toBeGreaterThan(0);
+        expect(result.divergences).toEqual([]);
+      } finally {
+        await f.close();
+      }
+    });
+
   describe('tampering, each reported by name', () => {
     let f: Fixture;
     let line: (text: string) => string;
