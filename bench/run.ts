@@ -25,6 +25,13 @@
  * transfers with the publisher ≥ 0.9× without); then how fast the publisher works through a
  * backlog of BENCH_CDC_BACKLOG records, committed to a ledger of their own while the bench held
  * its publisher lock (goal: at least the batch endpoint's peak, committed transfers/s).
+ * Then the PostgreSQL archive (bench/lib/archive.ts), under the first fsync policy, with a
+ * PostgreSQL of its own (not available, and left out, where none is installed): single
+ * transfers with LEDGER_ARCHIVE_URL against without, interleaved rounds (goal ≥ 0.9×); Redis
+ * memory per transfer of BENCH_ARCHIVE_TRANSFERS transfers with UUID ids before and after they
+ * are archived and freed (goal ≤ 48 B archived); the rate at which the archiver copies and
+ * frees them, against single transfers/s (goal ≥ 3×); then that ledger checked: npm run audit,
+ * every id in the index and in PostgreSQL, BENCH_ARCHIVE_READS of them read back.
  * Each server is a child process; the load generator (autocannon) runs here. Per fsync policy
  * the bench starts its own redis-server as the product's embedded one is started, interleaves
  * a, b, c, p, d in every round, and reports medians; its own PostgreSQL runs for the whole run
@@ -48,13 +55,18 @@
  *   BENCH_HOLDS_OPERATIONS (5000) transfers, holds and posts per round (BENCH_ROUNDS)
  *   BENCH_HOLDS_SWEEPS (30) sweeper calls   BENCH_HOLDS_STORED (20000) per RAM run of holds
  *   BENCH_CDC_BACKLOG (100000) records the change-data publisher catches up on
+ *   BENCH_ARCHIVE_TRANSFERS (500000) transfers archived for the memory figure and the catch-up
+ *   BENCH_ARCHIVE_READS (10000) of them read back   BENCH_ARCHIVE_AUDIT (1): 0 skips the audit
  *   BENCH_QUICK=1: 1 s × 1 round, one policy, 5000 stored transfers, 3 script rounds, holds
- *   200 / 3 / 1000, 100 accounts per ledger of the cluster and change-data sections, a
- *   change-data backlog of 5000 (a smoke run: its figures mean nothing)
- *   BENCH_ONLY=cluster or =cdc: that section alone; its JSON (<time>-cluster.json or
- *   <time>-cdc.json, not comparable) and markdown are written and printed, latest.md is left
- *   as it is. With BENCH_PROFILE=1 the change-data section profiles both its products and
- *   prints their top self time, and that of the publisher's code (src/cdc, amqplib)
+ *   200 / 3 / 1000, 100 accounts per ledger of the cluster, change-data and archive sections, a
+ *   change-data backlog of 5000, 20000 transfers archived and 1000 read back (a smoke run: its
+ *   figures mean nothing)
+ *   BENCH_ONLY=cluster, =cdc or =archive: that section alone; its JSON (<time>-<section>.json,
+ *   not comparable) and markdown are written and printed, latest.md is left as it is. With
+ *   BENCH_PROFILE=1 the change-data and archive sections profile their products and print
+ *   their top self time, and that of the publisher's code (src/cdc, amqplib) or the archiver's
+ *   (src/archive, pg). The issue's "done when" run: BENCH_ARCHIVE_TRANSFERS=1000000
+ *   BENCH_ONLY=archive npm run bench
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
@@ -86,11 +98,14 @@ import { CLUSTER_VARIANT_ENV, type ClusterVariant, measureCluster,
 import { clusterMarkdown, type ClusterResult } from './lib/cluster-report.js';
 import { CDC_VARIANT_ENV, type CdcSection, type CdcVariant, measureCdc } from './lib/cdc.js';
 import { cdcGoals, cdcMarkdown } from './lib/cdc-report.js';
+import { ARCHIVE_VARIANT_ENV, type ArchiveSection, type ArchiveVariant,
+  measureArchive } from './lib/archive.js';
+import { archiveGoals, archiveMarkdown } from './lib/archive-report.js';
 import { formatTopSelfTime, topSelfTime } from './lib/profile.js';
 import { markdown } from './lib/report.js';
 import { formatScriptDurations, scriptDurations } from './lib/script-durations.js';
 import { snapshot, redisServerVersion, waitForRewrite } from './lib/redis-stats.js';
-import { evaluateGoals, type HalfRate, type Kind, KIND_LABELS, type KindResult, KINDS,
+import { evaluateGoals, type Goal, type HalfRate, type Kind, KIND_LABELS, type KindResult, KINDS,
   medianFigures, type PolicyResult, type PostgresSegment, type Results, roundRatio,
   type Segment, type Storage, type StorageFigures } from './lib/results.js';
 
@@ -128,8 +143,12 @@ function parameters() {
   // Two at least: a transfer needs two different accounts.
   const accounts = Math.max(2, numberEnv('BENCH_ACCOUNTS', 1000, true));
   const only = process.env.BENCH_ONLY ?? '';
-  if (only !== '' && only !== 'cluster' && only !== 'cdc') {
-    throw new Error(`BENCH_ONLY: "${only}" is neither cluster nor cdc`);
+  if (only !== '' && only !== 'cluster' && only !== 'cdc' && only !== 'archive') {
+    throw new Error(`BENCH_ONLY: "${only}" is none of cluster, cdc and archive`);
+  }
+  const archiveAudit = process.env.BENCH_ARCHIVE_AUDIT ?? '1';
+  if (archiveAudit !== '0' && archiveAudit !== '1') {
+    throw new Error(`BENCH_ARCHIVE_AUDIT=${archiveAudit} must be 0 or 1`);
   }
   return {
     quick,
@@ -166,6 +185,12 @@ function parameters() {
     cdcAccounts: quick ? Math.min(100, accounts) : accounts,
     // A few seconds of publishing at the rates measured here (the catch-up's rate is the goal's).
     cdcBacklog: numberEnv('BENCH_CDC_BACKLOG', quick ? 5000 : 100_000, true),
+    // Accounts of the archive section's ledgers, the hot path's and the memory ledger's.
+    archiveAccounts: quick ? Math.min(100, accounts) : accounts,
+    // The issue's memory goal is stated over 500,000 (bench/lib/archive-report.ts).
+    archiveTransfers: numberEnv('BENCH_ARCHIVE_TRANSFERS', quick ? 20_000 : 500_000, true),
+    archiveReads: numberEnv('BENCH_ARCHIVE_READS', quick ? 1000 : 10_000, true),
+    archiveAudit: archiveAudit === '1',
     policies: [...new Set(policies)] as Policy[],
     resultsDir: resolve(process.env.BENCH_RESULTS_DIR ?? join(ROOT, 'bench/results')),
   };
@@ -196,10 +221,11 @@ function cleanEnv(): NodeJS.ProcessEnv {
 /**
  * The product's variants: (c) as configured by default, (c2) two workers, (c1) no grouping;
  * with replica acks off and on (bench/lib/replication.ts); on Redis Cluster (bench/lib/cluster.ts);
- * publishing change data or not (bench/lib/cdc.ts).
+ * publishing change data or not (bench/lib/cdc.ts); archiving to PostgreSQL or not
+ * (bench/lib/archive.ts).
  */
 type Variant = 'default' | 'twoWorkers' | 'noGroup' | ReplicationVariant | ClusterVariant
-  | CdcVariant;
+  | CdcVariant | ArchiveVariant;
 const VARIANT_ENV: Record<Variant, Record<string, string>> = {
   default: {},
   twoWorkers: { LEDGER_WORKERS: '2' },
@@ -207,6 +233,7 @@ const VARIANT_ENV: Record<Variant, Record<string, string>> = {
   ...REPLICATION_VARIANT_ENV,
   ...CLUSTER_VARIANT_ENV,
   ...CDC_VARIANT_ENV,
+  ...ARCHIVE_VARIANT_ENV,
 };
 
 /**
@@ -733,6 +760,40 @@ async function cdc(params: Params, tmp: string,
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The PostgreSQL archive: memory, catch-up, on against off
+
+/** BENCH_PROFILE=1: both hot-path products, and the one that catches up. */
+const ARCHIVE_PROFILED: readonly ArchiveVariant[] = ['archiveOn', 'archiveOff', 'archiveCatchUp'];
+
+async function archive(params: Params, tmp: string,
+  stamp: string): Promise<{ result: ArchiveSection; profileFiles: string[] }> {
+  const policy = params.policies[0] as Policy;
+  const dir = join(tmp, 'archive');
+  mkdirSync(dir);
+  const profileDir = (variant: ArchiveVariant) => (params.profile
+    && ARCHIVE_PROFILED.includes(variant)
+    ? join(params.resultsDir, 'profiles', `${stamp}-archive-${variant}`) : undefined);
+  try {
+    const result = await measureArchive({ appendfsync: policy, durationS: params.durationS,
+      rounds: params.rounds, warmupS: params.warmupS, connections: params.connections,
+      batchConnections: params.batchConnections, batchSize: params.batchSize,
+      transfers: params.archiveTransfers, reads: params.archiveReads,
+      audit: params.archiveAudit, pool: accountPool(params.archiveAccounts), headers: JSON_AUTH,
+      keyPrefix: PRODUCT_DEFAULTS.keyPrefix, ledgerName: PRODUCT_DEFAULTS.ledgerName,
+      env: cleanEnv(), dir, createAccounts, startRedis: (d) => startRedis(policy, d),
+      startProduct: (variant, redisUrl, d, env) => {
+        const profile = profileDir(variant);
+        if (profile !== undefined) mkdirSync(profile, { recursive: true });
+        return startProduct(policy, redisUrl, d, profile, variant, env);
+      } });
+    return { result, profileFiles: ARCHIVE_PROFILED.flatMap((v) =>
+      mainThreadProfiles(profileDir(v))) };
+  } finally {
+    removeDir(dir);
+  }
+}
+
 /** The main thread's profile in `dir` (see runPolicies); none without BENCH_PROFILE. */
 function mainThreadProfiles(dir: string | undefined): string[] {
   if (dir === undefined || !existsSync(dir)) return [];
@@ -745,30 +806,41 @@ function mainThreadProfiles(dir: string | undefined): string[] {
  * every-ledger.ts: the hold sweeper runs on it too).
  */
 const PUBLISHER_CODE = /(^|\/)(src\/cdc\/|src\/ledger\/follower\.ts|amqplib\/)/;
+/** The archiver's own code and its PostgreSQL client. */
+const ARCHIVER_CODE = /(^|\/)(src\/archive\/|pg\/|pg-protocol\/|pg-pool\/)/;
 
-function printProfiles(files: readonly string[], title: string): void {
+function printProfiles(files: readonly string[], title: string, code = PUBLISHER_CODE,
+  codeName = 'the publisher (src/cdc, follower, amqplib)'): void {
   for (const file of files) {
     process.stdout.write(`\n${formatTopSelfTime(`${title}: ${file}`,
       topSelfTime(file, ROOT, 25))}\n`);
     const own = topSelfTime(file, ROOT, Number.MAX_SAFE_INTEGER)
-      .filter((row) => PUBLISHER_CODE.test(row.where)).slice(0, 15);
+      .filter((row) => code.test(row.where)).slice(0, 15);
     if (own.length === 0) continue; // the product that does not publish
-    process.stdout.write(`\n${formatTopSelfTime('Of which the publisher (src/cdc, follower, ' +
-      'amqplib)', own)}\n`);
+    process.stdout.write(`\n${formatTopSelfTime(`Of which ${codeName}`, own)}\n`);
   }
+}
+
+function printArchiveProfiles(files: readonly string[]): void {
+  printProfiles(files, 'Top 25 self time of an archive product (whole run)', ARCHIVER_CODE,
+    'the archiver (src/archive, pg)');
 }
 
 /** BENCH_ONLY: the section alone, into a JSON of its own (compare reads none such). */
 async function sectionOnly(params: Params, tmp: string, startedAt: string, stamp: string) {
-  const only = params.only as 'cluster' | 'cdc';
+  const only = params.only as 'cluster' | 'cdc' | 'archive';
+  const goalLines = (goals: Goal[]) => goals.map((g) => `- ${g.goal}: ` +
+    `${g.measured === null ? '—' : `${g.measured.toFixed(2)} ${g.unit}`}, ${g.status}`);
   const run = only === 'cluster'
     ? await cluster(params, tmp).then((result) => ({ fields: { cluster: result },
       md: clusterMarkdown(result, cpus().length), profileFiles: [] as string[] }))
-    : await cdc(params, tmp, stamp).then(({ result, profileFiles }) => ({
+    : only === 'cdc' ? await cdc(params, tmp, stamp).then(({ result, profileFiles }) => ({
       fields: { cdc: result, goals: cdcGoals(result) },
-      md: [...cdcMarkdown(result), '', ...cdcGoals(result).map((g) => `- ${g.goal}: ` +
-        `${g.measured === null ? '—' : `${g.measured.toFixed(2)} ${g.unit}`}, ${g.status}`)],
-      profileFiles }));
+      md: [...cdcMarkdown(result), '', ...goalLines(cdcGoals(result))], profileFiles }))
+      : await archive(params, tmp, stamp).then(({ result, profileFiles }) => ({
+        fields: { archive: result, goals: archiveGoals(result) },
+        md: [...archiveMarkdown(result), '', ...goalLines(archiveGoals(result))],
+        profileFiles }));
   mkdirSync(params.resultsDir, { recursive: true });
   const jsonFile = join(params.resultsDir, `${stamp}-${only}.json`);
   writeFileSync(jsonFile, `${JSON.stringify({ startedAt, finishedAt: new Date().toISOString(),
@@ -776,7 +848,8 @@ async function sectionOnly(params: Params, tmp: string, startedAt: string, stamp
     ...(run.profileFiles.length > 0 ? { profiles: run.profileFiles.map((file) => ({ file,
       top: topSelfTime(file, ROOT, 25) })) } : {}) }, null, 2)}\n`);
   process.stdout.write(`${run.md.join('\n')}\n`);
-  printProfiles(run.profileFiles, 'Top 25 self time of a change-data product (whole run)');
+  if (only === 'archive') printArchiveProfiles(run.profileFiles);
+  else printProfiles(run.profileFiles, 'Top 25 self time of a change-data product (whole run)');
   console.error(`\nbench: wrote ${jsonFile}`);
 }
 
@@ -862,6 +935,7 @@ async function main(): Promise<void> {
   const replicationResult = await replication(params, tmp);
   const clusterResult = await cluster(params, tmp);
   const cdcRun = await cdc(params, tmp, stamp);
+  const archiveRun = await archive(params, tmp, stamp);
   const cpu = cpus();
   const results: Results = {
     schema: 1,
@@ -887,6 +961,7 @@ async function main(): Promise<void> {
       postgresPoolSize: params.postgresPoolSize,
       holdsOperations: params.holdsOperations, holdsSweeps: params.holdsSweeps,
       holdsStored: params.holdsStored, cdcBacklog: params.cdcBacklog,
+      archiveTransfers: params.archiveTransfers, archiveReads: params.archiveReads,
     },
     policies,
     storage: storageResult,
@@ -896,9 +971,12 @@ async function main(): Promise<void> {
     replication: replicationResult,
     cluster: clusterResult,
     cdc: cdcRun.result,
+    archive: archiveRun.result,
     goals: [...evaluateGoals(policies, storageResult, scriptResult), ...holdsGoals(holdsResult),
-      ...replicationGoals(replicationResult), ...cdcGoals(cdcRun.result)],
-    profiles: [...profileFiles, ...cdcRun.profileFiles].filter(existsSync).map((file) => ({
+      ...replicationGoals(replicationResult), ...cdcGoals(cdcRun.result),
+      ...archiveGoals(archiveRun.result)],
+    profiles: [...profileFiles, ...cdcRun.profileFiles, ...archiveRun.profileFiles]
+      .filter(existsSync).map((file) => ({
       file, top: topSelfTime(file, ROOT, 25) })),
   };
   mkdirSync(params.resultsDir, { recursive: true });
@@ -908,12 +986,14 @@ async function main(): Promise<void> {
     : `\n${compareMarkdown(previous, args.previous as string, results, jsonFile)}`);
   writeFileSync(join(params.resultsDir, 'latest.md'), md);
   process.stdout.write(`\n${md}`);
-  for (const profile of results.profiles.filter((p) => !cdcRun.profileFiles.includes(p.file))) {
+  for (const profile of results.profiles.filter((p) => !cdcRun.profileFiles.includes(p.file)
+    && !archiveRun.profileFiles.includes(p.file))) {
     process.stdout.write(`\n${formatTopSelfTime('Top 25 self time of the product (whole ' +
       `run: it is idle while a and b run): ${profile.file}`,
       profile.top)}\n`);
   }
   printProfiles(cdcRun.profileFiles, 'Top 25 self time of a change-data product (whole run)');
+  printArchiveProfiles(archiveRun.profileFiles);
   console.error(`\nbench: wrote ${jsonFile} and ${join(params.resultsDir, 'latest.md')}`);
 }
 

@@ -3,8 +3,9 @@
  * directory exits 0 and writes a JSON with every figure as a finite number (null where a figure
  * does not apply, "not available" for a batch endpoint that does not exist yet) and the
  * markdown report, holds' figures and goals among them, which --compare reads against a run
- * written before holds were measured. No speed is asserted here: speed is what the bench
- * reports, as ratios.
+ * written before holds were measured. The archive's section ran on a PostgreSQL of its own and
+ * checked what it archived (the audit, the id index, PostgreSQL, reads back). No speed is
+ * asserted here: speed is what the bench reports, as ratios.
  * The bench starts its own redis-servers; the suite's shared one is not used.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -15,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, expect, test } from 'vitest';
 import { limits } from '../src/config/limits.js';
 import { compareMarkdown } from '../bench/lib/compare.js';
+import type { ArchiveResult } from '../bench/lib/archive.js';
 import { OPERATION_KINDS } from '../bench/lib/holds.js';
 import { REPLICATION_VARIANTS } from '../bench/lib/replication.js';
 import { HOLD_STORAGE_KINDS } from '../bench/lib/holds-storage.js';
@@ -122,6 +124,7 @@ test('BENCH_QUICK writes every figure, finite, and the markdown report', async (
   expectHolds(r);
   expectReplication(r);
   expectCluster(r);
+  expectArchive(r);
 
   expect(r.goals.length).toBeGreaterThanOrEqual(8);
   for (const goal of r.goals) {
@@ -134,6 +137,7 @@ test('BENCH_QUICK writes every figure, finite, and the markdown report', async (
   expect(md).toContain('## Holds');
   expect(md).toContain('## Replica acknowledgements');
   expect(md).toContain('## Ledgers on Redis Cluster');
+  expect(md).toContain('## Archive to PostgreSQL');
   expect(md).toContain('## Goals');
   expect(output).toContain('## Goals'); // the table is printed too
 
@@ -174,6 +178,50 @@ function expectHolds(r: Results): void {
   expect(isFinite(h.storage.openHoldOverTransfer)).toBe(true);
   const goals = r.goals.filter((g) => /hold/.test(g.goal));
   expect(goals.map((g) => g.unit)).toEqual(['×', 'ms', '×']);
+  for (const g of goals) expect(g.status, g.goal).not.toBe('not available');
+}
+
+/**
+ * The archive: memory at each point, a catch-up that finished, both hot-path variants, and the
+ * archived ledger intact (audit green, every id archived and in PostgreSQL, reads answered).
+ */
+function expectArchive(r: Results): void {
+  const a = r.archive;
+  if (a === undefined) throw new Error('no archive figures');
+  if (!a.available) throw new Error(`archive: ${a.reason}`);
+  const x: ArchiveResult = a;
+  const m = x.memory;
+  expect(m.transfers).toBe(r.parameters.archiveTransfers);
+  expect(m.goalSize).toBe(false); // quick: fewer than the goal's 500,000
+  expect(m.idLength).toBe(36);
+  for (const value of [m.beforeBytesPerTransfer, m.afterBytesPerTransfer,
+    m.afterDatasetBytesPerTransfer, m.afterAllocatorBytesPerTransfer]) {
+    expect(isFinite(value)).toBe(true);
+  }
+  // Freed: less than before, the journal down to its newest record, the index in listpacks.
+  expect(m.afterBytesPerTransfer).toBeLessThan(m.beforeBytesPerTransfer);
+  expect(m.keysArchived.journalLength).toBe(1);
+  expect(m.keysArchived.buckets.entries).toBe(m.transfers);
+  expect(m.keysArchived.buckets.hashtable).toBe(0);
+  expect(isFinite(m.keysArchived.buckets.bytesPerEntry)).toBe(true);
+  expect(m.redisConfig['hash-max-listpack-entries']).toBe('512');
+  expect(x.catchUp).toMatchObject({ finished: true, backlog: m.transfers, archiveErrors: 0,
+    postgresRows: m.transfers });
+  expect(isFinite(x.catchUp.recordsPerS) && isFinite(x.catchUpOverSingle)).toBe(true);
+  for (const side of ['on', 'off'] as const) {
+    expect(x.hot[side].rounds, side).toHaveLength(1);
+    expect(x.hot[side].rounds[0]?.transfers, side).toBeGreaterThan(0);
+    expect(x.hot[side].rounds[0]?.non2xx, side).toBe(0);
+  }
+  expect(isFinite(x.hot.onOverOff)).toBe(true);
+  expect(x.hot.on.rounds[0]?.drainS, 'the archiver caught up').not.toBeNull();
+  expect(x.checks.audit?.exitCode, x.checks.audit?.lastLines.join('\n')).toBe(0);
+  expect(x.checks.index).toMatchObject({ ids: m.transfers, archived: m.transfers - 1,
+    inRedis: 1, missing: 0 });
+  expect(x.checks.postgres.found).toBe(m.transfers);
+  expect(x.checks.reads.ok).toBe(r.parameters.archiveReads);
+  const goals = r.goals.filter((g) => g.goal.startsWith('archive:'));
+  expect(goals).toHaveLength(4);
   for (const g of goals) expect(g.status, g.goal).not.toBe('not available');
 }
 

@@ -232,6 +232,26 @@ function cdcRows(b: unknown, a: unknown): Row[] {
 const fmt = (v: number | null, digits: number) => (v === null ? '—'
   : v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }));
 
+/** The PostgreSQL archive (bench/lib/archive.ts): in one policy, the first of the run. */
+function archiveRows(b: unknown, a: unknown): Row[] {
+  const policy = String(at(a, 'archive', 'appendfsync') ?? at(b, 'archive', 'appendfsync')
+    ?? '');
+  const row = (figure: string, path: string[], unit: string, digits: number,
+    better: Row['better']): Row => ({ figure: `archive: ${figure}`, policy,
+    before: num(at(b, 'archive', ...path)), after: num(at(a, 'archive', ...path)), unit, digits,
+    better });
+  return [
+    row('Redis memory per archived transfer', ['memory', 'afterBytesPerTransfer'], 'B', 1,
+      'lower'),
+    row('Redis memory per transfer, not archived', ['memory', 'beforeBytesPerTransfer'], 'B', 1,
+      'lower'),
+    row('catch-up, records/s copied and freed', ['catchUp', 'recordsPerS'], '/s', 0, 'higher'),
+    row('ratio catch-up ÷ single transfers/s', ['catchUpOverSingle'], '×', 2, 'higher'),
+    row('ratio archiver on ÷ off (single transfers/s)', ['hot', 'onOverOff'], '×', 2,
+      'higher'),
+  ];
+}
+
 /** The change column, and whether the 5% rule flags it. */
 function change(r: Row): { text: string; flagged: boolean } {
   if (r.before === null && r.after === null) return { text: '—', flagged: false };
@@ -275,7 +295,7 @@ export function compareMarkdown(before: object, beforeFile: string, after: objec
   const rows = [...policies.flatMap((p) => policyRows(before, after, p)),
     ...storageRows(before, after), ...holdsRows(before, after),
     ...replicationRows(before, after), ...clusterRows(before, after),
-    ...cdcRows(before, after)]
+    ...cdcRows(before, after), ...archiveRows(before, after)]
     .filter((r) => r.before !== null || r.after !== null);
   const changes = rows.map(change);
   const flagged = rows.filter((_, i) => changes[i]?.flagged);

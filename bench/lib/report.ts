@@ -1,4 +1,5 @@
 /** bench/results/latest.md: the same figures as the JSON, as tables a reviewer can read. */
+import { archiveSection } from './archive-report.js';
 import { cdcSection } from './cdc-report.js';
 import { clusterSection } from './cluster-report.js';
 import { holdsSection } from './holds-report.js';
@@ -174,6 +175,7 @@ export function markdown(r: Results): string {
   out.push(...replicationSection(r));
   out.push(...clusterSection(r));
   out.push(...cdcSection(r));
+  out.push(...archiveSection(r));
   out.push('', '## Goals (reported, never enforced)', '',
     '| goal | fsync | measured | status |', '|---|---|--:|---|');
   for (const g of r.goals) {

@@ -6,6 +6,7 @@
  * can read every earlier run.
  */
 import { limits } from '../../src/config/limits.js';
+import type { ArchiveSection } from './archive.js';
 import type { CdcSection } from './cdc.js';
 import type { ClusterResult } from './cluster-report.js';
 import type { HoldsResult } from './holds.js';
@@ -204,6 +205,9 @@ export interface Results {
     holdsStored?: number;
     /** Absent before change data was measured (bench/lib/cdc.ts). */
     cdcBacklog?: number;
+    /** Absent before the archive was measured (bench/lib/archive.ts). */
+    archiveTransfers?: number;
+    archiveReads?: number;
   };
   policies: Record<string, PolicyResult>;
   storage: Storage;
@@ -218,6 +222,8 @@ export interface Results {
   cluster?: ClusterResult;
   /** Change data out, publisher on against off (first policy); absent before it was measured. */
   cdc?: CdcSection;
+  /** The PostgreSQL archive: memory, catch-up, on against off; absent before it was measured. */
+  archive?: ArchiveSection;
   goals: Goal[];
   profiles: Array<{ file: string; top: Array<{ name: string; where: string; selfMs: number;
     percent: number }> }>;
