@@ -111,10 +111,14 @@ export class LedgerArchiver {
         // If this fails, PostgreSQL may still have committed (the answer was lost): the
         // position kept here is then behind, which is safe (the next append skips what the
         // archive holds), and the lag keeps showing from it.
-        next = await postgres(() => this.store.append(name, chunk.records, chunk.rejections));
+        const { copied: [records = 0, rejections = 0], ...after } = await postgres(() =>
+          this.store.append(name, chunk.records, chunk.rejections));
+        next = after;
         this.position = next;
-        copied += chunk.records.length + chunk.rejections.length;
-        this.observer.archived?.(chunk.records.length, chunk.rejections.length);
+        // What PostgreSQL took now: records it had already (a page read again after a failed
+        // answer) are skipped by it, and not counted again.
+        copied += records + rejections;
+        this.observer.archived?.(records, rejections);
       }
       // Redis notes PostgreSQL's position, also when it is behind it (a crash between the
       // commit and this call): what the archive holds decides what Redis may free.

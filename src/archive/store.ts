@@ -128,7 +128,7 @@ export class ArchiveStore implements ArchiveReader {
    * totals and the position. Returns the position after it.
    */
   async append(ledger: string, journal: readonly ArchiveRecord[],
-    rejections: readonly ArchiveRejection[]): Promise<ArchivePositions> {
+    rejections: readonly ArchiveRejection[]): Promise<ArchivePositions & { copied: number[] }> {
     const client = await checkOut(this.pool);
     try {
       await client.query('BEGIN');
@@ -153,7 +153,7 @@ export class ArchiveStore implements ArchiveReader {
           bytesOf(next.rejectionsHash)]);
       }
       await client.query('COMMIT');
-      return next;
+      return { ...next, copied: [records.length, rejected.length] };
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;

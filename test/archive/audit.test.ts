@@ -185,7 +185,7 @@ describe('audit', () => {
       await history(f);
       await archived(f);
       await f.close();
-      const later = await fixture({ ledgerName: f.keys.ledger });
+      const later = await fixture({ ledgerName: f.keys.ledger, keyPrefix: f.keys.prefix });
       try {
         expect(await freeRecords(later, { seq: '6', rejection: '1' })).toBe(7);
         await post(later, '/transfers', { id: 'late-1', from: 'cash', to: 'bob', amount: '11' },

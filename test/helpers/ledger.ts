@@ -85,7 +85,11 @@ export async function fixture(options: FixtureOptions = {}): Promise<Fixture> {
   const redis = createRedis(options.url ?? inject('redisUrl'));
   redis.on('error', () => {});
   await redis.connect();
-  const keys = ledgerKeys(options.keyPrefix ?? 'test', options.ledgerName ?? uniqueLedgerName());
+  // An archiver archives and frees every ledger its prefix lists (the default ledger of each
+  // fixture is listed): with the shared prefix it would free other tests' records under them.
+  const prefix = options.keyPrefix
+    ?? (options.archive === undefined ? 'test' : `ta-${randomUUID().slice(0, 8)}`);
+  const keys = ledgerKeys(prefix, options.ledgerName ?? uniqueLedgerName());
   const store = options.archive === undefined ? undefined
     : new ArchiveStore(options.archive.url);
   const { ledger, app } = await ledgerApp({ redis, keys, now: options.now,
