@@ -55,9 +55,10 @@ export default fp(async (app: FastifyInstance) => {
         'which changed nothing. Retry later with the same id.'));
     }
     if (isUnavailableError(error)) {
-      // One line per request, no stack: during an outage these come by the thousand.
-      request.log.warn({ reason: error.message, transferId: request.transferId },
-        'redis unavailable: outcome unknown');
+      // One line per request, no stack: during an outage these come by the thousand. The
+      // ledger's name says which one (on a Cluster, one ledger's slot may be moving).
+      request.log.warn({ reason: error.message, transferId: request.transferId,
+        ledger: request.ledger?.keys.ledger }, 'redis unavailable: outcome unknown');
       return sendProblem(reply, problem('UNAVAILABLE',
         'Redis did not answer; the write may or may not have happened. Retry with the same id.'));
     }

@@ -39,7 +39,7 @@ export interface ClusterService {
   /** The transfer ids of the first few requests each warning was about. */
   warnedIds: Map<string, string[]>;
   /** Every 503's cause and transfer id, in order (the first WARNINGS_KEPT). */
-  unavailable: Array<{ at: number; reason: string; transferId: string }>;
+  unavailable: Array<{ at: number; reason: string; transferId: string; ledger: string }>;
 }
 
 const WARNED_IDS_KEPT = 3;
@@ -54,6 +54,7 @@ interface LogLine {
   msg?: string;
   reason?: string;
   transferId?: string;
+  ledger?: string;
   err?: { message?: string };
 }
 
@@ -89,7 +90,7 @@ export async function startClusterService(cluster: Cluster,
         }
         if (parsed.msg === UNAVAILABLE_MESSAGE && unavailable.length < WARNINGS_KEPT) {
           unavailable.push({ at: parsed.time ?? Date.now(), reason: parsed.reason ?? '',
-            transferId: parsed.transferId ?? '' });
+            transferId: parsed.transferId ?? '', ledger: parsed.ledger ?? '' });
         }
       } else if (errors.length < ERROR_LINES_KEPT
         && (parsed === undefined || (parsed.level ?? 0) > WARN_LEVEL)) errors.push(line);

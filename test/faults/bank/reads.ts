@@ -8,6 +8,8 @@ import { AUTH_HEADER } from '../../helpers/auth.js';
 /** Reads are retried this often (a read is always safe to retry). */
 const READ_ATTEMPTS_MAX = 50;
 const READ_RETRY_MS = 100;
+/** A Retry-After longer than this is waited this long only (the test has a deadline). */
+const READ_RETRY_AFTER_MAX_MS = 1000;
 const READ_TIMEOUT_MS = 5000;
 const CHECK_CONCURRENCY = 10;
 /** Entries per page: the contract's largest `limit`. */
@@ -68,8 +70,16 @@ export async function getJson<T>(base: string, path: string): Promise<Read<T>> {
       const res = await fetch(`${base}${path}`,
         { headers: AUTH_HEADER, signal: AbortSignal.timeout(READ_TIMEOUT_MS) });
       const text = await res.text();
-      if (res.status < 500) return { status: res.status, text, json: JSON.parse(text) as T };
+      // A 429 says "not now", as a 5xx may: a client waits as told and asks again. The checker
+      // reads thousands of records at once and can pass the key's rate limit on a fast run.
+      if (res.status < 500 && res.status !== 429) {
+        return { status: res.status, text, json: JSON.parse(text) as T };
+      }
       last = `${res.status} ${text}`;
+      const after = Number(res.headers.get('retry-after') ?? 0) * 1000;
+      await new Promise((ok) => setTimeout(ok, Math.min(Math.max(after, READ_RETRY_MS),
+        READ_RETRY_AFTER_MAX_MS)));
+      continue;
     } catch (error) {
       last = String(error);
     }
