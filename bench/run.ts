@@ -754,7 +754,7 @@ async function cdc(params: Params, tmp: string,
         if (profile !== undefined) mkdirSync(profile, { recursive: true });
         return startProduct(policy, redisUrl, d, profile, variant, env);
       } });
-    return { result, profileFiles: CDC_PROFILED.flatMap((v) => mainThreadProfiles(profileDir(v))) };
+    return { result, profileFiles: CDC_PROFILED.flatMap((v) => threadProfiles(profileDir(v))) };
   } finally {
     removeDir(dir);
   }
@@ -788,17 +788,21 @@ async function archive(params: Params, tmp: string,
         return startProduct(policy, redisUrl, d, profile, variant, env);
       } });
     return { result, profileFiles: ARCHIVE_PROFILED.flatMap((v) =>
-      mainThreadProfiles(profileDir(v))) };
+      // Every thread's: the archiver runs on a thread of its own (src/archive/thread.ts).
+      threadProfiles(profileDir(v), true)) };
   } finally {
     removeDir(dir);
   }
 }
 
-/** The main thread's profile in `dir` (see runPolicies); none without BENCH_PROFILE. */
-function mainThreadProfiles(dir: string | undefined): string[] {
+/**
+ * The main thread's profile in `dir` (see runPolicies), or every thread's (tsx's loader thread
+ * included: it works only while modules load); none without BENCH_PROFILE.
+ */
+function threadProfiles(dir: string | undefined, allThreads = false): string[] {
   if (dir === undefined || !existsSync(dir)) return [];
-  return readdirSync(dir).filter((file) => /\.\d+\.0\.\d+\.cpuprofile$/.test(file))
-    .map((file) => join(dir, file));
+  const name = allThreads ? /\.\d+\.\d+\.\d+\.cpuprofile$/ : /\.\d+\.0\.\d+\.cpuprofile$/;
+  return readdirSync(dir).filter((file) => name.test(file)).map((file) => join(dir, file));
 }
 
 /**

@@ -87,8 +87,10 @@ local function a_free()
     return redis.error_reply('ERR archive: free past what is archived or followed')
   end
   redis.call('ZCARD', KEYS[8]) -- its type, before the first write
+  -- First the arguments and their order; then each stream's run read in one XRANGE (not one
+  -- per record); then each record checked against its id's index entry.
   local nextSeq, nextN = freed + 1, freedN + 1
-  local frees, pins, jids, rids = {}, {}, {}, {}
+  local items, runs = {}, { j = {}, r = {} }
   for i = 1, count do
     local b = 5 + 4 * (i - 1)
     local stream, number, k, compact = ARGV[b + 1], ARGV[b + 2], tonumber(ARGV[b + 3]),
@@ -98,19 +100,46 @@ local function a_free()
       return redis.error_reply('ERR archive: bad arguments')
     end
     local n = tonumber(number)
+    local inRun = false
     if stream == 'j' and n >= nextSeq then
       if n ~= nextSeq or n > tonumber(upto) then
         return redis.error_reply('ERR archive: free items not in order')
       end
-      nextSeq = n + 1
+      nextSeq, inRun = n + 1, true
     elseif stream == 'r' and (n ~= nextN or n > tonumber(uptoN)) then
       return redis.error_reply('ERR archive: free items not in order')
     elseif stream == 'r' then
-      nextN = n + 1
+      nextN, inRun = n + 1, true
     end
-    local key, ref = KEYS[4], number
+    if inRun then
+      local run = runs[stream]
+      run.first = run.first or number
+      run.last = number
+    end
+    items[i] = { stream, number, k, compact, inRun }
+  end
+  local function read(key, run)
+    local found = {}
+    if run.first then
+      for _, e in ipairs(redis.call('XRANGE', key, '0-' .. run.first, '0-' .. run.last)) do
+        found[string.sub(e[1], 3)] = e
+      end
+    end
+    return found
+  end
+  local inJournal, inRejections = read(KEYS[4], runs.j), read(KEYS[5], runs.r)
+  local frees, pins, jids, rids = {}, {}, {}, {}
+  for _, item in ipairs(items) do
+    local stream, number, k, compact, inRun = item[1], item[2], item[3], item[4], item[5]
+    local key, ref, found = KEYS[4], number, nil
     if stream == 'r' then key, ref = KEYS[5], '-' .. number end
-    local found = redis.call('XRANGE', key, '0-' .. number, '0-' .. number)[1]
+    if not inRun then -- a pinned hold, looked at again
+      found = redis.call('XRANGE', key, '0-' .. number, '0-' .. number)[1]
+    elseif stream == 'j' then
+      found = inJournal[number]
+    else
+      found = inRejections[number]
+    end
     if found then -- (absent: freed by an earlier call)
       local r = found[2]
       local id = r[{{J_ID}}]

@@ -56,7 +56,9 @@ export interface AppOptions {
    * Archive decided records to this PostgreSQL (LEDGER_ARCHIVE_URL; the ledger reads archived
    * records from the same store); default: off. The app closes it when it closes.
    */
-  archive?: { store: ArchiveStore; keepRecords?: number; background?: boolean };
+  archive?: { store: ArchiveStore; keepRecords?: number; background?: boolean;
+    /** Archives instead of an archiver in the app (src/plugins/ledger.ts). */
+    runner?: { start(): void; stop(): Promise<void> } };
 }
 
 /**

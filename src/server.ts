@@ -11,6 +11,7 @@ import { availableParallelism } from 'node:os';
 import closeWithGrace from 'close-with-grace';
 import { type DestinationStream, pino } from 'pino';
 import { ArchiveStore } from './archive/store.js';
+import { ArchiverThread } from './archive/thread.js';
 import type { Redis } from 'ioredis';
 import { type App, buildApp } from './app.js';
 import type { AuthOptions } from './plugins/auth.js';
@@ -21,8 +22,8 @@ import { type DataDirLock, ensurePortFree, lockDataDir } from './instance.js';
 import { ledgerKeys } from './ledger/keys.js';
 import { Ledger } from './ledger/ledger.js';
 import { createLedgerMetrics } from './metrics/ledger-metrics.js';
-import { createRedis, createSentinelRedis, markClosing } from './redis/client.js';
-import { createClusterRedis } from './redis/cluster.js';
+import { createRedis, markClosing } from './redis/client.js';
+import { primaryConnection } from './redis/connect.js';
 import { SentinelWatch } from './redis/sentinel-watch.js';
 import { type SupervisedRedis, superviseEmbeddedRedis } from './redis/embedded.js';
 import { type WorkerChannel, startPrimary, workerChannel, workerContext } from './workers.js';
@@ -80,21 +81,6 @@ interface Connections {
   replicas: Redis[];
 }
 
-/** A connection to the primary: the cluster's, the one REDIS_SENTINELS name, or `url`. */
-function primaryConnection(config: Config, url: string): Redis {
-  if (config.clusterNodes.length > 0) {
-    return createClusterRedis({ nodes: config.clusterNodes, username: config.redisUsername,
-      password: config.redisPassword });
-  }
-  const redis = config.sentinels.length > 0
-    ? createSentinelRedis({ sentinels: config.sentinels, name: config.sentinelName,
-      username: config.redisUsername, password: config.redisPassword,
-      sentinelPassword: config.sentinelPassword })
-    : createRedis(url, { tlsCaFile: config.redisTlsCaFile });
-  redis.on('error', () => {}); // each failed command reports its own error; avoid log floods
-  return redis;
-}
-
 async function connect(config: Config, url: string): Promise<Connections> {
   const redis = primaryConnection(config, url);
   await redis.connect();
@@ -131,6 +117,7 @@ async function serve(config: Config, url: string, auth: AuthOptions, notice: str
   inCluster?.channel.answerCollects(() => metrics.registry.getMetricsAsJSON());
   // One pool for the archiver's writes and the ledger's reads of archived records.
   let logPoolError: ((err: Error) => void) | undefined;
+  let logWarn: ((message: string, error: string) => void) | undefined;
   const archiveStore = config.archiveUrl === undefined ? undefined
     : new ArchiveStore(config.archiveUrl, { onError: (err) => logPoolError?.(err) });
   const ledger = new Ledger({ redis, replicas, observer: metrics.observer,
@@ -143,11 +130,16 @@ async function serve(config: Config, url: string, auth: AuthOptions, notice: str
   const app = await buildApp({ ledger, redis, persistence, auth, metrics, sweepHolds: true,
     ...(config.cdcAmqpUrl === undefined ? {}
       : { cdc: { url: config.cdcAmqpUrl, exchange: config.cdcExchange } }),
-    ...(archiveStore === undefined ? {}
-      : { archive: { store: archiveStore, keepRecords: config.archiveKeep } }),
+    ...(archiveStore === undefined ? {} : { archive: { store: archiveStore,
+      keepRecords: config.archiveKeep,
+      // The archiver on a thread of its own: its CPU work off the requests' event loop.
+      runner: new ArchiverThread({ config, url, observer: metrics.archive,
+        scripts: metrics.observer,
+        warn: (message, error) => logWarn?.(message, error) }) } }),
     logger: { level: config.logLevel, stream: logDestination() } });
   logPoolError = (err) => app.log.warn({ err },
     'archive: a PostgreSQL connection failed; the pool replaces it');
+  logWarn = (message, error) => app.log.warn({ err: { message: error } }, message);
   // A stuck script is named by its SHA-1 in Redis's log ("Slow script detected"): ours, listed.
   app.log.info({ scripts: Object.fromEntries([...ledger.scripts.values()]
     .map((script) => [script.name, script.sha])) }, 'scripts loaded');

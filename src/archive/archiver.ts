@@ -11,7 +11,7 @@ import { limits } from '../config/limits.js';
 import type { LedgerDirectory } from '../ledger/directory.js';
 import { EveryLedger } from '../ledger/every-ledger.js';
 import type { Ledger } from '../ledger/ledger.js';
-import type { ArchiveChunk } from '../ledger/types.js';
+import type { ArchiveChunk, KnownIds } from '../ledger/types.js';
 import { Lease } from '../redis/lease.js';
 import { RedisLock } from '../redis/lock.js';
 import { migrate, MigrationMismatchError } from './migrate.js';
@@ -27,6 +27,12 @@ const PINNED_CHECK_INTERVAL_MS = 1_000;
 
 function min(a: bigint, b: bigint): bigint {
   return a < b ? a : b;
+}
+
+/** A promise run alongside others: its failure is seen where it is awaited, and only there. */
+function quiet<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
 }
 
 /** ledger_archive_errors_total's reasons. */
@@ -82,58 +88,139 @@ export class LedgerArchiver {
     return this.lease.holding;
   }
 
-  /** One pass: copies every record decided since the archive's position. Returns how many. */
+  /**
+   * One pass: copies every record decided since the archive's position. Returns how many.
+   * Pages overlap: while PostgreSQL commits one, the next is read from Redis and the one before
+   * is freed, so the pass goes at the pace of its slowest part, not of all three added up.
+   * PostgreSQL still takes the pages one at a time, in order (each continues the chain and the
+   * totals of the one before).
+   */
   async runOnce(): Promise<number> {
     const state = await this.lease.before();
-    if (state !== 'kept') this.position = undefined;
+    if (state !== 'kept') this.forget();
     if (state === 'none') return 0;
     let copied = 0;
-    const name = this.ledger.keys.ledger;
-    while (!this.stopped) {
-      if (this.position === undefined) {
-        try {
-          this.position = await postgres(() => this.store.positions(name));
-        } catch (error) {
-          // PostgreSQL down: the lag still shows, from what Redis has noted as archived.
-          await this.reportFromRedis();
-          throw error;
+    let reading: Promise<ArchiveChunk | undefined> | undefined;
+    let freeing: Promise<boolean> = Promise.resolve(true);
+    try {
+      while (!this.stopped) {
+        if (this.position === undefined) {
+          try {
+            this.position = await postgres(() => this.store.positions(this.name));
+          } catch (error) {
+            // PostgreSQL down: the lag still shows, from what Redis has noted as archived.
+            await this.reportFromRedis();
+            throw error;
+          }
         }
-      }
-      const at = this.position;
-      const chunk = await this.page(at);
-      if (chunk === undefined) {
-        this.lease.lost();
-        break;
-      }
-      this.report(chunk, at.seq, at.rejection);
-      let next = at;
-      if (chunk.records.length > 0 || chunk.rejections.length > 0) {
-        // If this fails, PostgreSQL may still have committed (the answer was lost): the
-        // position kept here is then behind, which is safe (the next append skips what the
-        // archive holds), and the lag keeps showing from it.
-        const { copied: [records = 0, rejections = 0], ...after } = await postgres(() =>
-          this.store.append(name, chunk.records, chunk.rejections));
-        next = after;
-        this.position = next;
-        // What PostgreSQL took now: records it had already (a page read again after a failed
-        // answer) are skipped by it, and not counted again.
-        copied += records + rejections;
-        this.observer.archived?.(records, rejections);
-      }
-      // Redis notes PostgreSQL's position, also when it is behind it (a crash between the
-      // commit and this call): what the archive holds decides what Redis may free.
-      if (BigInt(next.seq) > BigInt(chunk.savedSeq)
-        || BigInt(next.rejection) > BigInt(chunk.savedRejection)) {
-        if (!(await this.ledger.archiveSave(this.lease.lock, next.seq, next.rejection,
-          next.journalHash, next.rejectionsHash))) {
+        const at = this.position;
+        const chunk = await (reading ?? this.page(at));
+        reading = undefined;
+        if (chunk === undefined) {
           this.lease.lost();
           break;
         }
+        this.report(chunk, at.seq, at.rejection);
+        const full = chunk.records.length + chunk.rejections.length
+          >= limits.ARCHIVE_PAGE_RECORDS_MAX;
+        let next = at;
+        if (chunk.records.length > 0 || chunk.rejections.length > 0) {
+          // The page after this one, read while PostgreSQL takes this one.
+          if (full) {
+            reading = quiet(this.page({ ...at,
+              seq: chunk.records.at(-1)?.seq ?? at.seq,
+              rejection: chunk.rejections.at(-1)?.n ?? at.rejection }));
+          }
+          // If this fails, PostgreSQL may still have committed (the answer was lost): the
+          // position kept here is then behind, which is safe (the next append skips what the
+          // archive holds), and the lag keeps showing from it.
+          const { copied: [records = 0, rejections = 0], ...after } = await postgres(() =>
+            this.store.append(this.name, chunk.records, chunk.rejections));
+          next = after;
+          this.position = next;
+          this.remember(chunk);
+          // What PostgreSQL took now: records it had already (a page read again after a failed
+          // answer) are skipped by it, and not counted again.
+          copied += records + rejections;
+          this.observer.archived?.(records, rejections);
+        }
+        if (!(await freeing)) break;
+        // Redis notes PostgreSQL's position, also when it is behind it (a crash between the
+        // commit and this call): what the archive holds decides what Redis may free.
+        if (BigInt(next.seq) > BigInt(chunk.savedSeq)
+          || BigInt(next.rejection) > BigInt(chunk.savedRejection)) {
+          if (!(await this.ledger.archiveSave(this.lease.lock, next.seq, next.rejection,
+            next.journalHash, next.rejectionsHash))) {
+            this.lease.lost();
+            break;
+          }
+        }
+        // Freed while PostgreSQL takes the next page; waited for before the next save.
+        freeing = quiet(this.free(chunk, next));
+        if (next === at || !(await this.lease.during())) break;
       }
-      if (!(await this.free(chunk, next))) break;
-      if (next === at || !(await this.lease.during())) break;
+      await freeing;
+    } catch (error) {
+      this.forget();
+      throw error;
+    } finally {
+      // A page read ahead and not used (lock lost, or an error): its failure is not this
+      // pass's; it is dropped.
+      void reading?.catch(() => undefined);
+      void freeing.catch(() => undefined);
     }
     return copied;
+  }
+
+  private get name(): string {
+    return this.ledger.keys.ledger;
+  }
+
+  /**
+   * The ids of the records copied and not freed yet, per stream (KnownIds: contiguous from
+   * `first`), so that a free need not read them back from Redis. Bounded: past
+   * ARCHIVE_KNOWN_IDS_MAX the oldest are dropped, and a free reads those from the stream.
+   */
+  private known: { journal?: KnownIds; rejections?: KnownIds } = {};
+
+  private forget(): void {
+    this.position = undefined;
+    this.known = {};
+  }
+
+  private remember(chunk: ArchiveChunk): void {
+    const add = (run: KnownIds | undefined, number: string, fields: readonly string[]) => {
+      const at = BigInt(number);
+      const id = fields[1] as string;
+      if (run === undefined || at > run.first + BigInt(run.ids.length)) {
+        return { first: at, ids: [id] };
+      }
+      if (at === run.first + BigInt(run.ids.length)) run.ids.push(id);
+      return run;
+    };
+    for (const r of chunk.records) this.known.journal = add(this.known.journal, r.seq, r.fields);
+    for (const r of chunk.rejections) {
+      this.known.rejections = add(this.known.rejections, r.n, r.fields);
+    }
+    for (const run of [this.known.journal, this.known.rejections]) {
+      const over = (run?.ids.length ?? 0) - limits.ARCHIVE_KNOWN_IDS_MAX;
+      if (run !== undefined && over > 0) {
+        run.ids.splice(0, over);
+        run.first += BigInt(over);
+      }
+    }
+  }
+
+  /** Drops the ids of records freed up to these positions. */
+  private freedUpTo(seq: bigint, rejection: bigint): void {
+    const drop = (run: KnownIds | undefined, upto: bigint) => {
+      if (run === undefined || upto < run.first) return;
+      const n = Number(upto - run.first + 1n);
+      run.ids.splice(0, n);
+      run.first += BigInt(n);
+    };
+    drop(this.known.journal, seq);
+    drop(this.known.rejections, rejection);
   }
 
   /** When pinned open holds were last looked at (ms). */
@@ -161,11 +248,12 @@ export class LedgerArchiver {
       && uptoN <= BigInt(positions['archive:fr'] ?? '0')) return true;
     for (;;) {
       const done = await this.ledger.archiveFree(this.lease.lock, upto < 0n ? 0n : upto,
-        uptoN < 0n ? 0n : uptoN, pinnedToo);
+        uptoN < 0n ? 0n : uptoN, pinnedToo, this.known);
       if (done === undefined) {
         this.lease.lost();
         return false;
       }
+      this.freedUpTo(done.seq, done.rejection);
       this.observer.freed?.(done.freed);
       pinnedToo = false;
       if (!done.more || this.stopped) return true;

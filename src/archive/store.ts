@@ -5,7 +5,10 @@
  * PostgreSQL's commit and Redis's note of it) is recognised by the position and skipped: a copy
  * repeats nothing. Money is bigint here and numeric(39,0) there; never a JS number.
  */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { LedgerInvariantError } from '../ledger/errors.js';
 import { iso, type StoredTransfer, storedTransfer } from '../ledger/records.js';
 import type {
@@ -165,15 +168,8 @@ export class ArchiveStore implements ArchiveReader {
   /** The journal's rows, their entries and the accounts' totals; returns the chain's head. */
   private async insertRecords(client: pg.PoolClient, ledger: string, at: ArchivePositions,
     records: readonly ArchiveRecord[]): Promise<string> {
-    const cols = { seq: [] as string[], id: [] as string[], kind: [] as string[],
-      from: [] as string[], to: [] as string[], amount: [] as string[], currency: [] as string[],
-      metadata: [] as string[], ms: [] as string[], by: [] as string[], fb: [] as string[],
-      tb: [] as string[], target: [] as (string | null)[], expires: [] as (string | null)[],
-      requested: [] as (string | null)[], record: [] as string[], hash: [] as Buffer[] };
-    const entries = { account: [] as string[], seq: [] as string[], id: [] as string[],
-      kind: [] as string[], amount: [] as string[], other: [] as string[],
-      debits: [] as string[], credits: [] as string[], balance: [] as string[],
-      ms: [] as string[] };
+    const rows = new CopyRows();
+    const entries = new CopyRows();
     const touched = [...new Set(records.flatMap((r) => [r.fromId, r.toId]))];
     const totals = await this.totals(client, ledger, touched);
     let expected = BigInt(at.seq) + 1n;
@@ -185,16 +181,14 @@ export class ArchiveStore implements ArchiveReader {
       expected += 1n;
       const record = JSON.stringify(r.fields);
       const t = storedTransfer(r.seq, r.fields, r.fromId, r.toId);
+      const id = idOf(r.fields, r.seq);
       hash = chainHash(hash, ledger, 'journal', r.seq, record);
-      cols.seq.push(r.seq); cols.id.push(idOf(r.fields, r.seq)); cols.kind.push(t.kind);
-      cols.from.push(t.from); cols.to.push(t.to); cols.amount.push(t.amount);
-      cols.currency.push(t.accountsCurrency); cols.metadata.push(t.metadata);
-      cols.ms.push(t.createdAt); cols.by.push(t.createdBy);
-      cols.fb.push(t.fromBalanceAfter as string); cols.tb.push(t.toBalanceAfter as string);
-      cols.target.push(t.target === '' ? null : t.target);
-      cols.expires.push(t.expiresAt === '' ? null : t.expiresAt);
-      cols.requested.push(t.requested === '' ? null : t.requested);
-      cols.record.push(record); cols.hash.push(bytesOf(hash));
+      const createdAt = copyTime(t.createdAt);
+      rows.row(ledger, r.seq, id, t.kind, t.from, t.to, t.amount, t.accountsCurrency,
+        t.metadata, createdAt, t.createdBy, t.fromBalanceAfter as string,
+        t.toBalanceAfter as string, t.target === '' ? null : t.target,
+        t.expiresAt === '' ? null : copyTime(t.expiresAt),
+        t.requested === '' ? null : t.requested, record, copyBytes(hash));
       if (!CHAINED.has(t.kind)) continue;
       const amount = BigInt(t.amount);
       for (const side of ['from', 'to'] as const) {
@@ -209,39 +203,17 @@ export class ArchiveStore implements ArchiveReader {
           throw new ArchiveMismatchError(`archive of ${ledger}: seq ${r.seq} leaves ${account} ` +
             `at ${balance}, its archived entries at ${sum.credits - sum.debits}`);
         }
-        entries.account.push(account); entries.seq.push(r.seq);
-        entries.id.push(idOf(r.fields, r.seq)); entries.kind.push(t.kind);
-        entries.amount.push(side === 'from' ? `-${t.amount}` : t.amount);
-        entries.other.push(side === 'from' ? t.to : t.from);
-        entries.debits.push(String(sum.debits)); entries.credits.push(String(sum.credits));
-        entries.balance.push(balance as string); entries.ms.push(t.createdAt);
+        entries.row(ledger, account, r.seq, id, t.kind,
+          side === 'from' ? `-${t.amount}` : t.amount, side === 'from' ? t.to : t.from,
+          String(sum.debits), String(sum.credits), balance as string, createdAt);
       }
     }
-    await client.query(`INSERT INTO ledger.transfers (ledger, seq, id, kind, from_account,
-      to_account, amount, currency, metadata, created_at, created_by, from_balance_after,
-      to_balance_after, target, expires_at, requested, record, hash)
-      SELECT $1, u.seq, u.id, u.kind, u.f, u.t, u.amount, u.currency, u.metadata::jsonb,
-        ${ms('u.ms')}, u.by, u.fb, u.tb, u.target,
-        CASE WHEN u.expires IS NULL THEN NULL ELSE ${ms('u.expires')} END, u.requested,
-        u.record, u.hash
-      FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
-        $7::numeric[], $8::text[], $9::text[], $10::bigint[], $11::text[], $12::numeric[],
-        $13::numeric[], $14::text[], $15::bigint[], $16::numeric[], $17::text[], $18::bytea[])
-        AS u(seq, id, kind, f, t, amount, currency, metadata, ms, by, fb, tb, target, expires,
-          requested, record, hash)`,
-    [ledger, cols.seq, cols.id, cols.kind, cols.from, cols.to, cols.amount, cols.currency,
-      cols.metadata, cols.ms, cols.by, cols.fb, cols.tb, cols.target, cols.expires,
-      cols.requested, cols.record, cols.hash]);
-    if (entries.seq.length > 0) {
-      await client.query(`INSERT INTO ledger.entries (ledger, account, seq, transfer_id, kind,
-        amount, counterparty, debits_after, credits_after, balance_after, created_at)
-        SELECT $1, u.account, u.seq, u.id, u.kind, u.amount, u.other, u.debits, u.credits,
-          u.balance, ${ms('u.ms')}
-        FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::numeric[],
-          $7::text[], $8::numeric[], $9::numeric[], $10::numeric[], $11::bigint[])
-          AS u(account, seq, id, kind, amount, other, debits, credits, balance, ms)`,
-      [ledger, entries.account, entries.seq, entries.id, entries.kind, entries.amount,
-        entries.other, entries.debits, entries.credits, entries.balance, entries.ms]);
+    await copyIn(client, 'ledger.transfers (ledger, seq, id, kind, from_account, to_account, ' +
+      'amount, currency, metadata, created_at, created_by, from_balance_after, ' +
+      'to_balance_after, target, expires_at, requested, record, hash)', rows);
+    if (entries.count > 0) {
+      await copyIn(client, 'ledger.entries (ledger, account, seq, transfer_id, kind, amount, ' +
+        'counterparty, debits_after, credits_after, balance_after, created_at)', entries);
       const changed = [...totals.entries()].filter(([, s]) => s.lastSeq !== '0');
       await client.query(`INSERT INTO ledger.accounts (ledger, account, debits, credits,
         last_seq) SELECT $1, u.account, u.debits, u.credits, u.last_seq
@@ -267,12 +239,7 @@ export class ArchiveStore implements ArchiveReader {
 
   private async insertRejections(client: pg.PoolClient, ledger: string, at: ArchivePositions,
     rejections: readonly ArchiveRejection[]): Promise<string> {
-    const cols = { n: [] as string[], id: [] as string[], reason: [] as string[],
-      kind: [] as string[], from: [] as string[], to: [] as string[],
-      amount: [] as (string | null)[], currency: [] as (string | null)[],
-      accounts: [] as string[], metadata: [] as string[], ms: [] as string[],
-      by: [] as string[], target: [] as (string | null)[], record: [] as string[],
-      hash: [] as Buffer[] };
+    const rows = new CopyRows();
     let expected = BigInt(at.rejection) + 1n;
     let hash = at.rejectionsHash;
     for (const r of rejections) {
@@ -284,30 +251,63 @@ export class ArchiveStore implements ArchiveReader {
       const record = JSON.stringify(r.fields);
       const t: StoredTransfer = storedTransfer(`-${r.n}`, r.fields, undefined, undefined);
       hash = chainHash(hash, ledger, 'rejections', r.n, record);
-      cols.n.push(r.n); cols.id.push(idOf(r.fields, `-${r.n}`)); cols.reason.push(t.status);
-      cols.kind.push(t.kind); cols.from.push(t.from); cols.to.push(t.to);
-      cols.amount.push(t.amount === '' ? null : t.amount);
-      cols.currency.push(t.currency === '' ? null : t.currency);
-      cols.accounts.push(t.accountsCurrency); cols.metadata.push(t.metadata);
-      cols.ms.push(t.createdAt); cols.by.push(t.createdBy);
-      cols.target.push(t.target === '' ? null : t.target);
-      cols.record.push(record); cols.hash.push(bytesOf(hash));
+      rows.row(ledger, r.n, idOf(r.fields, `-${r.n}`), t.status, t.kind, t.from, t.to,
+        t.amount === '' ? null : t.amount, t.currency === '' ? null : t.currency,
+        t.accountsCurrency, t.metadata, copyTime(t.createdAt), t.createdBy,
+        t.target === '' ? null : t.target, record, copyBytes(hash));
     }
-    await client.query(`INSERT INTO ledger.rejections (ledger, n, id, reason, kind,
-      from_account, to_account, amount, currency, accounts_currency, metadata, created_at,
-      created_by, target, record, hash)
-      SELECT $1, u.n, u.id, u.reason, u.kind, u.f, u.t, u.amount, u.currency, u.accounts,
-        u.metadata::jsonb, ${ms('u.ms')}, u.by, u.target, u.record, u.hash
-      FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-        $8::numeric[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::text[],
-        $14::text[], $15::text[], $16::bytea[])
-        AS u(n, id, reason, kind, f, t, amount, currency, accounts, metadata, ms, by, target,
-          record, hash)`,
-    [ledger, cols.n, cols.id, cols.reason, cols.kind, cols.from, cols.to, cols.amount,
-      cols.currency, cols.accounts, cols.metadata, cols.ms, cols.by, cols.target, cols.record,
-      cols.hash]);
+    await copyIn(client, 'ledger.rejections (ledger, n, id, reason, kind, from_account, ' +
+      'to_account, amount, currency, accounts_currency, metadata, created_at, created_by, ' +
+      'target, record, hash)', rows);
     return hash;
   }
+}
+
+/**
+ * Rows in COPY's text format: columns split by tabs, rows ended by newlines, NULL as \N, and a
+ * backslash, tab, newline or carriage return inside a value escaped. COPY takes a page's rows
+ * in one message each way, without the parameters and arrays an INSERT would parse.
+ */
+class CopyRows {
+  count = 0;
+  private readonly lines: string[] = [];
+
+  row(...values: Array<string | null>): void {
+    this.lines.push(values.map(copyValue).join('\t'));
+    this.count += 1;
+  }
+
+  text(): string {
+    return this.lines.length === 0 ? '' : `${this.lines.join('\n')}\n`;
+  }
+}
+
+const COPY_SPECIAL = /[\\\t\n\r]/g;
+const COPY_ESCAPE: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n',
+  '\r': '\\r' };
+
+function copyValue(value: string | null): string {
+  if (value === null) return '\\N';
+  return value.replace(COPY_SPECIAL, (c) => COPY_ESCAPE[c] as string);
+}
+
+/** A bytea in COPY's text format: `\x` and hex digits (its backslash escaped by copyValue). */
+function copyBytes(hex: string): string {
+  return `\\x${hex}`;
+}
+
+/**
+ * A timestamptz from milliseconds since the epoch: an ISO 8601 text in UTC, exact to the
+ * millisecond (the stored values are whole milliseconds, far below 2^53).
+ */
+function copyTime(ms: string): string {
+  return new Date(Number(ms)).toISOString();
+}
+
+/** `COPY <table (columns)> FROM STDIN` with these rows; resolves once PostgreSQL took them. */
+async function copyIn(client: pg.PoolClient, target: string, rows: CopyRows): Promise<void> {
+  const stream = client.query(copyFrom(`COPY ${target} FROM STDIN`));
+  await pipeline(Readable.from([rows.text()]), stream);
 }
 
 /**

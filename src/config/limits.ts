@@ -150,6 +150,16 @@ export const limits = {
    * pass (at most once a second): each closed one is then freed.
    */
   ARCHIVE_PINNED_CHECK_MAX: 50,
+  /**
+   * Ids of copied records not yet freed that the archiver keeps per ledger, so a free need not
+   * read the records back from Redis: the default LEDGER_ARCHIVE_KEEP and two pages, about
+   * 1 MB. With a larger keep, the oldest are read back from the stream instead.
+   */
+  ARCHIVE_KNOWN_IDS_MAX: 14_000,
+  /** The archiver's thread, failed (or Redis down when it started), starts again after this. */
+  ARCHIVE_THREAD_RESTART_MS: 1_000,
+  /** At shutdown the archiver's thread finishes its page within this, or is ended. */
+  ARCHIVE_THREAD_STOP_MS: 5_000,
   /** A hold's `timeoutSeconds`: 1 s … one year (365 days). */
   HOLD_TIMEOUT_SECONDS_MAX: 31_536_000,
   /**

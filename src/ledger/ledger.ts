@@ -29,7 +29,7 @@ import { replyStatus, ScriptRunner } from './runner.js';
 import { loadScripts, type Script, type ScriptArg } from './scripts.js';
 import { isRejection, statusCode } from './status.js';
 import type {
-  ArchiveChunk, ArchivedRecord, ArchiveReader, BalanceAt,
+  ArchiveChunk, ArchivedRecord, ArchiveReader, BalanceAt, KnownIds,
   FollowPage, JournalPage,
   Account, AccountInput, BatchInput, BatchOutcome, CloseAccountOutcome, CreateAccountOutcome,
   EntriesPage, Metadata, ExpiryOutcome, LedgerObserver, ReversalInput, SettleInput, Transfer,
@@ -797,8 +797,10 @@ export class Ledger {
    * Returns what it freed and pinned, and whether records up to there remain; undefined: the
    * lock is lost.
    */
-  async archiveFree(lock: RedisLock, upto: bigint, uptoN: bigint, pinnedToo: boolean):
-    Promise<{ freed: number; pinned: number; more: boolean } | undefined> {
+  async archiveFree(lock: RedisLock, upto: bigint, uptoN: bigint, pinnedToo: boolean,
+    known: { journal?: KnownIds; rejections?: KnownIds } = {}):
+    Promise<{ freed: number; pinned: number; more: boolean; seq: bigint; rejection: bigint }
+      | undefined> {
     const k = this.keys;
     const budget = limits.JOURNAL_READ_CHUNK_MAX;
     const [f, fr] = await this.redis.hmget(k.positions(), 'archive:f', 'archive:fr');
@@ -814,23 +816,30 @@ export class Ledger {
         add('j', await this.redis.xrange(k.journal(), `0-${seq}`, `0-${seq}`));
       }
     }
-    let seq = BigInt(f ?? '0');
-    let more = false;
-    if (upto > seq && items.length < budget) {
-      const entries = await this.redis.xrange(k.journal(), `(0-${seq}`, `0-${upto}`, 'COUNT',
-        budget - items.length);
-      add('j', entries);
-      if (entries.length > 0) seq = BigInt((entries.at(-1) as [string, string[]])[0].slice(2));
-      more ||= seq < upto;
-    }
-    let n = BigInt(fr ?? '0');
-    if (uptoN > n && items.length < budget) {
-      const entries = await this.redis.xrange(k.rejections(), `(0-${n}`, `0-${uptoN}`, 'COUNT',
-        budget - items.length);
-      add('r', entries);
-      if (entries.length > 0) n = BigInt((entries.at(-1) as [string, string[]])[0].slice(2));
-    }
-    more ||= n < uptoN;
+    // The ids come from what the archiver holds when it holds them all, else from the stream
+    // (the script checks each against the index either way).
+    const next = async (stream: 'j' | 'r', after: bigint, upto: bigint,
+      ids: KnownIds | undefined): Promise<bigint> => {
+      const count = budget - items.length;
+      if (upto <= after || count <= 0) return after;
+      const last = after + BigInt(count) < upto ? after + BigInt(count) : upto;
+      if (ids !== undefined && ids.first <= after + 1n
+        && ids.first + BigInt(ids.ids.length) > last) {
+        for (let number = after + 1n; number <= last; number++) {
+          items.push({ stream, number: String(number),
+            id: ids.ids[Number(number - ids.first)] as string });
+        }
+        return last;
+      }
+      const entries = await this.redis.xrange(stream === 'j' ? k.journal() : k.rejections(),
+        `(0-${after}`, `0-${upto}`, 'COUNT', count);
+      add(stream, entries);
+      return entries.length > 0 ? BigInt((entries.at(-1) as [string, string[]])[0].slice(2))
+        : after;
+    };
+    const seq = await next('j', BigInt(f ?? '0'), upto, known.journal);
+    const n = await next('r', BigInt(fr ?? '0'), uptoN, known.rejections);
+    const more = seq < upto || n < uptoN;
     const keys = this.archiveKeys(lock);
     const index = new Map<string, number>();
     const args: ScriptArg[] = [lock.token, 'free', String(seq), String(n), String(items.length)];
@@ -845,7 +854,7 @@ export class Ledger {
     }
     const reply = await this.runner.run('archive', keys, args, 0, lock.token);
     if (reply[1] !== 1) return undefined;
-    return { freed: Number(reply[2]), pinned: Number(reply[3]), more };
+    return { freed: Number(reply[2]), pinned: Number(reply[3]), more, seq, rejection: n };
   }
 
   /** lua/archive-8.lua's KEYS (without the buckets that a free adds). */

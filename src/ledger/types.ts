@@ -195,6 +195,15 @@ export interface ArchiveChunk {
   savedRejection: string;
 }
 
+/**
+ * Ids the archiver already holds, so a free need not read the records back: `ids[i]` is the id
+ * of number `first + i` of its stream (a journal seq or a rejection number), with no gap.
+ */
+export interface KnownIds {
+  first: bigint;
+  ids: string[];
+}
+
 /** A decided record read back from the archive, as Redis stored it (records.ts decodes it). */
 export interface ArchivedRecord {
   /** Its seq, or '-<n>' for a rejection. */

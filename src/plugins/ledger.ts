@@ -48,7 +48,12 @@ export interface LedgerPluginOptions {
   /** Archive decided records to PostgreSQL while the app runs (src/archive/archiver.ts). */
   archive?: { store: ArchiveStore; keepRecords?: number; observer?: ArchiveObserver;
     /** Archive on a timer (default); false: only when archiveOnce() is called (tests). */
-    background?: boolean } | undefined;
+    background?: boolean;
+    /**
+     * Something else archives (the service: a thread of its own, src/archive/thread.ts),
+     * started when the app is ready and stopped when it closes; `store` is then for reads.
+     */
+    runner?: { start(): void; stop(): Promise<void> } } | undefined;
 }
 
 /** The answer for a ledger that does not exist and for one the key does not reach: the same. */
@@ -88,7 +93,14 @@ export default fp<LedgerPluginOptions>(async (app: FastifyInstance, options) => 
     app.addHook('onClose', async () => publisher.stop());
   }
   const archive = options.archive;
-  if (archive !== undefined) {
+  const runner = archive?.runner;
+  if (archive !== undefined && runner !== undefined) {
+    app.addHook('onReady', async () => runner.start());
+    app.addHook('onClose', async () => {
+      await runner.stop();
+      await archive.store.close();
+    });
+  } else if (archive !== undefined) {
     const archiver = new Archiver({ directory, store: archive.store,
       ...(archive.keepRecords === undefined ? {} : { keepRecords: archive.keepRecords }),
       ...(archive.observer === undefined ? {} : { observer: archive.observer }),

@@ -57,6 +57,9 @@ async function archived(f: Fixture, timeoutMs = 20_000): Promise<void> {
   }
 }
 
+/** Metadata with what COPY's text format escapes (a tab, newline, return, backslash). */
+const AWKWARD = { order: 'o-1', note: 'a\tb\nc\rd\\e "f" \u00e9 \\N' };
+
 /** A ledger with every kind of record: transfers, a rejection, holds posted and voided, a
  * reversal. */
 async function history(f: Fixture): Promise<void> {
@@ -64,8 +67,9 @@ async function history(f: Fixture): Promise<void> {
   for (const id of ['alice', 'bob']) await post(f, '/accounts', { id, currency: 'USD' }, 201);
   await post(f, '/transfers', { id: 't1', from: 'cash', to: 'alice', amount: '1000' }, 201);
   await post(f, '/transfers', { id: 't2', from: 'alice', to: 'bob', amount: '300',
-    metadata: { order: 'o-1' } }, 201);
-  await post(f, '/transfers', { id: 'r1', from: 'bob', to: 'alice', amount: '99999' }, 422);
+    metadata: AWKWARD }, 201);
+  await post(f, '/transfers', { id: 'r1', from: 'bob', to: 'alice', amount: '99999',
+    metadata: AWKWARD }, 422);
   await post(f, '/transfers', { id: 'h1', from: 'alice', to: 'bob', amount: '200',
     pending: true, timeoutSeconds: 3600 }, 201);
   await post(f, '/transfers/h1/post', { id: 'p1', amount: '150' }, 201);
@@ -95,6 +99,19 @@ describe('archive', () => {
         expect(transfers.map((r) => `${r.id}:${r.kind}:${r.amount}`)).toEqual(['t1:transfer:1000',
           't2:transfer:300', 'h1:hold:200', 'p1:post:150', 'h2:hold:50', 'v1:void:50',
           'x1:reversal:100']);
+        // The typed columns too: metadata and times as the record has them.
+        const { rows: typed } = await sql.query('SELECT id, metadata, (extract(epoch FROM ' +
+          'created_at) * 1000)::bigint::text AS ms FROM ledger.transfers WHERE ledger = $1 ' +
+          "UNION ALL SELECT id, metadata, (extract(epoch FROM created_at) * 1000)::bigint::text " +
+          "FROM ledger.rejections WHERE ledger = $1 AND id = 'r1'", [ledger]);
+        for (const row of typed) {
+          const res = await f.app.inject({ method: 'GET', url: `/transfers/${row.id}` });
+          const stored = res.json() as { metadata: unknown; createdAt: string };
+          expect([row.id, row.metadata, row.ms]).toEqual([row.id, stored.metadata,
+            String(Date.parse(stored.createdAt))]);
+        }
+        expect(typed.filter((r) => r.id === 't2' || r.id === 'r1').map((r) => r.metadata))
+          .toEqual([AWKWARD, AWKWARD]);
         const { rows: rejections } = await sql.query('SELECT n::text, id, reason, record, hash ' +
           'FROM ledger.rejections x WHERE ledger = $1 ORDER BY x.n', [ledger]);
         expect(rejections.map((r) => `${r.id}:${r.reason}`))
