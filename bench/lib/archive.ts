@@ -36,7 +36,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { ARCHIVE_NAME } from '../../src/archive/archiver.js';
 import { limits } from '../../src/config/limits.js';
-import { compactId, type LedgerKeys, ledgerKeys } from '../../src/ledger/keys.js';
+import { COMPACT_ID_LENGTH, compactId, type LedgerKeys, ledgerKeys } from '../../src/ledger/keys.js';
 import type { EmbeddedRedis } from '../../src/redis/embedded.js';
 import { parseInfo } from '../../src/redis/readiness.js';
 import { connectWhenReady, exitOf, findPostgresBin, initCluster, POSTGRES_INSTALL_HINT,
@@ -66,10 +66,10 @@ export const ARCHIVE_VARIANT_ENV: Record<ArchiveVariant, Record<string, string>>
 export const MEMORY_GOAL_TRANSFERS = 500_000;
 /** The catch-up's goal is stated for a backlog of at least this many records. */
 export const CATCH_UP_GOAL_BACKLOG = 100_000;
-/** A UUID id's field in the index once archived: compactId's marker byte and 16 bytes. */
-export const COMPACT_ID_BYTES = 17;
+/** A UUID id's field in the index once archived: compactId's 20 ASCII bytes. */
+export const COMPACT_ID_BYTES = COMPACT_ID_LENGTH;
 /**
- * That field and its value '' as a listpack encodes them: a 1-byte header, the 17 bytes and a
+ * That field and its value '' as a listpack encodes them: a 1-byte header, the 20 bytes and a
  * 1-byte back-length; the empty value a header and a back-length.
  */
 export const LISTPACK_ENTRY_BYTES = 1 + COMPACT_ID_BYTES + 1 + 2;

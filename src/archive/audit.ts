@@ -28,6 +28,7 @@ import pg from 'pg';
 import { type Config, loadConfig } from '../config/env.js';
 import {
   compactId, ledgerIndexKey, type LedgerKeys, ledgerKeys, TRANSFER_ID_BUCKETS, transferBucketOf,
+  uuidOfCompact,
 } from '../ledger/keys.js';
 import { type StoredTransfer, storedTransfer } from '../ledger/records.js';
 import { createRedis } from '../redis/client.js';
@@ -121,14 +122,6 @@ class Bits {
     const at = Math.floor(n / 8);
     return n >= 0 && at < this.bytes.length && ((this.bytes[at] as number) & (1 << (n % 8))) !== 0;
   }
-}
-
-/** The UUID a compact index field stands for (compactId in src/ledger/keys.ts, reversed). */
-function uuidOf(field: Buffer): string {
-  const hex = field.subarray(1).toString('hex');
-  const uuid = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-` +
-    `${hex.slice(16, 20)}-${hex.slice(20)}`;
-  return field[0] === 1 ? uuid.toUpperCase() : uuid;
 }
 
 /** Milliseconds since the epoch as PostgreSQL computes them (numeric text; NULL stays). */
@@ -1208,7 +1201,8 @@ class LedgerAudit {
     const keys = [...buckets].sort();
     for (let i = 0; i < keys.length; i += REDIS_BATCH) {
       const batch = keys.slice(i, i + REDIS_BATCH);
-      // Buffers: a compact field is 17 bytes that are not UTF-8.
+      // Buffers: a field is bytes; compact ones are ASCII (src/ledger/keys.ts compactId), and
+      // anything else in there is reported as it is.
       const pipeline = this.redis.pipeline();
       for (const key of batch) pipeline.callBuffer('HGETALL', key);
       const replies = await pipeline.exec() ?? [];
@@ -1238,8 +1232,10 @@ class LedgerAudit {
   }
 
   private indexEntry(bucket: number, field: Buffer, value: string, verify: string[]): void {
-    const compact = field.length === 17 && (field[0] === 0 || field[0] === 1);
-    const id = compact ? uuidOf(field) : field.toString('utf8');
+    const text = field.toString('utf8');
+    const uuid = uuidOfCompact(text);
+    const compact = uuid !== undefined;
+    const id = uuid ?? text;
     const where = `id ${id}`;
     if (transferBucketOf(id) !== bucket) {
       this.say(`${where}: in id bucket ${bucket}, its bucket is ${transferBucketOf(id)}`);

@@ -105,26 +105,67 @@ export function transferBucketOf(id: string): number {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const UUID_UPPER = /^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$/;
 
+/** compactId's length: a marker, then 128 bits in 7-bit characters (133 bits, 5 of them 0). */
+export const COMPACT_ID_LENGTH = 20;
+
+const HEX_VALUE = new Map([...'0123456789abcdefABCDEF'].map((c) => [c, parseInt(c, 16)]));
+
 /**
  * The id index's field for an archived id that is a UUID (36 characters) in lower or upper
- * case: a marker byte (0 lower, 1 upper: two ids, since ids are case-sensitive) and its 16
- * bytes, 17 bytes instead of 36, which is what keeps an archived transfer within its memory
- * goal (docs/archive.md). No id the API accepts starts with either byte (ID_PATTERN), so the
- * forms cannot meet. Undefined for any other id, whose archived field is the id itself.
+ * case: a marker character (U+0000 lower, U+0001 upper: two ids, since ids are case-sensitive)
+ * and its 128 bits in 19 characters of 7 bits each, 20 bytes instead of 36, which is what keeps
+ * an archived transfer within its memory goal (docs/archive.md). Every character is below
+ * U+0080, one byte in UTF-8, so the form goes to Redis as text (ScriptArg in scripts.ts says
+ * why not as bytes). No id the API accepts starts with either marker (ID_PATTERN), so the forms
+ * cannot meet. Undefined for any other id, whose archived field is the id itself.
  */
-export function compactId(id: string): Buffer | undefined {
+export function compactId(id: string): string | undefined {
   let marker: number;
   if (UUID.test(id)) marker = 0;
   else if (UUID_UPPER.test(id)) marker = 1;
   else return undefined;
-  const out = Buffer.allocUnsafe(17);
-  out[0] = marker;
-  out.write(id.replaceAll('-', ''), 1, 'hex');
-  return out;
+  const codes = [marker];
+  // Five leading zero bits make 133 = 19 x 7.
+  let acc = 0;
+  let bits = 5;
+  for (const c of id) {
+    if (c === '-') continue;
+    acc = (acc << 4) | (HEX_VALUE.get(c) as number);
+    bits += 4;
+    if (bits >= 7) {
+      bits -= 7;
+      codes.push((acc >> bits) & 127);
+      acc &= (1 << bits) - 1;
+    }
+  }
+  return String.fromCharCode(...codes);
+}
+
+/** The UUID a compact field stands for (compactId reversed); undefined: not such a field. */
+export function uuidOfCompact(field: string): string | undefined {
+  const marker = field.charCodeAt(0);
+  if (field.length !== COMPACT_ID_LENGTH || (marker !== 0 && marker !== 1)) return undefined;
+  let hex = '';
+  let acc = field.charCodeAt(1) & 3; // (its top five bits are the padding)
+  let bits = 2;
+  for (let i = 2; i < COMPACT_ID_LENGTH; i++) {
+    const code = field.charCodeAt(i);
+    if (code > 127) return undefined;
+    acc = (acc << 7) | code;
+    bits += 7;
+    while (bits >= 4) {
+      bits -= 4;
+      hex += ((acc >> bits) & 15).toString(16);
+      acc &= (1 << bits) - 1;
+    }
+  }
+  const uuid = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-` +
+    `${hex.slice(16, 20)}-${hex.slice(20)}`;
+  return marker === 1 ? uuid.toUpperCase() : uuid;
 }
 
 /** compactId as a script argument: '' for an id without a compact form. */
-export function compactArg(id: string): Buffer | '' {
+export function compactArg(id: string): string {
   return compactId(id) ?? '';
 }
 

@@ -370,7 +370,7 @@ describe('audit', () => {
       await prepare();
       try {
         const bucket = f.keys.transferBucket(UUID_LOWER);
-        expect(await f.redis.hdel(bucket, compactId(UUID_LOWER) as Buffer)).toBe(1);
+        expect(await f.redis.hdel(bucket, compactId(UUID_LOWER) as string)).toBe(1);
         expect((await auditOf(f)).divergences).toEqual([
           line(`id ${UUID_LOWER} (seq 8): not in the id index`)]);
       } finally {

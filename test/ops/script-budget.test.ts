@@ -56,7 +56,7 @@ const TIMEOUT = String(limits.HOLD_TIMEOUT_SECONDS_MAX).length;
 /** A lock holder's token (src/redis/lock.ts: 128 bits in hex). */
 const TOKEN = 32;
 /** A UUID id's compact form (src/ledger/keys.ts compactId), which scripts take beside it. */
-const COMPACT = (compactId(randomUUID()) as Buffer).length;
+const COMPACT = (compactId(randomUUID()) as string).length;
 /** A reference to a record: a seq, or `-<n>` for a rejection. */
 const REF = INT + 1;
 /** The longest of read-entries' and read-balance's words: 'archive' (the rest is there). */
