@@ -139,6 +139,10 @@ export class LedgerArchiver {
           next = after;
           this.position = next;
           this.remember(chunk);
+          // The lag as this page leaves it: a pass now ends at a short page, and the gauges
+          // would otherwise show the lag before the copy until the next pass.
+          if (!full) this.report({ ...chunk, records: [], rejections: [] }, next.seq,
+            next.rejection);
           // What PostgreSQL took now: records it had already (a page read again after a failed
           // answer) are skipped by it, and not counted again.
           copied += records + rejections;
@@ -157,7 +161,10 @@ export class LedgerArchiver {
         }
         // Freed while PostgreSQL takes the next page; waited for before the next save.
         freeing = quiet(this.free(chunk, next));
-        if (next === at || !(await this.lease.during())) break;
+        // A page short of full reached the head: the next pass (ARCHIVE_INTERVAL_MS later)
+        // takes what came meanwhile as one page, rather than this one chasing the head with
+        // pages of a few records, each a PostgreSQL transaction with its own flush.
+        if (next === at || !full || !(await this.lease.during())) break;
       }
       await freeing;
     } catch (error) {
