@@ -36,7 +36,9 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { ARCHIVE_NAME } from '../../src/archive/archiver.js';
 import { limits } from '../../src/config/limits.js';
-import { COMPACT_ID_LENGTH, compactId, type LedgerKeys, ledgerKeys } from '../../src/ledger/keys.js';
+import {
+  COMPACT_ID_LENGTH, compactId, type LedgerKeys, ledgerKeys,
+} from '../../src/ledger/keys.js';
 import type { EmbeddedRedis } from '../../src/redis/embedded.js';
 import { parseInfo } from '../../src/redis/readiness.js';
 import { connectWhenReady, exitOf, findPostgresBin, initCluster, POSTGRES_INSTALL_HINT,
