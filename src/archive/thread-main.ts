@@ -41,12 +41,14 @@ port.on('message', (message) => {
   if (message === 'stop') void stop();
 });
 
-await redis.connect();
-const ledger = new Ledger({ redis, keys: ledgerKeys(config.keyPrefix, config.ledgerName),
-  groupCommit: false, observer: { scriptCompleted: (script, outcome, seconds) =>
-    send({ type: 'script', script, outcome, seconds }) } });
-await ledger.ensureScripts();
-if (!stopping) {
+/** Connects, then archives until told to stop; told to stop while connecting, it just ends. */
+async function run(): Promise<void> {
+  await redis.connect();
+  const ledger = new Ledger({ redis, keys: ledgerKeys(config.keyPrefix, config.ledgerName),
+    groupCommit: false, observer: { scriptCompleted: (script, outcome, seconds) =>
+      send({ type: 'script', script, outcome, seconds }) } });
+  await ledger.ensureScripts();
+  if (stopping) return;
   archiver = new Archiver({ directory: new LedgerDirectory(ledger, redis), store,
     keepRecords: config.archiveKeep,
     observer: {
@@ -59,4 +61,11 @@ if (!stopping) {
       message: 'archive: a page was not copied; the next pass tries again',
       error: describe(error) }) });
   archiver.start();
+}
+
+try {
+  await run();
+} catch (error) {
+  // A failed start ends the thread (the service starts another), unless it was told to stop.
+  if (!stopping) throw error;
 }
