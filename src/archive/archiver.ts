@@ -149,6 +149,16 @@ export class LedgerArchiver {
           this.observer.archived?.(records, rejections);
         }
         if (!(await freeing)) break;
+        // PostgreSQL cannot hold more than Redis ever decided: Redis lost records the archive
+        // has (restored from an older copy, a failover that lost writes), or this archive is
+        // another Redis's. Nothing is noted or freed; an operator looks (npm run audit).
+        if (BigInt(next.seq) > BigInt(chunk.head)
+          || BigInt(next.rejection) > BigInt(chunk.rejectionsHead)) {
+          throw new ArchiveMismatchError(`archive of ${this.name}: PostgreSQL holds seq ` +
+            `${next.seq} and rejection ${next.rejection}, past Redis's newest (${chunk.head}, ` +
+            `${chunk.rejectionsHead}): Redis lost records the archive has, or the archive is ` +
+            'another Redis\'s');
+        }
         // Redis notes PostgreSQL's position, also when it is behind it (a crash between the
         // commit and this call): what the archive holds decides what Redis may free.
         if (BigInt(next.seq) > BigInt(chunk.savedSeq)

@@ -158,6 +158,35 @@ describe('archive', () => {
       }
     }, 60_000);
 
+  test('an archive ahead of Redis (Redis lost records, or another Redis) stops it as a ' +
+    'mismatch, noting and freeing nothing', async () => {
+    const ledgerName = `ahead-${Date.now().toString(36)}`;
+    const first = await fixture({ archive: { url: db.url, keepRecords: 1_000_000 }, ledgerName });
+    try {
+      await history(first);
+      await archived(first);
+    } finally {
+      await first.close();
+    }
+    // The same ledger on a Redis with less of it: its own key prefix, one transfer.
+    const f = await fixture({ archive: { url: db.url, keepRecords: 0 }, ledgerName });
+    try {
+      await post(f, '/accounts', { id: 'cash', currency: 'USD', overdraftLimit: 'unlimited' },
+        201);
+      await post(f, '/accounts', { id: 'bob', currency: 'USD' }, 201);
+      await post(f, '/transfers', { id: 'only', from: 'cash', to: 'bob', amount: '5' }, 201);
+      const deadline = Date.now() + 10_000;
+      while (!(await metric(f, 'ledger_archive_errors_total', '{reason="mismatch"}') > 0)) {
+        if (Date.now() > deadline) throw new Error('no mismatch counted within 10 s');
+        await sleep(50);
+      }
+      expect(await f.redis.hgetall(f.keys.positions())).toEqual({});
+      expect(await f.redis.xlen(f.keys.journal())).toBe(1);
+    } finally {
+      await f.close();
+    }
+  }, 60_000);
+
   test('a page copied again adds nothing; Redis behind PostgreSQL catches up to it',
     async () => {
       const f = await fixture({ archive: { url: db.url, keepRecords: 1_000_000 } });
