@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
  * key names, amounts of 2^128-1, the largest metadata, replays and conflicts that return whole
  * records, a full entries page, batch chunks full by count and by bytes, the largest atomic
  * batch between distinct accounts, holds, posts, voids, reversals, closes and a full sweep,
- * a balance walked back a full page of entries, and the archiver's reads, saves and frees.
+ * a balance walked back a full page of entries, and the archiver's saves and frees.
  * Shared by the deterministic bounds (test/ops/script-budget.test.ts: commands, keys and bytes
  * per call) and the bench (bench/lib/script-durations.ts: time inside Redis), so both measure
  * the same calls.
@@ -37,7 +37,7 @@ export interface WorstCase {
   script: string;
   /** For transfer-batch: one script for the whole batch rather than a non-atomic chunk. */
   atomic: boolean;
-  /** For a script of several modes (lua/archive-8.lua): the mode, bounded on its own. */
+  /** For a script of several modes (lua/archive-7.lua): the mode, bounded on its own. */
   mode?: string;
   /** Script calls it makes: a full page of entries takes several. */
   calls: number;
@@ -371,7 +371,7 @@ function directCases(ledger: Ledger, n: number, redis: Redis, direct: Direct,
 }
 
 /**
- * The archiver's calls (lua/archive-8.lua), on a ledger of the round's own (a name as long as
+ * The archiver's calls (lua/archive-7.lua), on a ledger of the round's own (a name as long as
  * any, so its keys are too), whose records only these cases free: no other case's record goes,
  * and no follower's position holds the frees back. Its journal is two runs of
  * JOURNAL_READ_CHUNK_MAX records, the first with UUID ids and the second with the longest: in
@@ -424,8 +424,8 @@ async function archiveCases(ledger: Ledger, n: number, redis: Redis): Promise<Wo
   const lock = new RedisLock(redis, ledger.scripts.get('lock') as Script, k.lock('archive'),
     limits.ARCHIVE_LOCK_TTL_MS);
   const free = (chunk: Array<[string, string[]]>) => {
-    const keys = [k.meta(), lock.key, k.positions(), k.journal(), k.rejections(),
-      k.accountIds(), k.state(), k.pinned()];
+    const keys = [k.meta(), lock.key, k.positions(), k.journal(), k.rejections(), k.state(),
+      k.pinned()];
     const index = new Map<string, number>();
     const args: ScriptArg[] = [lock.token, 'free', (chunk.at(-1) as [string, string[]])[0]
       .slice(2), '0', String(chunk.length)];
@@ -457,13 +457,6 @@ async function archiveCases(ledger: Ledger, n: number, redis: Redis): Promise<Wo
   return [
     { ...one, script: 'lock', label: "the archiver's, taken while free", run: async () =>
       must(await lock.take(), 'archive lock') },
-    { ...one, script: 'archive', mode: 'read', items: 2 * full,
-      label: 'a full chunk of both streams (JOURNAL_READ_CHUNK_MAX each), largest records',
-      run: async () => {
-        const chunk = await al.archiveRead(lock, full, seqOf(full - 1), '0');
-        must(chunk?.records.length === full && chunk.rejections.length === full,
-          'a full chunk of both streams');
-      } },
     { ...one, script: 'archive', mode: 'save', label: 'both positions moved', run: async () =>
       must(await al.archiveSave(lock, seqOf(2 * full - 1), String(full), head, head),
         'positions saved') },

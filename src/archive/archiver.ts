@@ -1,7 +1,7 @@
 /**
  * The archiver (LEDGER_ARCHIVE_URL): copies every decided record of every ledger, in order
  * (the journal by seq, the rejections by number), into PostgreSQL (src/archive/store.ts), then
- * notes in Redis how far PostgreSQL has committed them (lua/archive-8.lua). Each instance runs
+ * notes in Redis how far PostgreSQL has committed them (lua/archive-7.lua). Each instance runs
  * one; a lock per ledger (`lock:archive`, the sweeper's and the followers' mechanism: src/redis/
  * lease.ts) lets one of them archive a ledger at a time, and PostgreSQL's own position decides
  * what is copied, so two archivers at once (a holder paused past its lease) still copy each

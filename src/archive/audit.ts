@@ -402,7 +402,7 @@ const INDEXED = 2 ** 50;
 const refOf = (v: number) => (v >= INDEXED ? v - INDEXED : v <= -INDEXED ? v + INDEXED : v);
 const refText = (ref: number) => (ref < 0 ? `rejection ${-ref}` : `seq ${ref}`);
 
-/** Redis's note of the archive (lua/archive-8.lua). */
+/** Redis's note of the archive (lua/archive-7.lua). */
 interface Note {
   seq: number;
   hash: string | null;

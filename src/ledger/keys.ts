@@ -26,7 +26,7 @@
  *   <prefix>:{<ledger>}:p               hash   follower name (`cdc`) -> the seq it has handed
  *                                              on up to (lua/follow-5.lua); the archive's
  *                                              positions (`archive`, `archive:*`,
- *                                              lua/archive-8.lua)
+ *                                              lua/archive-7.lua)
  *   <prefix>:{<ledger>}:k               zset   seqs of open holds kept in Redis when the
  *                                              records around them were archived and freed
  *
@@ -81,7 +81,7 @@ export interface LedgerKeys {
   holdStats(): string;
   /** How far each journal follower (src/ledger/follower.ts) has got: name -> seq. */
   positions(): string;
-  /** Open holds the archive could not free yet (lua/archive-8.lua). */
+  /** Open holds the archive could not free yet (lua/archive-7.lua). */
   pinned(): string;
   /** A lease held by one instance at a time (src/redis/lock.ts), e.g. `sweeper`. */
   lock(name: string): string;

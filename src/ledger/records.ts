@@ -493,19 +493,52 @@ function streamEntries(value: unknown, what: string): [string, string[]][] {
   });
 }
 
-/** lua/archive-8.lua's read reply: the records as stored, for the archive to keep as they are. */
-export function archiveChunk(reply: readonly unknown[]): ArchiveChunk {
-  const ids = stringsOf(reply[3], 'archive read: ids');
-  const records = streamEntries(reply[2], 'archive read').map(([seq, fields], i) => {
-    const fromId = ids[2 * i];
-    const toId = ids[2 * i + 1];
-    if (fromId === undefined || toId === undefined) {
-      throw new LedgerInvariantError(`journal record ${seq} names an account with no id`);
+/** What Ledger.archiveRead reads, as Redis answered it. */
+export interface ArchiveReads {
+  /** XRANGE of each stream after the archive's positions. */
+  journal: unknown;
+  rejections: unknown;
+  /** XREVRANGE … COUNT 1 of each stream: its newest entry, if any. */
+  journalTop: unknown;
+  rejectionsTop: unknown;
+  /** HMGET of the positions hash: `archive`, `archive:r`. */
+  saved: readonly (string | null)[];
+}
+
+/**
+ * The archiver's chunk (Ledger.archiveRead), the records as stored, for the archive to keep as
+ * they are: their shape checked as includes/journal-page.lua checks a page's, and each
+ * committed record's account ids looked up by `idsOf` (account number → id).
+ */
+export function archiveChunkOf(reads: ArchiveReads,
+  idsOf: (numbers: string[]) => Promise<(string | null)[]>): Promise<ArchiveChunk> {
+  const journal = streamEntries(reads.journal, 'archive read');
+  const rejections = streamEntries(reads.rejections, 'archive read: rejections');
+  for (const [seq, f] of journal) {
+    if (f[0] !== JOURNAL_FIELDS.ID || f[2] !== JOURNAL_FIELDS.FROM || f[4] !== JOURNAL_FIELDS.TO) {
+      throw new LedgerInvariantError(`corrupt ledger: journal record ${seq} out of shape`);
     }
-    return { seq, fields, fromId, toId };
-  });
-  const rejections = streamEntries(reply[5], 'archive read: rejections')
-    .map(([n, fields]) => ({ n, fields }));
-  return { records, head: String(reply[4]), rejections, rejectionsHead: String(reply[6]),
-    savedSeq: String(reply[7]), savedRejection: String(reply[8]) };
+  }
+  for (const [n, f] of rejections) {
+    if (f[0] !== REJECTION_FIELDS.ID || f[2] !== REJECTION_FIELDS.STATUS) {
+      throw new LedgerInvariantError(`corrupt ledger: rejection ${n} out of shape`);
+    }
+  }
+  const head = (top: unknown) => streamEntries(top, 'archive read: head')[0]?.[0] ?? '0';
+  const numbers = [...new Set(journal.flatMap(([, f]) => [f[3] as string, f[5] as string]))];
+  const done = (ids: (string | null)[]): ArchiveChunk => {
+    const idOf = new Map(numbers.map((n, i) => [n, ids[i]]));
+    const records = journal.map(([seq, fields]) => {
+      const fromId = idOf.get(fields[3] as string);
+      const toId = idOf.get(fields[5] as string);
+      if (typeof fromId !== 'string' || typeof toId !== 'string') {
+        throw new LedgerInvariantError(`journal record ${seq} names an account with no id`);
+      }
+      return { seq, fields, fromId, toId };
+    });
+    return { records, head: head(reads.journalTop), rejectionsHead: head(reads.rejectionsTop),
+      rejections: rejections.map(([n, fields]) => ({ n, fields })),
+      savedSeq: reads.saved[0] ?? '0', savedRejection: reads.saved[1] ?? '0' };
+  };
+  return numbers.length === 0 ? Promise.resolve(done([])) : idsOf(numbers).then(done);
 }

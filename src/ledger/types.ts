@@ -184,7 +184,7 @@ export interface ArchiveRejection {
   fields: string[];
 }
 
-/** A chunk the archiver read (lua/archive-8.lua), and the positions Redis has noted. */
+/** A chunk the archiver read (lua/archive-7.lua), and the positions Redis has noted. */
 export interface ArchiveChunk {
   records: ArchiveRecord[];
   /** The journal's newest seq, and the rejections' newest number ('0': none). */

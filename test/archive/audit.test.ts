@@ -2,7 +2,7 @@
  * The audit (src/archive/audit.ts, `npm run audit`) against the run's real Redis and a real
  * PostgreSQL (test/helpers/postgres.ts): a history of every kind, archived, passes, also with
  * its records freed from Redis (by the archiver, or by freeRecords below, which frees as
- * lua/archive-8.lua does) and with Redis alone; each kind of tampering is reported by name.
+ * lua/archive-7.lua does) and with Redis alone; each kind of tampering is reported by name.
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -83,7 +83,7 @@ async function archived(f: Fixture): Promise<{ seq: string; rejection: string }>
 }
 
 /**
- * Frees archived records as the archiver does (lua/archive-8.lua): each stream entry up to
+ * Frees archived records as the archiver does (lua/archive-7.lua): each stream entry up to
  * `upTo` deleted, and its id's index entry turned into the archived form (compactId, or the id
  * itself, -> ''); an open hold stays.
  */

@@ -1,5 +1,5 @@
 /**
- * Records freed from Redis once PostgreSQL has them (src/archive/, lua/archive-8.lua): reads
+ * Records freed from Redis once PostgreSQL has them (src/archive/, lua/archive-7.lua): reads
  * and replays of archived records answer byte for byte as before; a decided id stays decided
  * forever (a replay moves nothing, other fields are a conflict, UUIDs in their compact form);
  * a reversal of an archived transfer and a post of an archived (closed) hold work; an open hold

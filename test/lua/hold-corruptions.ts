@@ -244,7 +244,7 @@ function followCases(env: Env): Case[] {
 }
 
 /**
- * archive-8.lua's writes, by the holder of its lock (each corruption takes it first): saving
+ * archive-7.lua's writes, by the holder of its lock (each corruption takes it first): saving
  * the archive's positions, and freeing the seeded transfer (archived up to it).
  */
 function archiveCases(env: Env): Case[] {
@@ -255,12 +255,12 @@ function archiveCases(env: Env): Case[] {
     const f = env.fixture();
     const k = f.keys;
     return runScript(f.redis, script('archive'), [k.meta(), k.lock('archive'), k.positions(),
-      k.journal(), k.rejections(), k.accountIds(), k.state(), k.pinned(), ...buckets],
+      k.journal(), k.rejections(), k.state(), k.pinned(), ...buckets],
     [token, ...args], f.ledger.observer);
   };
   const save = (seq = '1') => () => run(['save', seq, '0', hash, hash]);
   const seed = () => env.seqs.seed as string;
-  const free = (bucketOf = 'seed') => () => run(['free', seed(), '0', '1', 'j', seed(), '9', ''],
+  const free = (bucketOf = 'seed') => () => run(['free', seed(), '0', '1', 'j', seed(), '8', ''],
     [env.fixture().keys.transferBucket(bucketOf)]);
   const held = (corrupt: Case['corrupt'], archived = false): Case['corrupt'] => async (k) => {
     await env.fixture().redis.set(k.lock('archive'), token);

@@ -4,7 +4,7 @@
  * metadata, replays that return whole records, a full entries page, batch chunks full by count
  * and by bytes, the largest atomic batch between distinct accounts, a sweep of
  * HOLDS_EXPIRE_BATCH_MAX holds, a balance walked back a full page of entries, the archiver's
- * full chunks read and freed, a post and a reversal given their archived target's record; a
+ * full chunks freed, a post and a reversal given their archived target's record; a
  * post, void, reversal, sweep, walk or free called as the ledger calls it after its own reads),
  * stays within what one call may do, counted by Redis itself on a Redis of this file's own
  * with nothing else connected:
@@ -61,7 +61,7 @@ const COMPACT = (compactId(randomUUID()) as string).length;
 const REF = INT + 1;
 /** The longest of read-entries' and read-balance's words: 'archive' (the rest is there). */
 const ARCHIVE_WORD = 'archive'.length;
-/** A hash chain's head (lua/archive-8.lua: 64 hex digits). */
+/** A hash chain's head (lua/archive-7.lua: 64 hex digits). */
 const CHAIN_HEAD = 64;
 
 /** Bytes of framed values of these lengths. */
@@ -238,34 +238,25 @@ const BOUNDS: Record<string, Bounds> = {
     replyBytes: { perCall: 3 * FRAME_BYTES + values(TOKEN, INT, INT, INT),
       perItem: 2 * FRAME_BYTES + values(INT, ID, ID) + RECORD_BYTES_MAX },
   },
-  // lua/archive-8.lua, a mode each. Every mode: the format, the lock's holder, the positions.
-  'archive read': {
-    // Then a journal page (as read-journal), the rejections (XRANGE) and their newest.
-    commands: { perCall: 8 },
-    keys: { perCall: 8 },
-    requestBytes: { perCall: evalsha(8, TOKEN, 'read'.length, INT, INT, INT) },
-    // The page's, the ids' and the rejections' lists, both newest, both saved positions; per
-    // record (either stream) as read-journal's.
-    replyBytes: { perCall: 4 * FRAME_BYTES + values(TOKEN, INT, INT, INT, INT, INT),
-      perItem: 2 * FRAME_BYTES + values(INT, ID, ID) + RECORD_BYTES_MAX },
-  },
+  // lua/archive-7.lua, a mode each. Every mode: the format, the lock's holder, the positions.
   'archive save': {
     // Then each stream's newest and its position written, for a position that moves.
     commands: { perCall: 7 },
-    keys: { perCall: 8 },
-    requestBytes: { perCall: evalsha(8, TOKEN, 'save'.length, INT, INT, CHAIN_HEAD,
+    keys: { perCall: 7 },
+    requestBytes: { perCall: evalsha(7, TOKEN, 'save'.length, INT, INT, CHAIN_HEAD,
       CHAIN_HEAD) },
     replyBytes: { perCall: FRAME_BYTES + values(TOKEN, INT) },
   },
   'archive free': {
-    // Then the freed positions, every follower's position, the pinned set's type; per record:
-    // its entry, its id's index entry, a hold's state, then (freed) the id deleted and its
-    // archived form written, or (an open hold) pinned; once: each stream's entries deleted,
-    // the freed unpinned, both freed positions written.
-    commands: { perItem: 5, perCall: 11 },
+    // Then the freed positions, every follower's position, the pinned set; each stream's run
+    // of records (one XRANGE each); per record: a pinned hold's own entry, its id's index
+    // entry, a hold's state, then (freed) the id deleted and its archived form written, or (an
+    // open hold) pinned; once: each stream's entries trimmed or deleted, the freed unpinned,
+    // both freed positions written.
+    commands: { perItem: 5, perCall: 13 },
     // And the id's bucket per record.
-    keys: { perItem: 1, perCall: 8 },
-    requestBytes: { perCall: evalsha(8, TOKEN, 'free'.length, INT, INT, INT),
+    keys: { perItem: 1, perCall: 7 },
+    requestBytes: { perCall: evalsha(7, TOKEN, 'free'.length, INT, INT, INT),
       // The stream, the seq or number, the bucket's KEYS index, the compact id; the bucket.
       perItem: values(1, INT, INT, COMPACT) + values(KEY_BYTES_MAX) },
     // Records freed, holds pinned.
