@@ -306,6 +306,9 @@ export class LedgerArchiver {
       } else {
         page.records.push(...chunk.records);
         page.rejections.push(...chunk.rejections);
+        // The newest heads: records decided since the first chunk are in the later ones.
+        page.head = chunk.head;
+        page.rejectionsHead = chunk.rejectionsHead;
       }
       // A chunk short of what was asked is that stream's end.
       if ((chunk.records.length < chunkSize && chunk.rejections.length < chunkSize)
