@@ -188,7 +188,8 @@ describe('archive', () => {
     }
   }, 60_000);
 
-  test('a page read in several chunks while transfers go on: its heads are the newest', async () => {
+  test('a page read in several chunks while transfers go on: its heads are the newest',
+    async () => {
     // A page is read JOURNAL_READ_CHUNK_MAX records at a time; transfers decided between two
     // chunks are in the later one, past the first chunk's head. Taken for the page's head,
     // that head made the archive look ahead of Redis (a false mismatch, seen in the bench).
