@@ -376,8 +376,14 @@ async () => {
 
     // 1. PostgreSQL dies; the clients must not notice, the metrics must.
     const m0 = await metrics(base);
-    const lag0 = m0.get(LAG) ?? NaN;
     const pgErrors0 = m0.get(PG_ERRORS) ?? NaN;
+    // The lag before the kill: the gauge rises at each pass's read (what came in since the
+    // last pass) and falls once that page is copied, so its low point over a few passes.
+    let lag0 = m0.get(LAG) ?? NaN;
+    for (const end = Date.now() + 4 * limits.ARCHIVE_INTERVAL_MS; Date.now() < end;) {
+      await sleep(METRICS_POLL_MS / 4);
+      lag0 = Math.min(lag0, (await metrics(base)).get(LAG) ?? lag0);
+    }
     const endPg = history.fault('postgres kill -9, down 3 s, restart');
     const pgDownFrom = Date.now();
     await pgdb.kill9();
