@@ -56,6 +56,10 @@ export const LIMIT_DOCS: Record<LimitName, string> = {
   ARCHIVE_KNOWN_IDS_MAX: 'ids of copied, not yet freed records the archiver keeps per ledger',
   ARCHIVE_THREAD_RESTART_MS: 'the archiver\'s thread, failed, starts again after this',
   ARCHIVE_THREAD_STOP_MS: 'at shutdown, the archiver\'s thread is ended after this',
+  ARCHIVE_YIELD_BUSY: 'the event-loop utilisation at which the service counts as busy, and ' +
+    'its archiver waits (LEDGER_ARCHIVE_YIELD_S)',
+  ARCHIVE_YIELD_LAG_S_DEFAULT: 'LEDGER_ARCHIVE_YIELD_S\'s default (seconds of archive lag)',
+  ARCHIVE_YIELD_LAG_S_MAX: 'LEDGER_ARCHIVE_YIELD_S\'s most: well under the lag alert\'s 300 s',
   HOLD_TIMEOUT_SECONDS_MAX: "largest `timeoutSeconds` of a hold (one year)",
   HOLDS_EXPIRE_BATCH_MAX: 'expired holds released per Redis script by the sweeper',
   HOLDS_SWEEP_INTERVAL_MS: 'how often the sweeper looks for expired holds',

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Ajv from 'ajv';
+import type { ArchiveYield } from './archive/archiver.js';
 import type { ArchiveStore } from './archive/store.js';
 import addFormats from 'ajv-formats';
 import { type TObject, Type } from '@sinclair/typebox';
@@ -57,6 +58,8 @@ export interface AppOptions {
    * records from the same store); default: off. The app closes it when it closes.
    */
   archive?: { store: ArchiveStore; keepRecords?: number; background?: boolean;
+    /** Wait while the service is busy (src/archive/archiver.ts ArchiveYield). */
+    yieldTo?: ArchiveYield;
     /** Archives instead of an archiver in the app (src/plugins/ledger.ts). */
     runner?: { start(): void; stop(): Promise<void> } };
 }

@@ -18,6 +18,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { AMOUNT_MAX, AMOUNT_MAX_STRING, limits } from '../../src/config/limits.js';
 import { compactArg, ledgerKeys } from '../../src/ledger/keys.js';
+import { isHold } from '../../src/ledger/records.js';
 import {
   canonicalMetadata, type Ledger, type Metadata, type TransferInput,
 } from '../../src/ledger/ledger.js';
@@ -434,7 +435,7 @@ async function archiveCases(ledger: Ledger, n: number, redis: Redis): Promise<Wo
       const bucket = k.transferBucket(id);
       const i = index.get(bucket) ?? keys.push(bucket);
       index.set(bucket, i);
-      args.push('j', sid.slice(2), String(i), compactArg(id));
+      args.push(isHold(fields) ? 'h' : 'j', sid.slice(2), String(i), id, compactArg(id));
     }
     return async () => {
       const reply = await runScript(redis, ledger.scripts.get('archive') as Script, keys, args);

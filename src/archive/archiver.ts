@@ -11,6 +11,7 @@ import { limits } from '../config/limits.js';
 import type { LedgerDirectory } from '../ledger/directory.js';
 import { EveryLedger } from '../ledger/every-ledger.js';
 import type { Ledger } from '../ledger/ledger.js';
+import { isHold } from '../ledger/records.js';
 import type { ArchiveChunk, KnownIds } from '../ledger/types.js';
 import { Lease } from '../redis/lease.js';
 import { RedisLock } from '../redis/lock.js';
@@ -69,6 +70,25 @@ function createdAtOf(fields: readonly string[] | undefined): number | undefined 
   return undefined;
 }
 
+/**
+ * Archiving yields to a busy service: `busy()` says whether the service is busy now (its event
+ * loop's utilisation, src/archive/thread.ts), and while it is, the archiver waits until the
+ * oldest record not yet copied is `lagS` seconds old. Past that it copies again, as much as
+ * keeps the lag there; once the load eases it catches up. So a burst of transfers does not
+ * share the CPU with archiving, and a sustained load still has its records archived (at a lag
+ * of `lagS`, well under the alert's).
+ */
+export interface ArchiveYield {
+  busy: () => boolean;
+  lagS: number;
+}
+
+/** The age in seconds, at `now` (ms), of the oldest of these records (0: none). */
+function ageOf(now: number, ...records: Array<readonly string[] | undefined>): number {
+  const oldest = Math.min(...records.map((fields) => createdAtOf(fields) ?? Infinity));
+  return oldest === Infinity ? 0 : Math.max(0, (now - oldest) / 1000);
+}
+
 /** One ledger's archiver. */
 export class LedgerArchiver {
   private readonly lease: Lease;
@@ -79,13 +99,35 @@ export class LedgerArchiver {
   constructor(private readonly ledger: Ledger, private readonly store: ArchiveStore,
     private readonly onProgress: (p: Progress) => void,
     private readonly observer: ArchiveObserver = {},
-    private readonly keepRecords: number = limits.ARCHIVE_KEEP_RECORDS_DEFAULT) {
+    private readonly keepRecords: number = limits.ARCHIVE_KEEP_RECORDS_DEFAULT,
+    private readonly yieldTo?: ArchiveYield) {
     this.lease = new Lease(new RedisLock(ledger.connection, ledger.script('lock'),
       ledger.keys.lock(ARCHIVE_NAME), limits.ARCHIVE_LOCK_TTL_MS));
   }
 
   get holding(): boolean {
     return this.lease.holding;
+  }
+
+  /** The service is busy and this much lag (s) is still under what it may wait for. */
+  private yields(ageS: number): boolean {
+    const y = this.yieldTo;
+    return y !== undefined && y.lagS > 0 && ageS < y.lagS && y.busy();
+  }
+
+  /**
+   * Whether to wait rather than copy from `at` now (ArchiveYield). Asked only of a busy service:
+   * then the oldest record's age is read (one record of each stream) and reported as the lag.
+   * Undefined: the lock is lost.
+   */
+  private async waits(at: ArchivePositions): Promise<boolean | undefined> {
+    const y = this.yieldTo;
+    if (y === undefined || y.lagS === 0 || !y.busy()) return false;
+    const probe = await this.ledger.archiveRead(this.lease.lock, 1, at.seq, at.rejection);
+    if (probe === undefined) return undefined;
+    this.report(probe, at.seq, at.rejection);
+    return this.yields(ageOf(this.ledger.clock(), probe.records[0]?.fields,
+      probe.rejections[0]?.fields));
   }
 
   /**
@@ -114,6 +156,11 @@ export class LedgerArchiver {
           }
         }
         const at = this.position;
+        if (reading === undefined) {
+          const wait = await this.waits(at);
+          if (wait === undefined) this.lease.lost();
+          if (wait !== false) break;
+        }
         const chunk = await (reading ?? this.page(at));
         reading = undefined;
         if (chunk === undefined) {
@@ -125,8 +172,10 @@ export class LedgerArchiver {
           >= limits.ARCHIVE_PAGE_RECORDS_MAX;
         let next = at;
         if (chunk.records.length > 0 || chunk.rejections.length > 0) {
-          // The page after this one, read while PostgreSQL takes this one.
-          if (full) {
+          // The page after this one, read while PostgreSQL takes this one; not while the
+          // service is busy and the lag after this page is under what it waits for.
+          if (full && !this.yields(ageOf(this.ledger.clock(), chunk.records.at(-1)?.fields,
+            chunk.rejections.at(-1)?.fields))) {
             reading = quiet(this.page({ ...at,
               seq: chunk.records.at(-1)?.seq ?? at.seq,
               rejection: chunk.rejections.at(-1)?.n ?? at.rejection }));
@@ -206,23 +255,30 @@ export class LedgerArchiver {
   }
 
   private remember(chunk: ArchiveChunk): void {
-    const add = (run: KnownIds | undefined, number: string, fields: readonly string[]) => {
+    const add = (run: KnownIds | undefined, number: string, fields: readonly string[],
+      hold: boolean) => {
       const at = BigInt(number);
       const id = fields[1] as string;
       if (run === undefined || at > run.first + BigInt(run.ids.length)) {
-        return { first: at, ids: [id] };
+        return { first: at, ids: [id], holds: [hold] };
       }
-      if (at === run.first + BigInt(run.ids.length)) run.ids.push(id);
+      if (at === run.first + BigInt(run.ids.length)) {
+        run.ids.push(id);
+        run.holds.push(hold);
+      }
       return run;
     };
-    for (const r of chunk.records) this.known.journal = add(this.known.journal, r.seq, r.fields);
+    for (const r of chunk.records) {
+      this.known.journal = add(this.known.journal, r.seq, r.fields, isHold(r.fields));
+    }
     for (const r of chunk.rejections) {
-      this.known.rejections = add(this.known.rejections, r.n, r.fields);
+      this.known.rejections = add(this.known.rejections, r.n, r.fields, false);
     }
     for (const run of [this.known.journal, this.known.rejections]) {
       const over = (run?.ids.length ?? 0) - limits.ARCHIVE_KNOWN_IDS_MAX;
       if (run !== undefined && over > 0) {
         run.ids.splice(0, over);
+        run.holds.splice(0, over);
         run.first += BigInt(over);
       }
     }
@@ -234,6 +290,7 @@ export class LedgerArchiver {
       if (run === undefined || upto < run.first) return;
       const n = Number(upto - run.first + 1n);
       run.ids.splice(0, n);
+      run.holds.splice(0, n);
       run.first += BigInt(n);
     };
     drop(this.known.journal, seq);
@@ -278,11 +335,9 @@ export class LedgerArchiver {
   }
 
   private report(chunk: ArchiveChunk, seq: string, rejection: string): void {
-    const oldest = Math.min(createdAtOf(chunk.records[0]?.fields) ?? Infinity,
-      createdAtOf(chunk.rejections[0]?.fields) ?? Infinity);
     this.onProgress({
       records: Number(chunk.head) - Number(seq) + Number(chunk.rejectionsHead) - Number(rejection),
-      seconds: oldest === Infinity ? 0 : Math.max(0, (this.ledger.clock() - oldest) / 1000),
+      seconds: ageOf(this.ledger.clock(), chunk.records[0]?.fields, chunk.rejections[0]?.fields),
       decided: Number(chunk.head) + Number(chunk.rejectionsHead) });
   }
 
@@ -339,6 +394,8 @@ export interface ArchiverOptions {
   /** A ledger's pass failed (PostgreSQL or Redis down): logged; the next pass tries again. */
   onError: (error: unknown) => void;
   intervalMs?: number;
+  /** Wait while the service is busy (ArchiveYield); undefined: never wait. */
+  yieldTo?: ArchiveYield;
 }
 
 /** Every ledger's archiver, on one timer (src/ledger/every-ledger.ts). */
@@ -362,7 +419,7 @@ export class Archiver {
       make: (ledger) => new LedgerArchiver(ledger, this.store, (p) => {
         this.progress.set(ledger.keys.ledger, p);
         observer.lag?.(this.lagRecords(), this.lagSeconds(), this.decided());
-      }, observer, options.keepRecords),
+      }, observer, options.keepRecords, options.yieldTo),
       work: async (archiver, ledger) => {
         // PostgreSQL may be down when the service starts: transfers go on, and the schema is
         // brought up to date by the first pass that reaches it.

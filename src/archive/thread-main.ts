@@ -5,6 +5,7 @@
  * way is done and its connections are closed.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { limits } from '../config/limits.js';
 import { LedgerDirectory } from '../ledger/directory.js';
 import { ledgerKeys } from '../ledger/keys.js';
 import { Ledger } from '../ledger/ledger.js';
@@ -12,7 +13,7 @@ import { markClosing } from '../redis/client.js';
 import { primaryConnection } from '../redis/connect.js';
 import { Archiver } from './archiver.js';
 import { ArchiveStore } from './store.js';
-import type { ThreadData, ThreadMessage } from './thread.js';
+import type { ThreadData, ThreadMessage, ToThread } from './thread.js';
 
 const port = parentPort;
 if (port === null) throw new Error('src/archive/thread-main.ts runs as a worker thread only');
@@ -26,6 +27,8 @@ const store = new ArchiveStore(config.archiveUrl as string, { max: 2, onError: (
     error: describe(error) }) });
 let archiver: Archiver | undefined;
 let stopping = false;
+/** The service's event loop was busy over the last interval (the service says so each one). */
+let busy = false;
 
 async function stop(): Promise<void> {
   stopping = true;
@@ -37,8 +40,9 @@ async function stop(): Promise<void> {
   send({ type: 'stopped' });
   port?.close();
 }
-port.on('message', (message) => {
+port.on('message', (message: ToThread) => {
   if (message === 'stop') void stop();
+  else if (message.type === 'load') busy = message.utilisation >= limits.ARCHIVE_YIELD_BUSY;
 });
 
 /** Connects, then archives until told to stop; told to stop while connecting, it just ends. */
@@ -51,6 +55,7 @@ async function run(): Promise<void> {
   if (stopping) return;
   archiver = new Archiver({ directory: new LedgerDirectory(ledger, redis), store,
     keepRecords: config.archiveKeep,
+    yieldTo: { busy: () => busy, lagS: config.archiveYieldS },
     observer: {
       archived: (records, rejections) => send({ type: 'archived', records, rejections }),
       freed: (records) => send({ type: 'freed', records }),

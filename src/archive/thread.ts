@@ -7,6 +7,7 @@
  * messages. A thread that fails (an error at start, Redis down before it connected) is started
  * again after ARCHIVE_THREAD_RESTART_MS, until the service stops it.
  */
+import { type EventLoopUtilization, performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { limits } from '../config/limits.js';
 import type { Config } from '../config/env.js';
@@ -19,6 +20,12 @@ export interface ThreadData {
   /** The Redis URL the service uses (the embedded Redis's, when REDIS_URL is unset). */
   url: string;
 }
+
+/**
+ * A message to the thread: stop, or how busy the service's event loop was over the last
+ * ARCHIVE_INTERVAL_MS (0..1), for the archiver to yield to it (archiver.ts ArchiveYield).
+ */
+export type ToThread = 'stop' | { type: 'load'; utilisation: number };
 
 /** A message from the thread. */
 export type ThreadMessage =
@@ -56,6 +63,7 @@ export class ArchiverThread {
   private worker: Worker | undefined;
   private stopping = false;
   private restart: NodeJS.Timeout | undefined;
+  private load: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ArchiverThreadOptions) {}
 
@@ -65,10 +73,19 @@ export class ArchiverThread {
     const worker = spawnThread({ config, url });
     this.worker = worker;
     worker.on('message', (message: ThreadMessage) => this.receive(message));
+    // This thread's event loop is the one serving requests: how busy it was, sent at once (the
+    // thread's first pass knows it) and then each interval.
+    this.sendLoad(worker);
+    clearInterval(this.load);
+    this.load = setInterval(() => this.sendLoad(worker), limits.ARCHIVE_INTERVAL_MS);
+    this.load.unref();
     worker.on('error', (error) => this.options.warn('archive: the archiver\'s thread failed; ' +
       'it starts again', String(error?.stack ?? error)));
     worker.on('exit', () => {
-      if (this.worker === worker) this.worker = undefined;
+      if (this.worker === worker) {
+        this.worker = undefined;
+        clearInterval(this.load);
+      }
       if (!this.stopping) {
         this.restart = setTimeout(() => this.start(), limits.ARCHIVE_THREAD_RESTART_MS);
         this.restart.unref();
@@ -80,13 +97,25 @@ export class ArchiverThread {
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.restart);
+    clearInterval(this.load);
     const worker = this.worker;
     if (worker === undefined) return;
     const exited = new Promise<void>((ok) => worker.once('exit', () => ok()));
-    worker.postMessage('stop');
+    worker.postMessage('stop' satisfies ToThread);
     const timer = setTimeout(() => void worker.terminate(), limits.ARCHIVE_THREAD_STOP_MS);
     await exited;
     clearTimeout(timer);
+  }
+
+  /** This event loop's utilisation since the last sample (at first: since construction). */
+  private sampled: EventLoopUtilization = performance.eventLoopUtilization();
+
+  private sendLoad(worker: Worker): void {
+    const now = performance.eventLoopUtilization();
+    const load: ToThread = { type: 'load',
+      utilisation: performance.eventLoopUtilization(now, this.sampled).utilization };
+    this.sampled = now;
+    worker.postMessage(load);
   }
 
   private receive(m: ThreadMessage): void {

@@ -54,6 +54,8 @@ export interface Config {
   archiveUrl: string | undefined;
   /** Archived records of each stream kept in Redis, the newest. */
   archiveKeep: number;
+  /** While the service is busy, the archiver waits until its lag reaches this (0: never). */
+  archiveYieldS: number;
 }
 
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -212,6 +214,13 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   if (!Number.isSafeInteger(archiveKeep) || archiveKeep < 1) {
     problems.push('LEDGER_ARCHIVE_KEEP must be a whole number of records, 1 or more');
   }
+  const archiveYieldS = Number(env.LEDGER_ARCHIVE_YIELD_S
+    || limits.ARCHIVE_YIELD_LAG_S_DEFAULT);
+  if (!Number.isSafeInteger(archiveYieldS) || archiveYieldS < 0
+    || archiveYieldS > limits.ARCHIVE_YIELD_LAG_S_MAX) {
+    problems.push('LEDGER_ARCHIVE_YIELD_S must be a whole number of seconds, 0 to ' +
+      `${limits.ARCHIVE_YIELD_LAG_S_MAX}`);
+  }
   if (problems.length > 0) throw new Error(`invalid configuration: ${problems.join('; ')}`);
   return {
     port,
@@ -242,6 +251,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     cdcExchange,
     archiveUrl,
     archiveKeep,
+    archiveYieldS,
   };
 }
 
@@ -308,4 +318,9 @@ export const CONFIG_DOC: ReadonlyArray<[string, string, string]> = [
   ['LEDGER_ARCHIVE_KEEP', 'archived records of each ledger kept in Redis as well, the newest ' +
     '(reads of them do not go to PostgreSQL; at least 1); older ones are freed from Redis',
     `\`${limits.ARCHIVE_KEEP_RECORDS_DEFAULT}\``],
+  ['LEDGER_ARCHIVE_YIELD_S', 'while the service is busy (its event loop at least ' +
+    `${limits.ARCHIVE_YIELD_BUSY * 100}% utilised), the archiver waits until the oldest record ` +
+    'not yet copied is this many seconds old (0 to `ARCHIVE_YIELD_LAG_S_MAX`): transfers come ' +
+    'first, and the archive catches up when the load eases; 0: it never waits',
+    `\`${limits.ARCHIVE_YIELD_LAG_S_DEFAULT}\``],
 ];

@@ -157,6 +157,20 @@ export const limits = {
    * 1 MB. With a larger keep, the oldest are read back from the stream instead.
    */
   ARCHIVE_KNOWN_IDS_MAX: 14_000,
+  /**
+   * The service counts as busy while its event loop is at least this utilised (the share of
+   * time it spends working, not waiting: node's eventLoopUtilization, over the last
+   * ARCHIVE_INTERVAL_MS). A busy service's archiver waits while its lag is under
+   * LEDGER_ARCHIVE_YIELD_S: archiving is housekeeping, and transfers come first.
+   */
+  ARCHIVE_YIELD_BUSY: 0.5,
+  /**
+   * LEDGER_ARCHIVE_YIELD_S's default and most (seconds of lag): well under the lag alert's 300 s
+   * (deploy/prometheus/alerts.yml), so an archiver that waited still catches up before it fires.
+   * 30 s of single transfers at this machine's 8,000/s is ~40 MB of Redis.
+   */
+  ARCHIVE_YIELD_LAG_S_DEFAULT: 30,
+  ARCHIVE_YIELD_LAG_S_MAX: 120,
   /** The archiver's thread, failed (or Redis down when it started), starts again after this. */
   ARCHIVE_THREAD_RESTART_MS: 1_000,
   /** At shutdown the archiver's thread finishes its page within this, or is ended. */

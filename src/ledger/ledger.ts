@@ -21,7 +21,7 @@ import { missingAccounts } from './missing-accounts.js';
 import {
   archiveChunkOf, archivedJournalRecords, journalRecords,
   ACCOUNT_FIELDS, JOURNAL_FIELDS, accountView, canonicalMetadata, compareSettled,
-  compareWithRecord, decidedNow,
+  compareWithRecord, decidedNow, isHold,
   entriesOf, fieldsOf, newAccountFields, settledNow, type StoredTransfer, storedTransfer,
   transferView,
 } from './records.js';
@@ -824,10 +824,12 @@ export class Ledger {
     const k = this.keys;
     const budget = limits.JOURNAL_READ_CHUNK_MAX;
     const [f, fr] = await this.redis.hmget(k.positions(), 'archive:f', 'archive:fr');
-    const items: Array<{ stream: 'j' | 'r'; number: string; id: string }> = [];
+    // The script's stream codes: 'h' is a journal record that is a hold.
+    const items: Array<{ stream: 'j' | 'h' | 'r'; number: string; id: string }> = [];
     const add = (stream: 'j' | 'r', entries: Array<[string, string[]]>) => {
       for (const [sid, fields] of entries) {
-        items.push({ stream, number: sid.slice(2), id: fields[1] as string });
+        items.push({ stream: stream === 'j' && isHold(fields) ? 'h' : stream,
+          number: sid.slice(2), id: fields[1] as string });
       }
     };
     if (pinnedToo) {
@@ -846,8 +848,9 @@ export class Ledger {
       if (ids !== undefined && ids.first <= after + 1n
         && ids.first + BigInt(ids.ids.length) > last) {
         for (let number = after + 1n; number <= last; number++) {
-          items.push({ stream, number: String(number),
-            id: ids.ids[Number(number - ids.first)] as string });
+          const i = Number(number - ids.first);
+          items.push({ stream: stream === 'j' && ids.holds[i] === true ? 'h' : stream,
+            number: String(number), id: ids.ids[i] as string });
         }
         return last;
       }
@@ -870,7 +873,7 @@ export class Ledger {
         i = keys.push(bucket);
         index.set(bucket, i);
       }
-      args.push(item.stream, item.number, String(i), compactArg(item.id));
+      args.push(item.stream, item.number, String(i), item.id, compactArg(item.id));
     }
     const reply = await this.runner.run('archive', keys, args, 0, lock.token);
     if (reply[1] !== 1) return undefined;

@@ -67,6 +67,14 @@ function kindOf(code: string | undefined): RecordKind {
   return kind;
 }
 
+/** Where a journal record's KIND field name is, in its field list (it then has its value). */
+const KIND_AT = 2 * Object.keys(JOURNAL_FIELDS).indexOf('KIND');
+
+/** A journal record's field list is a hold's (a free pins an open one: lua/archive-7.lua). */
+export function isHold(fields: readonly string[]): boolean {
+  return fields[KIND_AT] === JOURNAL_FIELDS.KIND && fields[KIND_AT + 1] === RECORD_KINDS.hold;
+}
+
 /** A rejected transfer: one rejections stream entry, stream id `0-<n>`, fields in this order. */
 export const REJECTION_FIELDS = {
   ID: 'i',

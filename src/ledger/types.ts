@@ -202,6 +202,8 @@ export interface ArchiveChunk {
 export interface KnownIds {
   first: bigint;
   ids: string[];
+  /** `holds[i]`: that record is a hold (the journal's; a free pins an open one). */
+  holds: boolean[];
 }
 
 /** A decided record read back from the archive, as Redis stored it (records.ts decodes it). */

@@ -7,7 +7,7 @@ import { LedgerDirectory } from '../ledger/directory.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { JournalWatch } from '../ledger/journal-watch.js';
 import { LedgersSweeper } from '../ledger/sweeper.js';
-import { type ArchiveObserver, Archiver } from '../archive/archiver.js';
+import { type ArchiveObserver, Archiver, type ArchiveYield } from '../archive/archiver.js';
 import type { ArchiveStore } from '../archive/store.js';
 import type { CdcObserver } from '../cdc/amqp.js';
 import { CdcPublisher } from '../cdc/publisher.js';
@@ -49,6 +49,8 @@ export interface LedgerPluginOptions {
   archive?: { store: ArchiveStore; keepRecords?: number; observer?: ArchiveObserver;
     /** Archive on a timer (default); false: only when archiveOnce() is called (tests). */
     background?: boolean;
+    /** Wait while the service is busy (src/archive/archiver.ts ArchiveYield). */
+    yieldTo?: ArchiveYield;
     /**
      * Something else archives (the service: a thread of its own, src/archive/thread.ts),
      * started when the app is ready and stopped when it closes; `store` is then for reads.
@@ -104,6 +106,7 @@ export default fp<LedgerPluginOptions>(async (app: FastifyInstance, options) => 
     const archiver = new Archiver({ directory, store: archive.store,
       ...(archive.keepRecords === undefined ? {} : { keepRecords: archive.keepRecords }),
       ...(archive.observer === undefined ? {} : { observer: archive.observer }),
+      ...(archive.yieldTo === undefined ? {} : { yieldTo: archive.yieldTo }),
       onError: (err) => app.log.warn({ err },
         'archive: a page was not copied; the next pass tries again') });
     app.decorate('archiver', archiver);

@@ -221,6 +221,38 @@ describe('archive', () => {
     }
   }, 60_000);
 
+  test('a busy service: the archiver waits until the lag reaches LEDGER_ARCHIVE_YIELD_S',
+    async () => {
+    let now = Date.parse('2026-12-07T00:00:00Z');
+    let busy = true;
+    const f = await fixture({ now: () => now, archive: { url: db.url, keepRecords: 1_000_000,
+      background: false, yieldTo: { busy: () => busy, lagS: 2 } } });
+    const position = async () => (await sql.query('SELECT seq::text FROM ledger.positions ' +
+      'WHERE ledger = $1', [f.keys.ledger])).rows[0]?.seq as string | undefined;
+    try {
+      await history(f);
+      const head = await f.ledger.journalHead();
+      // Busy, the oldest record 1.9 s old: nothing copied, and the lag still shows.
+      now += 1_900;
+      expect(await f.app.archiver?.archiveOnce()).toBe(0);
+      expect(await position()).toBeUndefined();
+      expect(await metric(f, 'ledger_archive_lag_records')).toBe(Number(head) + 2);
+      expect(await metric(f, 'ledger_archive_lag_seconds')).toBeCloseTo(1.9, 5);
+      // 2 s old: it copies (busy or not, a lag that long is worked off).
+      now += 100;
+      expect(await f.app.archiver?.archiveOnce()).toBe(Number(head) + 2);
+      expect(await position()).toBe(head);
+      // Not busy: what is new is copied at once.
+      await post(f, '/transfers', { id: 'n1', from: 'cash', to: 'bob', amount: '1' }, 201);
+      expect(await f.app.archiver?.archiveOnce()).toBe(0);
+      busy = false;
+      expect(await f.app.archiver?.archiveOnce()).toBe(1);
+      expect(await metric(f, 'ledger_archive_lag_records')).toBe(0);
+    } finally {
+      await f.close();
+    }
+  }, 60_000);
+
   test('a page copied again adds nothing; Redis behind PostgreSQL catches up to it',
     async () => {
       const f = await fixture({ archive: { url: db.url, keepRecords: 1_000_000 } });

@@ -76,6 +76,55 @@ test('archives on its own thread; its events reach the observers; stop ends it',
   }
 }, 60_000);
 
+/** Keeps this event loop busy (work, with a moment for timers every 50 ms) until `done()`. */
+async function spin(done: () => boolean): Promise<void> {
+  while (!done()) {
+    const until = Date.now() + 50;
+    while (Date.now() < until) { /* busy */ }
+    await new Promise((ok) => setImmediate(ok));
+  }
+}
+
+test('the service busy (its event loop): the thread waits, then archives once it is not',
+  async () => {
+    const f = await fixture({ archive: { url: db.url, background: false } });
+    const seen = { archived: 0, lag: 0 };
+    const redisUrl = inject('redisUrl');
+    const config = loadConfig({ REDIS_URL: redisUrl, LEDGER_ARCHIVE_URL: db.url,
+      LEDGER_ARCHIVE_YIELD_S: '60', LEDGER_KEY_PREFIX: f.keys.prefix,
+      LEDGER_NAME: f.keys.ledger });
+    try {
+      await f.app.inject({ method: 'POST', url: '/accounts',
+        payload: { id: 'cash', currency: 'USD', overdraftLimit: 'unlimited' } });
+      await f.app.inject({ method: 'POST', url: '/accounts',
+        payload: { id: 'a', currency: 'USD' } });
+      const res = await f.app.inject({ method: 'POST', url: '/transfers',
+        payload: { id: 't0', from: 'cash', to: 'a', amount: '7' } });
+      expect(res.statusCode).toBe(201);
+      const thread = new ArchiverThread({ config, url: redisUrl,
+        observer: { archived: (records) => { seen.archived += records; },
+          lag: (records) => { if (records > 0) seen.lag += 1; } },
+        warn: () => undefined });
+      try {
+        // Busy from before the thread starts until it has looked at the lag 3 times.
+        let busy = true;
+        const spinning = spin(() => !busy);
+        const end = Date.now() + 300;
+        while (Date.now() < end) { /* the thread's first sample: busy */ }
+        thread.start();
+        await until('the lag seen 3 times', () => seen.lag >= 3);
+        busy = false;
+        await spinning;
+        expect(seen.archived).toBe(0);
+        await until('archived once idle', () => seen.archived === 1);
+      } finally {
+        await thread.stop();
+      }
+    } finally {
+      await f.close();
+    }
+  }, 60_000);
+
 test('a thread that cannot start is started again, and says so; stop ends the retries',
   async () => {
     // Nothing listens there: the thread's connection fails, so does the thread.

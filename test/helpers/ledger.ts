@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { inject } from 'vitest';
 import { type App, type AppOptions, buildApp } from '../../src/app.js';
+import type { ArchiveYield } from '../../src/archive/archiver.js';
 import { ArchiveStore } from '../../src/archive/store.js';
 import { type LedgerKeys, ledgerKeys } from '../../src/ledger/keys.js';
 import { Ledger, type LedgerOptions } from '../../src/ledger/ledger.js';
@@ -54,7 +55,7 @@ export interface FixtureOptions {
   /** Publish change data to this broker and exchange (src/cdc/). */
   cdc?: AppOptions['cdc'];
   /** Archive to this PostgreSQL (src/archive/), and read archived records from it. */
-  archive?: { url: string; keepRecords?: number; background?: boolean };
+  archive?: { url: string; keepRecords?: number; background?: boolean; yieldTo?: ArchiveYield };
 }
 
 export interface LedgerAppOptions extends Omit<LedgerOptions, 'observer'>,
@@ -98,7 +99,9 @@ export async function fixture(options: FixtureOptions = {}): Promise<Fixture> {
     sweepHolds: options.sweepHolds, cdc: options.cdc,
     ...(store === undefined ? {} : { archive: { store,
       keepRecords: options.archive?.keepRecords ?? 0,
-      background: options.archive?.background ?? true }, archiveReader: store }) });
+      background: options.archive?.background ?? true,
+      ...(options.archive?.yieldTo === undefined ? {} : { yieldTo: options.archive.yieldTo }) },
+    archiveReader: store }) });
   authenticateInjects(app);
   await app.ready();
   return {

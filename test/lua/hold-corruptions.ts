@@ -260,8 +260,8 @@ function archiveCases(env: Env): Case[] {
   };
   const save = (seq = '1') => () => run(['save', seq, '0', hash, hash]);
   const seed = () => env.seqs.seed as string;
-  const free = (bucketOf = 'seed') => () => run(['free', seed(), '0', '1', 'j', seed(), '8', ''],
-    [env.fixture().keys.transferBucket(bucketOf)]);
+  const free = (bucketOf = 'seed', id = 'seed') => () => run(['free', seed(), '0', '1', 'j',
+    seed(), '8', id, ''], [env.fixture().keys.transferBucket(bucketOf)]);
   const held = (corrupt: Case['corrupt'], archived = false): Case['corrupt'] => async (k) => {
     await env.fixture().redis.set(k.lock('archive'), token);
     if (archived) await env.fixture().redis.hset(k.positions(), 'archive', seed());
@@ -280,6 +280,9 @@ function archiveCases(env: Env): Case[] {
       /free past what is archived/],
     ['free: an item in another id bucket', held(async () => undefined, true), free('other'),
       /not indexed as such/],
+    // Another record's id, in its own bucket: the index maps it to that record's seq.
+    ['free: an item with another record\'s id', held(async () => undefined, true),
+      free('hold', 'hold'), /not indexed as such/],
     ['free: the record\'s index entry is gone', held((k) => c.hdel(k.transferBucket('seed'),
       'seed'), true), free(), /not indexed as such/],
   ], 'archive ');

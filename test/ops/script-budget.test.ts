@@ -248,17 +248,17 @@ const BOUNDS: Record<string, Bounds> = {
     replyBytes: { perCall: FRAME_BYTES + values(TOKEN, INT) },
   },
   'archive free': {
-    // Then the freed positions, every follower's position, the pinned set; each stream's run
-    // of records (one XRANGE each); per record: a pinned hold's own entry, its id's index
-    // entry, a hold's state, then (freed) the id deleted and its archived form written, or (an
-    // open hold) pinned; once: each stream's entries trimmed or deleted, the freed unpinned,
-    // both freed positions written.
-    commands: { perItem: 5, perCall: 13 },
+    // Then the freed positions, every follower's position, the pinned set; per record: a
+    // pinned hold's own entry, its id's index entry, a hold's state, then (freed) the id
+    // deleted and its archived form written, or (an open hold) pinned; once: each stream's
+    // entries trimmed or deleted, the freed unpinned, both freed positions written.
+    commands: { perItem: 5, perCall: 11 },
     // And the id's bucket per record.
     keys: { perItem: 1, perCall: 7 },
     requestBytes: { perCall: evalsha(7, TOKEN, 'free'.length, INT, INT, INT),
-      // The stream, the seq or number, the bucket's KEYS index, the compact id; the bucket.
-      perItem: values(1, INT, INT, COMPACT) + values(KEY_BYTES_MAX) },
+      // The stream, the seq or number, the bucket's KEYS index, the id and its compact form;
+      // the bucket.
+      perItem: values(1, INT, INT, ID, COMPACT) + values(KEY_BYTES_MAX) },
     // Records freed, holds pinned.
     replyBytes: { perCall: FRAME_BYTES + values(TOKEN, INT, INT, INT) },
   },
