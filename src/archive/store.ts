@@ -165,55 +165,68 @@ export class ArchiveStore implements ArchiveReader {
     }
   }
 
-  /** The journal's rows, their entries and the accounts' totals; returns the chain's head. */
+  /**
+   * The journal's rows, their entries and the accounts' totals; returns the chain's head. The
+   * rows go to COPY COPY_BATCH_ROWS at a time as they are built, so that PostgreSQL takes in
+   * one batch while the next is built (before, the whole page was built first, then taken in:
+   * this thread and PostgreSQL's took turns). The entries follow in a COPY of their own.
+   */
   private async insertRecords(client: pg.PoolClient, ledger: string, at: ArchivePositions,
     records: readonly ArchiveRecord[]): Promise<string> {
-    const rows = new CopyRows();
     const entries = new CopyRows();
     const touched = [...new Set(records.flatMap((r) => [r.fromId, r.toId]))];
     const totals = await this.totals(client, ledger, touched);
     let expected = BigInt(at.seq) + 1n;
     let hash = at.journalHash;
-    for (const r of records) {
-      if (BigInt(r.seq) !== expected) {
-        throw new ArchiveGapError(`archive of ${ledger}: seq ${r.seq} where ${expected} was due`);
-      }
-      expected += 1n;
-      const record = JSON.stringify(r.fields);
-      const t = storedTransfer(r.seq, r.fields, r.fromId, r.toId);
-      const id = idOf(r.fields, r.seq);
-      hash = chainHash(hash, ledger, 'journal', r.seq, record);
-      const createdAt = copyTime(t.createdAt);
-      rows.row(ledger, r.seq, id, t.kind, t.from, t.to, t.amount, t.accountsCurrency,
-        t.metadata, createdAt, t.createdBy, t.fromBalanceAfter as string,
-        t.toBalanceAfter as string, t.target === '' ? null : t.target,
-        t.expiresAt === '' ? null : copyTime(t.expiresAt),
-        t.requested === '' ? null : t.requested, record, copyBytes(hash));
-      if (!CHAINED.has(t.kind)) continue;
-      const amount = BigInt(t.amount);
-      for (const side of ['from', 'to'] as const) {
-        const account = side === 'from' ? t.from : t.to;
-        const sum = totals.get(account) ?? { debits: 0n, credits: 0n, lastSeq: '0' };
-        if (side === 'from') sum.debits += amount;
-        else sum.credits += amount;
-        sum.lastSeq = r.seq;
-        totals.set(account, sum);
-        const balance = side === 'from' ? t.fromBalanceAfter : t.toBalanceAfter;
-        if (BigInt(balance as string) !== sum.credits - sum.debits) {
-          throw new ArchiveMismatchError(`archive of ${ledger}: seq ${r.seq} leaves ${account} ` +
-            `at ${balance}, its archived entries at ${sum.credits - sum.debits}`);
+    // Pulled by COPY's stream as it takes the batches; a check failing here fails the COPY
+    // (and the transaction) with that error.
+    function* batches(): Generator<string> {
+      const rows = new CopyRows();
+      for (const r of records) {
+        if (BigInt(r.seq) !== expected) {
+          throw new ArchiveGapError(`archive of ${ledger}: seq ${r.seq} where ${expected} ` +
+            'was due');
         }
-        entries.row(ledger, account, r.seq, id, t.kind,
-          side === 'from' ? `-${t.amount}` : t.amount, side === 'from' ? t.to : t.from,
-          String(sum.debits), String(sum.credits), balance as string, createdAt);
+        expected += 1n;
+        const record = JSON.stringify(r.fields);
+        const t = storedTransfer(r.seq, r.fields, r.fromId, r.toId);
+        const id = idOf(r.fields, r.seq);
+        hash = chainHash(hash, ledger, 'journal', r.seq, record);
+        const createdAt = copyTime(t.createdAt);
+        rows.row(ledger, r.seq, id, t.kind, t.from, t.to, t.amount, t.accountsCurrency,
+          t.metadata, createdAt, t.createdBy, t.fromBalanceAfter as string,
+          t.toBalanceAfter as string, t.target === '' ? null : t.target,
+          t.expiresAt === '' ? null : copyTime(t.expiresAt),
+          t.requested === '' ? null : t.requested, record, copyBytes(hash));
+        if (!CHAINED.has(t.kind)) continue;
+        const amount = BigInt(t.amount);
+        for (const side of ['from', 'to'] as const) {
+          const account = side === 'from' ? t.from : t.to;
+          const sum = totals.get(account) ?? { debits: 0n, credits: 0n, lastSeq: '0' };
+          if (side === 'from') sum.debits += amount;
+          else sum.credits += amount;
+          sum.lastSeq = r.seq;
+          totals.set(account, sum);
+          const balance = side === 'from' ? t.fromBalanceAfter : t.toBalanceAfter;
+          if (BigInt(balance as string) !== sum.credits - sum.debits) {
+            throw new ArchiveMismatchError(`archive of ${ledger}: seq ${r.seq} leaves ` +
+              `${account} at ${balance}, its archived entries at ${sum.credits - sum.debits}`);
+          }
+          entries.row(ledger, account, r.seq, id, t.kind,
+            side === 'from' ? `-${t.amount}` : t.amount, side === 'from' ? t.to : t.from,
+            String(sum.debits), String(sum.credits), balance as string, createdAt);
+        }
+        if (rows.count >= COPY_BATCH_ROWS) yield rows.take();
       }
+      if (rows.count > 0) yield rows.take();
     }
     await copyIn(client, 'ledger.transfers (ledger, seq, id, kind, from_account, to_account, ' +
       'amount, currency, metadata, created_at, created_by, from_balance_after, ' +
-      'to_balance_after, target, expires_at, requested, record, hash)', rows);
+      'to_balance_after, target, expires_at, requested, record, hash)', batches());
     if (entries.count > 0) {
       await copyIn(client, 'ledger.entries (ledger, account, seq, transfer_id, kind, amount, ' +
-        'counterparty, debits_after, credits_after, balance_after, created_at)', entries);
+        'counterparty, debits_after, credits_after, balance_after, created_at)',
+      [entries.take()]);
       const changed = [...totals.entries()].filter(([, s]) => s.lastSeq !== '0');
       await client.query(`INSERT INTO ledger.accounts (ledger, account, debits, credits,
         last_seq) SELECT $1, u.account, u.debits, u.credits, u.last_seq
@@ -258,7 +271,7 @@ export class ArchiveStore implements ArchiveReader {
     }
     await copyIn(client, 'ledger.rejections (ledger, n, id, reason, kind, from_account, ' +
       'to_account, amount, currency, accounts_currency, metadata, created_at, created_by, ' +
-      'target, record, hash)', rows);
+      'target, record, hash)', [rows.take()]);
     return hash;
   }
 }
@@ -270,17 +283,24 @@ export class ArchiveStore implements ArchiveReader {
  */
 class CopyRows {
   count = 0;
-  private readonly lines: string[] = [];
+  private lines: string[] = [];
 
   row(...values: Array<string | null>): void {
     this.lines.push(values.map(copyValue).join('\t'));
     this.count += 1;
   }
 
-  text(): string {
-    return this.lines.length === 0 ? '' : `${this.lines.join('\n')}\n`;
+  /** The rows so far as COPY's text, each ended by a newline; then none. */
+  take(): string {
+    const text = this.lines.length === 0 ? '' : `${this.lines.join('\n')}\n`;
+    this.lines = [];
+    this.count = 0;
+    return text;
   }
 }
+
+/** Rows handed to COPY at a time (insertRecords): ~250 KB of text, a few socket writes. */
+const COPY_BATCH_ROWS = 256;
 
 const COPY_SPECIAL = /[\\\t\n\r]/g;
 const COPY_ESCAPE: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n',
@@ -304,10 +324,14 @@ function copyTime(ms: string): string {
   return new Date(Number(ms)).toISOString();
 }
 
-/** `COPY <table (columns)> FROM STDIN` with these rows; resolves once PostgreSQL took them. */
-async function copyIn(client: pg.PoolClient, target: string, rows: CopyRows): Promise<void> {
+/**
+ * `COPY <table (columns)> FROM STDIN` with these batches of rows (COPY's text), each taken
+ * from `batches` when the stream wants more; resolves once PostgreSQL took them all.
+ */
+async function copyIn(client: pg.PoolClient, target: string,
+  batches: Iterable<string>): Promise<void> {
   const stream = client.query(copyFrom(`COPY ${target} FROM STDIN`));
-  await pipeline(Readable.from([rows.text()]), stream);
+  await pipeline(Readable.from(batches), stream);
 }
 
 /**

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CHAIN_START, chainHash } from '../../src/archive/chain.js';
-import { ArchiveStore } from '../../src/archive/store.js';
+import { ArchiveGapError, ArchiveMismatchError, ArchiveStore } from '../../src/archive/store.js';
 import { limits } from '../../src/config/limits.js';
 import { AUTH_HEADER } from '../helpers/auth.js';
 import { type Fixture, fixture } from '../helpers/ledger.js';
@@ -283,6 +283,42 @@ describe('archive', () => {
           await f.ledger.journalHead());
         expect(Number(await count())).toBe(Number(before) + 3);
       } finally {
+        await f.close();
+      }
+    }, 60_000);
+
+  test('a page whose balances or seqs do not follow on is refused whole, by name',
+    async () => {
+      // Rows go to COPY in batches as they are built: a check failing midway fails the COPY,
+      // and the transaction with it (nothing of the page stays), with the check's own error.
+      const f = await fixture({ archive: { url: db.url, keepRecords: 1_000_000,
+        background: false } });
+      const store = new ArchiveStore(db.url, { max: 1 });
+      try {
+        await post(f, '/accounts', { id: 'cash', currency: 'USD', overdraftLimit: 'unlimited' },
+          201);
+        await post(f, '/accounts', { id: 'bob', currency: 'USD' }, 201);
+        await post(f, '/transfers/batch', { atomic: false, transfers: Array.from({ length: 600 },
+          (_, i) => ({ id: `b${i}`, from: 'cash', to: 'bob', amount: '1' })) }, 200);
+        const ids = await f.redis.hgetall(f.keys.accountIds());
+        const page = (await f.redis.xrange(f.keys.journal(), '-', '+')).map(([sid, fields]) =>
+          ({ seq: sid.slice(2), fields, fromId: ids[fields[3] as string] as string,
+            toId: ids[fields[5] as string] as string }));
+        const at = page.findIndex((r) => r.seq === '500');
+        const edited = page.map((r, i) => (i !== at ? r : { ...r,
+          fields: r.fields.map((v, j) => (r.fields[j - 1] === 'tb' ? '7' : v)) }));
+        await expect(store.append(f.keys.ledger, edited, [])).rejects
+          .toThrow(ArchiveMismatchError);
+        await expect(store.append(f.keys.ledger, page.filter((_, i) => i !== at), [])).rejects
+          .toThrow(ArchiveGapError);
+        const { rows } = await sql.query('SELECT (SELECT count(*) FROM ledger.transfers WHERE ' +
+          'ledger = $1)::int AS t, (SELECT count(*) FROM ledger.entries WHERE ledger = $1)::int ' +
+          'AS e', [f.keys.ledger]);
+        expect(rows[0]).toEqual({ t: 0, e: 0 });
+        // The same connection goes on: the whole page, as it is, is taken.
+        expect((await store.append(f.keys.ledger, page, [])).copied).toEqual([600, 0]);
+      } finally {
+        await store.close();
         await f.close();
       }
     }, 60_000);
