@@ -45,6 +45,8 @@ export interface ArchiveObserver {
   archived?(records: number, rejections: number): void;
   /** Records freed from Redis (PostgreSQL has them). */
   freed?(records: number): void;
+  /** A pass copied nothing: the service is busy and the lag under what it waits for. */
+  yielded?(): void;
   /** A pass failed: `postgres` (unreachable or refused), `redis`, or `mismatch`. */
   error?(reason: ArchiveErrorReason): void;
   /**
@@ -159,6 +161,7 @@ export class LedgerArchiver {
         if (reading === undefined) {
           const wait = await this.waits(at);
           if (wait === undefined) this.lease.lost();
+          if (wait === true) this.observer.yielded?.();
           if (wait !== false) break;
         }
         const chunk = await (reading ?? this.page(at));

@@ -59,6 +59,7 @@ async function run(): Promise<void> {
     observer: {
       archived: (records, rejections) => send({ type: 'archived', records, rejections }),
       freed: (records) => send({ type: 'freed', records }),
+      yielded: () => send({ type: 'yielded' }),
       error: (reason) => send({ type: 'error', reason }),
       lag: (records, seconds, decided) => send({ type: 'lag', records, seconds, decided }),
     },

@@ -31,6 +31,7 @@ export type ToThread = 'stop' | { type: 'load'; utilisation: number };
 export type ThreadMessage =
   | { type: 'archived'; records: number; rejections: number }
   | { type: 'freed'; records: number }
+  | { type: 'yielded' }
   | { type: 'error'; reason: ArchiveErrorReason }
   | { type: 'lag'; records: number; seconds: number; decided: number }
   | { type: 'script'; script: string; outcome: string; seconds: number }
@@ -123,6 +124,7 @@ export class ArchiverThread {
     switch (m.type) {
       case 'archived': o.archived?.(m.records, m.rejections); break;
       case 'freed': o.freed?.(m.records); break;
+      case 'yielded': o.yielded?.(); break;
       case 'error': o.error?.(m.reason); break;
       case 'lag': o.lag?.(m.records, m.seconds, m.decided); break;
       case 'script': this.options.scripts?.scriptCompleted?.(m.script, m.outcome, m.seconds);

@@ -91,6 +91,7 @@ export function createLedgerMetrics(options: LedgerMetricsOptions = {}): LedgerM
       series.archived.labels({ stream: 'rejections' }).inc(rejections);
     }),
     freed: guarded((records: number) => series.archiveFreed.inc(records)),
+    yielded: guarded(() => series.archiveYields.inc()),
     error: guarded((reason) => series.archiveErrors.labels({ reason }).inc()),
     lag: guarded((records: number, seconds: number, decided: number) => {
       series.archiveLagRecords.set(records);

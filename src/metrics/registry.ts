@@ -183,6 +183,10 @@ export function createRegistry(options: RegistryOptions) {
         'out), redis, mismatch (the archive disagrees with Redis: it stops until an operator ' +
         'looks; npm run audit names the divergence)', labelNames: ['reason'] as const,
       registers }),
+    archiveYields: new Counter({ name: 'ledger_archive_yields_total',
+      help: 'Archiver passes that copied nothing because the service was busy and the archive ' +
+        'lag under LEDGER_ARCHIVE_YIELD_S: transfers first; the archive catches up when the ' +
+        'load eases', registers }),
     archiveDecided: gauge('ledger_archive_decided_records',
       'Decided records (committed and rejected), archived or not, of the ledgers this ' +
         'instance archives: Redis memory per stored record is ledger_redis_used_memory_bytes ' +

@@ -238,10 +238,12 @@ describe('archive', () => {
       expect(await position()).toBeUndefined();
       expect(await metric(f, 'ledger_archive_lag_records')).toBe(Number(head) + 2);
       expect(await metric(f, 'ledger_archive_lag_seconds')).toBeCloseTo(1.9, 5);
+      expect(await metric(f, 'ledger_archive_yields_total')).toBe(1);
       // 2 s old: it copies (busy or not, a lag that long is worked off).
       now += 100;
       expect(await f.app.archiver?.archiveOnce()).toBe(Number(head) + 2);
       expect(await position()).toBe(head);
+      expect(await metric(f, 'ledger_archive_yields_total')).toBe(1);
       // Not busy: what is new is copied at once.
       await post(f, '/transfers', { id: 'n1', from: 'cash', to: 'bob', amount: '1' }, 201);
       expect(await f.app.archiver?.archiveOnce()).toBe(0);

@@ -88,7 +88,7 @@ async function spin(done: () => boolean): Promise<void> {
 test('the service busy (its event loop): the thread waits, then archives once it is not',
   async () => {
     const f = await fixture({ archive: { url: db.url, background: false } });
-    const seen = { archived: 0, lag: 0 };
+    const seen = { archived: 0, lag: 0, yielded: 0 };
     const redisUrl = inject('redisUrl');
     const config = loadConfig({ REDIS_URL: redisUrl, LEDGER_ARCHIVE_URL: db.url,
       LEDGER_ARCHIVE_YIELD_S: '60', LEDGER_KEY_PREFIX: f.keys.prefix,
@@ -103,7 +103,8 @@ test('the service busy (its event loop): the thread waits, then archives once it
       expect(res.statusCode).toBe(201);
       const thread = new ArchiverThread({ config, url: redisUrl,
         observer: { archived: (records) => { seen.archived += records; },
-          lag: (records) => { if (records > 0) seen.lag += 1; } },
+          lag: (records) => { if (records > 0) seen.lag += 1; },
+          yielded: () => { seen.yielded += 1; } },
         warn: () => undefined });
       try {
         // Busy from before the thread starts until it has looked at the lag 3 times.
@@ -116,6 +117,7 @@ test('the service busy (its event loop): the thread waits, then archives once it
         busy = false;
         await spinning;
         expect(seen.archived).toBe(0);
+        expect(seen.yielded).toBeGreaterThan(0);
         await until('archived once idle', () => seen.archived === 1);
       } finally {
         await thread.stop();
