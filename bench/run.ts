@@ -57,6 +57,8 @@
  *   BENCH_CDC_BACKLOG (100000) records the change-data publisher catches up on
  *   BENCH_ARCHIVE_TRANSFERS (500000) transfers archived for the memory figure and the catch-up
  *   BENCH_ARCHIVE_READS (10000) of them read back   BENCH_ARCHIVE_AUDIT (1): 0 skips the audit
+ *   BENCH_ARCHIVE_YIELD_S: the hot path's archiver's LEDGER_ARCHIVE_YIELD_S (its default: it
+ *   waits, so a round measures a burst; 0: it copies at once, as under a load that never eases)
  *   BENCH_QUICK=1: 1 s × 1 round, one policy, 5000 stored transfers, 3 script rounds, holds
  *   200 / 3 / 1000, 100 accounts per ledger of the cluster, change-data and archive sections, a
  *   change-data backlog of 5000, 20000 transfers archived and 1000 read back (a smoke run: its
@@ -147,6 +149,10 @@ function parameters() {
     throw new Error(`BENCH_ONLY: "${only}" is none of cluster, cdc and archive`);
   }
   const archiveAudit = process.env.BENCH_ARCHIVE_AUDIT ?? '1';
+  const archiveYieldS = process.env.BENCH_ARCHIVE_YIELD_S;
+  if (archiveYieldS !== undefined && archiveYieldS !== '' && !/^[0-9]+$/.test(archiveYieldS)) {
+    throw new Error(`BENCH_ARCHIVE_YIELD_S=${archiveYieldS} must be a whole number of seconds`);
+  }
   if (archiveAudit !== '0' && archiveAudit !== '1') {
     throw new Error(`BENCH_ARCHIVE_AUDIT=${archiveAudit} must be 0 or 1`);
   }
@@ -191,6 +197,8 @@ function parameters() {
     archiveTransfers: numberEnv('BENCH_ARCHIVE_TRANSFERS', quick ? 20_000 : 500_000, true),
     archiveReads: numberEnv('BENCH_ARCHIVE_READS', quick ? 1000 : 10_000, true),
     archiveAudit: archiveAudit === '1',
+    archiveYieldS: archiveYieldS === undefined || archiveYieldS === '' ? undefined
+      : Number(archiveYieldS),
     policies: [...new Set(policies)] as Policy[],
     resultsDir: resolve(process.env.BENCH_RESULTS_DIR ?? join(ROOT, 'bench/results')),
   };
@@ -779,7 +787,7 @@ async function archive(params: Params, tmp: string,
       rounds: params.rounds, warmupS: params.warmupS, connections: params.connections,
       batchConnections: params.batchConnections, batchSize: params.batchSize,
       transfers: params.archiveTransfers, reads: params.archiveReads,
-      audit: params.archiveAudit, pool: accountPool(params.archiveAccounts), headers: JSON_AUTH,
+      audit: params.archiveAudit, yieldS: params.archiveYieldS, pool: accountPool(params.archiveAccounts), headers: JSON_AUTH,
       keyPrefix: PRODUCT_DEFAULTS.keyPrefix, ledgerName: PRODUCT_DEFAULTS.ledgerName,
       env: cleanEnv(), dir, createAccounts, startRedis: (d) => startRedis(policy, d),
       startProduct: (variant, redisUrl, d, env) => {

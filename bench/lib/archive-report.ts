@@ -23,6 +23,15 @@ function memoryLabel(m: ArchiveMemory | undefined): string {
     : `, not the goal's ${fmt(MEMORY_GOAL_TRANSFERS)}`})`;
 }
 
+/** What the hot path's archiver did while busy (LEDGER_ARCHIVE_YIELD_S). */
+function yieldNote(yieldS: number | undefined): string {
+  if (yieldS === undefined) return '';
+  return `; LEDGER_ARCHIVE_YIELD_S ${yieldS}: ${yieldS > 0 ? 'a busy service\'s archiver ' +
+    `waits until its lag is ${yieldS} s, so a round shorter than that measures a burst, and ` +
+    'the archive catches up after it' : 'the archiver copies at once, as it does under a ' +
+    'load that never eases'}`;
+}
+
 /** Runs written before the archive was measured have no `archive`: no goal then. */
 export function archiveGoals(r: ArchiveSection | undefined): Goal[] {
   if (r === undefined) return [];
@@ -244,7 +253,8 @@ export function archiveMarkdown(a: ArchiveSection): string[] {
     `${bold(times(a.catchUpOverSingle), !catchUpMet(a.catchUpOverSingle ?? Number.NaN))}, ` +
     `goal ≥ ${CATCH_UP_OVER_SINGLE_MIN}× ${verdict(a.catchUpOverSingle, catchUpMet)}.`, '',
     `**3. Hot path**: the product with LEDGER_ARCHIVE_URL (LEDGER_ARCHIVE_KEEP at its default, ` +
-    `${fmt(a.keepDefault)}) and without, each on a Redis of its own; medians of ` +
+    `${fmt(a.keepDefault)}${yieldNote(a.yieldS)}` +
+    `) and without, each on a Redis of its own; medians of ` +
     `${a.hot.on.rounds.length} interleaved round(s), alternating which goes first, ` +
     `${a.connections} connections, ${fmt(a.accounts)} accounts. "not copied at the end": the ` +
     'journal\'s head less the archive\'s position in Redis when the load stopped.', '',

@@ -116,6 +116,12 @@ export interface ArchiveSettings {
   reads: number;
   /** npm run audit on the memory ledger once archived (BENCH_ARCHIVE_AUDIT). */
   audit: boolean;
+  /**
+   * The `on` product's LEDGER_ARCHIVE_YIELD_S (BENCH_ARCHIVE_YIELD_S; undefined: its default).
+   * At the default, a round is shorter than the lag the archiver waits for, so `on` measures
+   * a burst; at 0 the archiver copies at once, as it does under a load that never eases.
+   */
+  yieldS: number | undefined;
   pool: readonly string[];
   /** Content type and an API key with the `write` and `metrics` scopes. */
   headers: Record<string, string>;
@@ -293,6 +299,11 @@ export interface ArchiveResult {
   pageRecords: number;
   chunkRecords: number;
   keepDefault: number;
+  /**
+   * The `on` product's LEDGER_ARCHIVE_YIELD_S (ArchiveSettings.yieldS, or the default);
+   * absent from results made before it existed (the archiver then never waited).
+   */
+  yieldS?: number;
   hot: { on: ArchiveSideResult; off: ArchiveSideResult;
     /** Median over rounds of each round's on ÷ off transfers/s. */
     onOverOff: number | null;
@@ -669,7 +680,9 @@ async function hotPath(s: ArchiveSettings, postgres: ArchivePostgres,
         await redis.stop();
       });
       const product = await s.startProduct(side === 'on' ? 'archiveOn' : 'archiveOff',
-        redis.url, s.dir, side === 'on' ? { LEDGER_ARCHIVE_URL: postgres.urls.hot } : {});
+        redis.url, s.dir, side === 'on' ? { LEDGER_ARCHIVE_URL: postgres.urls.hot,
+          ...(s.yieldS === undefined ? {} : { LEDGER_ARCHIVE_YIELD_S: String(s.yieldS) }) }
+          : {});
       stops.push(() => product.stop());
       return { side, product, redis, stats };
     };
@@ -1033,7 +1046,8 @@ export async function measureArchive(s: ArchiveSettings): Promise<ArchiveSection
       postgres: { version: postgres.version, settings: postgres.settings, startS },
       intervalMs: limits.ARCHIVE_INTERVAL_MS, pageRecords: limits.ARCHIVE_PAGE_RECORDS_MAX,
       chunkRecords: limits.JOURNAL_READ_CHUNK_MAX,
-      keepDefault: limits.ARCHIVE_KEEP_RECORDS_DEFAULT, hot, memory, catchUp,
+      keepDefault: limits.ARCHIVE_KEEP_RECORDS_DEFAULT,
+      yieldS: s.yieldS ?? limits.ARCHIVE_YIELD_LAG_S_DEFAULT, hot, memory, catchUp,
       catchUpOverSingle: ratio(catchUp.recordsPerS, hot.off.median.transfersPerS), checks };
   } finally {
     await postgres.stop();
