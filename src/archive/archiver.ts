@@ -118,18 +118,19 @@ export class LedgerArchiver {
   }
 
   /**
-   * Whether to wait rather than copy from `at` now (ArchiveYield). Asked only of a busy service:
-   * then the oldest record's age is read (one record of each stream) and reported as the lag.
-   * Undefined: the lock is lost.
+   * Whether to copy from `at` now, or wait (ArchiveYield). Asked only of a busy service: then
+   * the oldest record's age is read (one record of each stream) and reported as the lag.
+   * `none`: nothing to copy; `lost`: the lock is lost.
    */
-  private async waits(at: ArchivePositions): Promise<boolean | undefined> {
+  private async waits(at: ArchivePositions): Promise<'copy' | 'wait' | 'none' | 'lost'> {
     const y = this.yieldTo;
-    if (y === undefined || y.lagS === 0 || !y.busy()) return false;
+    if (y === undefined || y.lagS === 0 || !y.busy()) return 'copy';
     const probe = await this.ledger.archiveRead(this.lease.lock, 1, at.seq, at.rejection);
-    if (probe === undefined) return undefined;
+    if (probe === undefined) return 'lost';
     this.report(probe, at.seq, at.rejection);
+    if (probe.records.length === 0 && probe.rejections.length === 0) return 'none';
     return this.yields(ageOf(this.ledger.clock(), probe.records[0]?.fields,
-      probe.rejections[0]?.fields));
+      probe.rejections[0]?.fields)) ? 'wait' : 'copy';
   }
 
   /**
@@ -159,10 +160,10 @@ export class LedgerArchiver {
         }
         const at = this.position;
         if (reading === undefined) {
-          const wait = await this.waits(at);
-          if (wait === undefined) this.lease.lost();
-          if (wait === true) this.observer.yielded?.();
-          if (wait !== false) break;
+          const next = await this.waits(at);
+          if (next === 'lost') this.lease.lost();
+          if (next === 'wait') this.observer.yielded?.();
+          if (next !== 'copy') break;
         }
         const chunk = await (reading ?? this.page(at));
         reading = undefined;

@@ -250,6 +250,10 @@ describe('archive', () => {
       busy = false;
       expect(await f.app.archiver?.archiveOnce()).toBe(1);
       expect(await metric(f, 'ledger_archive_lag_records')).toBe(0);
+      // Busy with nothing to copy: not a wait.
+      busy = true;
+      expect(await f.app.archiver?.archiveOnce()).toBe(0);
+      expect(await metric(f, 'ledger_archive_yields_total')).toBe(2);
     } finally {
       await f.close();
     }
