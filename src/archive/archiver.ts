@@ -134,7 +134,8 @@ export class LedgerArchiver {
   }
 
   /**
-   * One pass: copies every record decided since the archive's position. Returns how many.
+   * One pass: copies every record decided since the archive's position (a busy service's
+   * archiver stops at what is younger than its ArchiveYield lag). Returns how many.
    * Pages overlap: while PostgreSQL commits one, the next is read from Redis and the one before
    * is freed, so the pass goes at the pace of its slowest part, not of all three added up.
    * PostgreSQL still takes the pages one at a time, in order (each continues the chain and the

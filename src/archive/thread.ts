@@ -4,8 +4,10 @@
  * service's event loop it took turns with the HTTP requests; the bench measured single
  * transfers at 0.56x with the archiver on. The thread has its own event loop, its own Redis
  * connection and PostgreSQL pool; what it does reaches the service's metrics and log as
- * messages. A thread that fails (an error at start, Redis down before it connected) is started
- * again after ARCHIVE_THREAD_RESTART_MS, until the service stops it.
+ * messages, and how busy the service's event loop is reaches it (the archiver yields to a busy
+ * service: archiver.ts ArchiveYield). A thread that fails (an error at start, Redis down
+ * before it connected) is started again after ARCHIVE_THREAD_RESTART_MS, until the service
+ * stops it.
  */
 import { type EventLoopUtilization, performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
