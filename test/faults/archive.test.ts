@@ -399,7 +399,13 @@ async () => {
       }
     })();
     await sleep(PG_DOWN_MS);
-    const pgErrorsDown = (await metrics(base)).get(PG_ERRORS) ?? NaN;
+    // Until here PostgreSQL is dead: nothing committed meanwhile can be archived yet. Once it
+    // starts it may take connections before start() returns, and the archive catches up; so
+    // the lag is also read here, whatever the sampler's pace on a busy machine.
+    const pgStartAt = Date.now();
+    const mDown = await metrics(base);
+    const pgErrorsDown = mDown.get(PG_ERRORS) ?? NaN;
+    lagMax = Math.max(lagMax, mDown.get(LAG) ?? 0);
     await pgdb.start();
     sampling = false;
     await sampler;
@@ -415,6 +421,8 @@ async () => {
     const pgDownAttempts = history.ops.flatMap((op) => op.attempts)
       .filter((a) => a.start >= pgDownFrom && a.end <= pgUpAt);
     const committedWhilePgDown = pgDownAttempts.filter((a) => a.status === 201).length;
+    const committedWhilePgDead = pgDownAttempts.filter((a) => a.status === 201
+      && a.end <= pgStartAt).length;
 
     // 2. Redis dies while a page commits in PostgreSQL; it comes back on its AOF.
     let redisKill: RedisKill;
@@ -644,7 +652,8 @@ async () => {
       ['left in Redis', `${redisLeft.xlen} journal records (${redisLeft.pinned} open holds ` +
         `pinned), ${redisLeft.rlen} rejections`],
       ['postgres down', `${pgUpAt - pgDownFrom} ms (${PG_DOWN_MS} ms dead + its start): ` +
-        `${committedWhilePgDown} writes committed meanwhile; lag max ${lagMax} records ` +
+        `${committedWhilePgDown} writes committed meanwhile (${committedWhilePgDead} while it ` +
+        `was dead); lag max ${lagMax} records ` +
         `(${lag0} before); errors{postgres} ${pgErrors0} → ${pgErrorsDown}; caught up ` +
         `${pgCatchUpMs} ms after the restart`],
       ['redis kill with a page committing', `PostgreSQL ${redisKill.pgBefore} → ` +
@@ -679,8 +688,10 @@ async () => {
     expect(committedWhilePgDown, 'writes committed while PostgreSQL was down')
       .toBeGreaterThan(0);
     expect(lagMax, 'the lag grew while PostgreSQL was down').toBeGreaterThan(lag0);
-    expect(lagMax, 'the lag counts what was committed meanwhile')
-      .toBeGreaterThanOrEqual(committedWhilePgDown / 2);
+    // (Not what was committed during PostgreSQL's start, which may be archived before any
+    // sample sees it: in CI under a CPU burner, 75 were committed in 4.4 s, lag max 35.)
+    expect(lagMax, 'the lag counts what was committed while PostgreSQL was dead')
+      .toBeGreaterThanOrEqual(committedWhilePgDead / 2);
     expect(pgErrorsDown, 'ledger_archive_errors_total{reason="postgres"}')
       .toBeGreaterThan(pgErrors0);
     // 2-4: each kill landed in its window.
