@@ -62,12 +62,6 @@ if redis.call('GET', KEYS[2]) ~= token then return { token, 0 } end
 local saved = redis.call('HMGET', KEYS[3], 'archive', 'archive:r')
 local savedSeq, savedN = saved[1] or '0', saved[2] or '0'
 
-local function head(stream)
-  local top = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
-  if top then return string.sub(top[1], 3) end
-  return '0'
-end
-
 -- The free mode: checks everything, then writes (see the header).
 local function a_free()
   local upto, uptoN, count = ARGV[3] or '', ARGV[4] or '', tonumber(ARGV[5])
@@ -196,8 +190,8 @@ if not jp_seq_ok(seq) or not jp_seq_ok(n) or not string.find(hashJ, HASH)
 end
 local moveSeq = tonumber(seq) > tonumber(savedSeq)
 local moveN = tonumber(n) > tonumber(savedN)
-if (moveSeq and tonumber(head(KEYS[4])) < tonumber(seq))
-  or (moveN and tonumber(head(KEYS[5])) < tonumber(n)) then
+if (moveSeq and tonumber(jp_head(KEYS[4])) < tonumber(seq))
+  or (moveN and tonumber(jp_head(KEYS[5])) < tonumber(n)) then
   return redis.error_reply('ERR archive: position past the stream')
 end
 -- After this point the positions are moved.

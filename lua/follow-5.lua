@@ -56,8 +56,7 @@ if mode == 'read' then
 end
 if not jp_seq_ok(value) then return redis.error_reply('ERR follow: bad arguments') end
 if tonumber(value) <= tonumber(position) then return { token, 1 } end
-local top = redis.call('XREVRANGE', KEYS[4], '+', '-', 'COUNT', 1)[1]
-if not top or tonumber(string.sub(top[1], 3)) < tonumber(value) then
+if tonumber(jp_head(KEYS[4])) < tonumber(value) then
   return redis.error_reply('ERR follow: position past the journal')
 end
 -- After this point the position is moved.

@@ -9,6 +9,13 @@ local function jp_seq_ok(s)
   return s == '0' or (#s <= 15 and string.find(s, '^[1-9]%d*$') ~= nil)
 end
 
+-- A stream's newest number (its ids are `0-<n>`; the journal's are seqs): '0' when empty.
+local function jp_head(stream)
+  local top = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
+  if top then return string.sub(top[1], 3) end
+  return '0'
+end
+
 -- Up to `count` records after seq `after`: { entries, ids, head }. entries is XRANGE's reply
 -- ({ '0-<seq>', { field, value, ... } } each), ids the ids of each record's accounts (two per
 -- record, by number from the account-number hash), head the newest seq ('0': none yet).
@@ -24,8 +31,5 @@ local function jp_read(journal, accountIds, after, count)
   end
   local ids = {}
   if #numbers > 0 then ids = redis.call('HMGET', accountIds, unpack(numbers)) end
-  local top = redis.call('XREVRANGE', journal, '+', '-', 'COUNT', 1)[1]
-  local head = '0'
-  if top then head = string.sub(top[1], 3) end
-  return { entries, ids, head }
+  return { entries, ids, jp_head(journal) }
 end

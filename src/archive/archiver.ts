@@ -161,10 +161,10 @@ export class LedgerArchiver {
         }
         const at = this.position;
         if (reading === undefined) {
-          const next = await this.waits(at);
-          if (next === 'lost') this.lease.lost();
-          if (next === 'wait') this.observer.yielded?.();
-          if (next !== 'copy') break;
+          const decision = await this.waits(at);
+          if (decision === 'lost') this.lease.lost();
+          if (decision === 'wait') this.observer.yielded?.();
+          if (decision !== 'copy') break;
         }
         const chunk = await (reading ?? this.page(at));
         reading = undefined;

@@ -518,7 +518,7 @@ export interface ArchiveReads {
  * they are: their shape checked as includes/journal-page.lua checks a page's, and each
  * committed record's account ids looked up by `idsOf` (account number → id).
  */
-export function archiveChunkOf(reads: ArchiveReads,
+export async function archiveChunkOf(reads: ArchiveReads,
   idsOf: (numbers: string[]) => Promise<(string | null)[]>): Promise<ArchiveChunk> {
   const journal = streamEntries(reads.journal, 'archive read');
   const rejections = streamEntries(reads.rejections, 'archive read: rejections');
@@ -534,19 +534,17 @@ export function archiveChunkOf(reads: ArchiveReads,
   }
   const head = (top: unknown) => streamEntries(top, 'archive read: head')[0]?.[0] ?? '0';
   const numbers = [...new Set(journal.flatMap(([, f]) => [f[3] as string, f[5] as string]))];
-  const done = (ids: (string | null)[]): ArchiveChunk => {
-    const idOf = new Map(numbers.map((n, i) => [n, ids[i]]));
-    const records = journal.map(([seq, fields]) => {
-      const fromId = idOf.get(fields[3] as string);
-      const toId = idOf.get(fields[5] as string);
-      if (typeof fromId !== 'string' || typeof toId !== 'string') {
-        throw new LedgerInvariantError(`journal record ${seq} names an account with no id`);
-      }
-      return { seq, fields, fromId, toId };
-    });
-    return { records, head: head(reads.journalTop), rejectionsHead: head(reads.rejectionsTop),
-      rejections: rejections.map(([n, fields]) => ({ n, fields })),
-      savedSeq: reads.saved[0] ?? '0', savedRejection: reads.saved[1] ?? '0' };
-  };
-  return numbers.length === 0 ? Promise.resolve(done([])) : idsOf(numbers).then(done);
+  const ids = numbers.length === 0 ? [] : await idsOf(numbers);
+  const idOf = new Map(numbers.map((n, i) => [n, ids[i]]));
+  const records = journal.map(([seq, fields]) => {
+    const fromId = idOf.get(fields[3] as string);
+    const toId = idOf.get(fields[5] as string);
+    if (typeof fromId !== 'string' || typeof toId !== 'string') {
+      throw new LedgerInvariantError(`journal record ${seq} names an account with no id`);
+    }
+    return { seq, fields, fromId, toId };
+  });
+  return { records, head: head(reads.journalTop), rejectionsHead: head(reads.rejectionsTop),
+    rejections: rejections.map(([n, fields]) => ({ n, fields })),
+    savedSeq: reads.saved[0] ?? '0', savedRejection: reads.saved[1] ?? '0' };
 }
